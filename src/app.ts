@@ -1,0 +1,38 @@
+import "reflect-metadata";
+import { NestFactory } from "@nestjs/core";
+import { FastifyAdapter, type NestFastifyApplication } from "@nestjs/platform-fastify";
+import { AppModule, type AppModuleOptions } from "./app.module.ts";
+import { registerHttpHooks, requestIdFor } from "./common/http-hooks.ts";
+import { logger } from "./common/json-logger.ts";
+import { OpenAiExceptionFilter } from "./common/openai-exception.filter.ts";
+import { createValidationPipe } from "./common/validation.ts";
+import type { AppConfig } from "./config/config.ts";
+
+/**
+ * Builds the whole application for a validated config. main.ts listens on PORT; tests call
+ * this with their own config (temp DATA_DIR, port 0) and listen on 127.0.0.1.
+ */
+export async function createApp(
+  config: AppConfig,
+  options: AppModuleOptions = {},
+): Promise<NestFastifyApplication> {
+  logger.setLevel(config.logLevel);
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    genReqId: requestIdFor,
+    logger: false,
+    // In-flight requests finish on shutdown; idle keep-alive sockets are closed at once.
+    forceCloseConnections: "idle",
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, options),
+    adapter,
+    { logger, bodyParser: true, abortOnError: false },
+  );
+  registerHttpHooks(app.getHttpAdapter().getInstance());
+  app.useGlobalFilters(new OpenAiExceptionFilter());
+  app.useGlobalPipes(createValidationPipe());
+  return app;
+}

@@ -1,0 +1,42 @@
+import process from "node:process";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { randomBase62 } from "./ids.ts";
+import { logger } from "./json-logger.ts";
+import { metrics } from "../operations/metrics.ts";
+
+const INCOMING_REQUEST_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
+
+/** Fastify's genReqId: adopt a sane incoming x-request-id (as vLLM does), else mint `req_…`. */
+export function requestIdFor(request: { headers: Record<string, unknown> }): string {
+  const incoming = request.headers["x-request-id"];
+  if (typeof incoming === "string" && INCOMING_REQUEST_ID.test(incoming)) return incoming;
+  return `req_${randomBase62(24)}`;
+}
+
+const startedAt = new WeakMap<FastifyRequest, bigint>();
+
+/** x-request-id on every response, one JSON access-log line and a latency observation each. */
+export function registerHttpHooks(fastify: FastifyInstance): void {
+  fastify.addHook("onRequest", (request, reply, done) => {
+    startedAt.set(request, process.hrtime.bigint());
+    reply.header("x-request-id", request.id);
+    done();
+  });
+  fastify.addHook("onResponse", (request, reply, done) => {
+    const start = startedAt.get(request);
+    const seconds = start ? Number(process.hrtime.bigint() - start) / 1e9 : 0;
+    const route = request.routeOptions?.url ?? "unmatched";
+    metrics.httpRequestDuration.observe(
+      { method: request.method, route, status: String(reply.statusCode) },
+      seconds,
+    );
+    logger.write("info", "request", {
+      requestId: request.id,
+      method: request.method,
+      route,
+      status: reply.statusCode,
+      ms: Math.round(seconds * 1e4) / 10,
+    });
+    done();
+  });
+}

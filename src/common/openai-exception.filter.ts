@@ -1,0 +1,110 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from "@nestjs/common";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { ApiError, isNonRetryableStatus } from "./api-error.ts";
+import { logger } from "./json-logger.ts";
+
+/**
+ * Every error leaves in the OpenAI envelope. Known errors keep their message; anything
+ * unexpected becomes a 500 with a generic message (the stack goes to our logs, never to the
+ * client). Runs for route errors, Fastify parser errors (malformed JSON, oversized bodies) and
+ * unknown routes alike.
+ */
+@Catch()
+export class OpenAiExceptionFilter implements ExceptionFilter {
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const request = http.getRequest<FastifyRequest>();
+    const error = toApiError(exception, request);
+    if (error.getStatus() >= 500) {
+      logger.write("error", "request failed", {
+        requestId: request?.id,
+        method: request?.method,
+        url: request?.routeOptions?.url ?? request?.url?.split("?")[0],
+        error: exception instanceof Error ? exception.message : String(exception),
+        stack: exception instanceof Error ? exception.stack : undefined,
+      });
+    }
+    sendApiError(reply, error);
+  }
+}
+
+export function sendApiError(reply: FastifyReply, error: ApiError): void {
+  if (reply.sent || reply.raw.headersSent) {
+    // A stream already started: the stream owner reports errors in-band; just end it.
+    if (!reply.raw.writableEnded) reply.raw.end();
+    return;
+  }
+  const status = error.getStatus();
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+  if (isNonRetryableStatus(status)) reply.header("x-should-retry", "false");
+  reply.status(status).type("application/json").send(error.body());
+}
+
+export function toApiError(exception: unknown, request?: FastifyRequest): ApiError {
+  if (exception instanceof ApiError) return exception;
+  if (exception instanceof HttpException) return fromHttpException(exception, request);
+  const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
+  if (typeof fastifyError?.statusCode === "number" && fastifyError.statusCode < 500) {
+    return fromFrameworkError(fastifyError.statusCode, fastifyError.code, fastifyError.message);
+  }
+  return new ApiError(500, "The server had an error while processing your request.", {
+    type: "server_error",
+    code: "internal_error",
+  });
+}
+
+function fromHttpException(exception: HttpException, request?: FastifyRequest): ApiError {
+  const status = exception.getStatus();
+  if (status === 404) {
+    const path = request?.url?.split("?")[0] ?? "";
+    return new ApiError(404, `Unknown request URL: ${request?.method ?? "GET"} ${path}.`, {
+      type: "invalid_request_error",
+      code: "unknown_url",
+    });
+  }
+  const response = exception.getResponse() as { message?: unknown } | string;
+  const message = typeof response === "string"
+    ? response
+    : Array.isArray(response?.message)
+    ? response.message.join("; ")
+    : String(response?.message ?? exception.message);
+  if (status === 413) return payloadTooLarge();
+  if (status === 400 && /valid JSON/i.test(message)) {
+    return new ApiError(400, `We could not parse the JSON body of your request: ${message}.`, {
+      code: "invalid_json",
+    });
+  }
+  return new ApiError(status, message, {
+    code: status === 429 ? "rate_limit_exceeded" : null,
+  });
+}
+
+function fromFrameworkError(status: number, code?: string, message?: string): ApiError {
+  switch (code) {
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new ApiError(
+        400,
+        "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload.",
+        { code: "invalid_json" },
+      );
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return payloadTooLarge();
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new ApiError(415, "Unsupported Content-Type; send application/json.", {
+        code: "unsupported_media_type",
+      });
+  }
+  if (status === 413) return payloadTooLarge();
+  if (status === 400 && message && /JSON/i.test(message)) {
+    return new ApiError(400, "We could not parse the JSON body of your request.", {
+      code: "invalid_json",
+    });
+  }
+  return new ApiError(status, status === 400 ? "Bad request." : (message ?? "Request failed."));
+}
+
+function payloadTooLarge(): ApiError {
+  return new ApiError(413, "Request body too large.", { code: "payload_too_large" });
+}

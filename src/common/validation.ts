@@ -1,0 +1,40 @@
+import { ValidationPipe } from "@nestjs/common";
+import type { ValidationError } from "class-validator";
+import { ApiError } from "./api-error.ts";
+
+/**
+ * The global ValidationPipe: class-validator failures become one 400 envelope whose `param`
+ * names the first failing field (dotted path for nested fields, e.g. `messages.0.role`).
+ */
+export function createValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    transform: true,
+    // Unknown fields are refused on our own APIs so typos surface; OpenAI routes don't use DTOs.
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    stopAtFirstError: true,
+    validationError: { target: false, value: false },
+    exceptionFactory: (errors: ValidationError[]) => validationErrorToApiError(errors),
+  });
+}
+
+export function validationErrorToApiError(errors: ValidationError[]): ApiError {
+  const { path, message } = firstFailure(errors, "");
+  return ApiError.badRequest(message ?? `Invalid value for '${path}'.`, path || null, "invalid_value");
+}
+
+function firstFailure(errors: ValidationError[], prefix: string): { path: string; message?: string } {
+  for (const error of errors) {
+    const path = prefix ? `${prefix}.${error.property}` : error.property;
+    const constraints = error.constraints ? Object.values(error.constraints) : [];
+    if (constraints.length > 0) {
+      const text = constraints[0];
+      if (text.includes("should not exist")) {
+        return { path, message: `Unrecognized request argument supplied: ${path}` };
+      }
+      return { path, message: `Invalid '${path}': ${text.replace(/^\S+\s/, "")}.` };
+    }
+    if (error.children && error.children.length > 0) return firstFailure(error.children, path);
+  }
+  return { path: prefix };
+}

@@ -1,0 +1,26 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { EsdbEventStore } from "./esdb-event-store.ts";
+import type { EventStore } from "./event-store.port.ts";
+import { SqliteEventStore } from "./sqlite-event-store.ts";
+
+export interface EventStoreConfig {
+  /** Where the embedded store keeps `events.sqlite`; created if missing. */
+  dataDir: string;
+  /** When set (`esdb://…`, `esdb+discover://…`), EventStoreDB is used instead of SQLite. */
+  eventStoreConnectionString?: string;
+  /** Embedded store durability: "normal" survives a process kill, "full" also power loss. */
+  eventStoreSync: "normal" | "full";
+}
+
+/** Picks the adapter: EventStoreDB when a connection string is configured, else SQLite. */
+export function createEventStore(config: EventStoreConfig): EventStore {
+  if (config.eventStoreConnectionString) {
+    return new EsdbEventStore({ connectionString: config.eventStoreConnectionString });
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  return new SqliteEventStore({
+    path: join(config.dataDir, "events.sqlite"),
+    sync: config.eventStoreSync,
+  });
+}

@@ -1,0 +1,507 @@
+import {
+  type AllStreamResolvedEvent,
+  ANY,
+  type AppendExpectedRevision,
+  BACKWARDS,
+  END,
+  EventStoreDBClient,
+  eventTypeFilter,
+  excludeSystemEvents,
+  type Filter,
+  FORWARDS,
+  jsonEvent,
+  type JSONType,
+  NO_STREAM,
+  type Position,
+  type ReadPosition,
+  type ResolvedEvent,
+  START,
+  STREAM_EXISTS,
+  streamNameFilter,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+} from "@eventstore/db-client";
+import {
+  type AppendResult,
+  type EventFilter,
+  type EventMetadata,
+  type EventStore,
+  EventStoreUnavailable,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+  WrongExpectedVersion,
+} from "./event-store.port.ts";
+import { matchesFilter } from "./event-filter.ts";
+
+/**
+ * EventStoreDB / KurrentDB adapter.
+ *
+ * Positions: `position` is the $all commit position. Every write made through gRPC is an
+ * implicit transaction, for which EventStoreDB reports commit == prepare for each event, so a
+ * single bigint identifies an event in $all and `{ commit: p, prepare: p }` resumes exactly
+ * after it. (Events written long ago through legacy TCP explicit transactions may share a
+ * commit position; internal resubscription keeps both numbers, so only an external bigint
+ * checkpoint that lands inside such a transaction could re-deliver part of it.)
+ *
+ * System events (`$`-prefixed types or streams) never leave this adapter. Reading a missing
+ * stream returns [] rather than throwing, like the SQLite adapter.
+ */
+export interface EsdbEventStoreOptions {
+  /** `esdb://host:2113?tls=false`, `esdb+discover://…` cluster strings, … */
+  connectionString: string;
+  /** Backoff between resubscription attempts after a subscription fails. */
+  resubscribeInitialDelayMs?: number;
+  resubscribeMaxDelayMs?: number;
+  /**
+   * A live subscription that has made no progress for this long while $all moved on is assumed
+   * dead (Deno's node:http2 can stall gRPC streams silently) and is resubscribed.
+   */
+  stalledSubscriptionMs?: number;
+  /** Page size for readAll scans. */
+  readPageSize?: number;
+}
+
+/** Deno's node:http2 mishandles frequent gRPC keepalive pings; ping rarely unless told otherwise. */
+const DEFAULT_KEEP_ALIVE_INTERVAL_MS = 600_000;
+
+export class EsdbEventStore implements EventStore {
+  private readonly client: EventStoreDBClient;
+  private readonly subscriptions = new Set<EsdbSubscription>();
+  private readonly readPageSize: number;
+  private closed = false;
+
+  constructor(private readonly options: EsdbEventStoreOptions) {
+    this.client = EventStoreDBClient.connectionString(
+      withDefaultKeepAlive(options.connectionString),
+    );
+    this.readPageSize = options.readPageSize ?? 1000;
+  }
+
+  async append(
+    stream: string,
+    events: NewEvent[],
+    options?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult> {
+    this.assertOpen();
+    const expected = options?.expectedRevision ?? "any";
+    let nextExpectedRevision: bigint;
+    let reportedPosition: Position | undefined;
+    try {
+      const result = await this.client.appendToStream(
+        stream,
+        events.map((event) =>
+          jsonEvent({
+            id: event.id,
+            type: event.type,
+            data: (event.data ?? null) as JSONType,
+            metadata: (event.metadata ?? {}) as JSONType,
+          })
+        ),
+        { expectedRevision: toEsdbExpectedRevision(expected) },
+      );
+      nextExpectedRevision = result.nextExpectedRevision;
+      reportedPosition = result.position;
+    } catch (error) {
+      if (error instanceof WrongExpectedVersionError) {
+        const actual = error.actualVersion === NO_STREAM ? -1n : BigInt(error.actualVersion);
+        throw new WrongExpectedVersion(stream, expected, actual);
+      }
+      throw mapUnavailable(error);
+    }
+    // The append reply's position is the write's, not necessarily its last event's; read the
+    // last event back so callers can wait for projections to reach exactly this event.
+    const position = await this.positionOfRevision(stream, nextExpectedRevision) ??
+      reportedPosition?.commit ?? 0n;
+    return { nextExpectedRevision, position };
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    const backwards = options.direction === "backwards";
+    const events: RecordedEvent[] = [];
+    try {
+      const read = this.client.readStream(stream, {
+        direction: backwards ? BACKWARDS : FORWARDS,
+        fromRevision: options.from ?? (backwards ? END : START),
+        maxCount: options.maxCount ?? Number.MAX_SAFE_INTEGER,
+      });
+      for await (const resolved of read) {
+        const recorded = toRecordedEvent(resolved);
+        if (recorded) events.push(recorded);
+      }
+    } catch (error) {
+      if (error instanceof StreamNotFoundError) return [];
+      throw mapUnavailable(error);
+    }
+    return events;
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    const from = options.from ?? 0n;
+    const maxCount = options.maxCount ?? Number.POSITIVE_INFINITY;
+    const events: RecordedEvent[] = [];
+    // readAll's fromPosition is inclusive; skip the event at the checkpoint itself.
+    let cursor: ReadPosition = from > 0n ? { commit: from, prepare: from } : START;
+    let lastSeen: Position | undefined;
+    try {
+      while (events.length < maxCount) {
+        let pageLength = 0;
+        const read = this.client.readAll({
+          direction: FORWARDS,
+          fromPosition: cursor,
+          maxCount: this.readPageSize,
+        });
+        for await (const resolved of read) {
+          pageLength++;
+          const position = resolved.event?.position;
+          if (!position) continue;
+          if (lastSeen && comparePositions(position, lastSeen) <= 0) continue;
+          lastSeen = position;
+          if (position.commit <= from) continue;
+          const recorded = toRecordedEvent(resolved);
+          if (!recorded || !isUserEvent(recorded) || !matchesFilter(recorded, options.filter)) {
+            continue;
+          }
+          events.push(recorded);
+          if (events.length >= maxCount) break;
+        }
+        if (pageLength < this.readPageSize || !lastSeen) break;
+        cursor = lastSeen;
+      }
+    } catch (error) {
+      throw mapUnavailable(error);
+    }
+    return events;
+  }
+
+  subscribeToAll(options: SubscribeOptions = {}): Subscription {
+    this.assertOpen();
+    const subscription = new EsdbSubscription(this.client, options, {
+      initialDelayMs: this.options.resubscribeInitialDelayMs ?? 100,
+      maxDelayMs: this.options.resubscribeMaxDelayMs ?? 5000,
+      stalledMs: this.options.stalledSubscriptionMs ?? 30_000,
+      headPosition: () => this.rawHeadPosition(),
+      onClose: (closed) => this.subscriptions.delete(closed),
+    });
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /** The position of the last user (non-system) event, scanning back over system events. */
+  async headPosition(): Promise<bigint> {
+    this.assertOpen();
+    try {
+      const read = this.client.readAll({
+        direction: BACKWARDS,
+        fromPosition: END,
+        maxCount: this.readPageSize,
+      });
+      for await (const resolved of read) {
+        const recorded = toRecordedEvent(resolved);
+        if (recorded && isUserEvent(recorded)) {
+          await read.cancel().catch(() => undefined);
+          return recorded.position;
+        }
+      }
+    } catch (error) {
+      throw mapUnavailable(error);
+    }
+    return 0n;
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+    try {
+      const read = this.client.readAll({
+        direction: BACKWARDS,
+        fromPosition: END,
+        maxCount: 1,
+        deadline: 2000,
+      });
+      for await (const _ of read) break;
+    } catch (error) {
+      throw mapUnavailable(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
+    await this.client.dispose();
+  }
+
+  /** Commit position of the very last record in $all, system events included. */
+  private async rawHeadPosition(): Promise<bigint> {
+    const read = this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 });
+    for await (const resolved of read) return resolved.event?.position.commit ?? 0n;
+    return 0n;
+  }
+
+  private async positionOfRevision(stream: string, revision: bigint): Promise<bigint | undefined> {
+    if (revision < 0n) return undefined;
+    const read = this.client.readStream(stream, {
+      direction: FORWARDS,
+      fromRevision: revision,
+      maxCount: 1,
+    });
+    for await (const resolved of read) return positionOf(resolved);
+    return undefined;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EventStoreUnavailable("event store is closed");
+  }
+}
+
+interface SubscriptionSettings {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  stalledMs: number;
+  headPosition(): Promise<bigint>;
+  onClose(subscription: EsdbSubscription): void;
+}
+
+/**
+ * A catch-up subscription to $all that survives dropped gRPC streams: it resubscribes from the
+ * last position it has seen, with bounded exponential backoff, and skips anything at or before
+ * that position, so events are never duplicated or skipped.
+ */
+class EsdbSubscription implements Subscription {
+  private closed = false;
+  private current: ReturnType<EventStoreDBClient["subscribeToAll"]> | undefined;
+  private wakeBackoff: (() => void) | undefined;
+  private readonly iterator: AsyncGenerator<RecordedEvent>;
+  private readonly removeAbortListener: () => void;
+  /** Last position known to be processed by the server for us: delivered or checkpointed. */
+  private progress: Position | undefined;
+  private lastProgressAt = Date.now();
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly client: EventStoreDBClient,
+    private readonly options: SubscribeOptions,
+    private readonly settings: SubscriptionSettings,
+  ) {
+    this.iterator = this.run();
+    const signal = options.signal;
+    const onAbort = () => void this.close();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.removeAbortListener = () => signal?.removeEventListener("abort", onAbort);
+    if (signal?.aborted) this.closed = true;
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<RecordedEvent> {
+    return this.iterator;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.removeAbortListener();
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.wakeBackoff?.();
+    await this.current?.unsubscribe().catch(() => undefined);
+    this.settings.onClose(this);
+  }
+
+  private async *run(): AsyncGenerator<RecordedEvent> {
+    const from = this.options.from ?? 0n;
+    let lastDelivered: Position | undefined = from > 0n
+      ? { commit: from, prepare: from }
+      : undefined;
+    let failures = 0;
+    this.startWatchdog();
+    try {
+      while (!this.closed) {
+        const subscription = this.client.subscribeToAll({
+          fromPosition: lastDelivered ?? START,
+          filter: this.serverFilter(),
+        });
+        this.current = subscription;
+        try {
+          for await (const resolved of subscription) {
+            failures = 0;
+            const position = resolved.event?.position;
+            if (!position) continue;
+            // After a resubscription the server may replay the boundary; never deliver twice.
+            if (lastDelivered && comparePositions(position, lastDelivered) <= 0) continue;
+            lastDelivered = position;
+            this.markProgress(position);
+            const recorded = toRecordedEvent(resolved);
+            if (
+              !recorded || !isUserEvent(recorded) || !matchesFilter(recorded, this.options.filter)
+            ) {
+              continue;
+            }
+            yield recorded;
+            if (this.closed) return;
+          }
+        } catch {
+          // Dropped, cancelled or failed: resubscribe below unless we are closing.
+        } finally {
+          await subscription.unsubscribe().catch(() => undefined);
+        }
+        if (this.closed) return;
+        failures++;
+        await this.backoff(failures);
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Server-side filtering where EventStoreDB can do it; matchesFilter() covers the rest. */
+  private serverFilter(): Filter {
+    const filter: EventFilter | undefined = this.options.filter;
+    const checkpointReached = (_: unknown, position: Position) => this.markProgress(position);
+    if (filter?.streamPrefixes && filter.streamPrefixes.length > 0) {
+      return streamNameFilter({ prefixes: filter.streamPrefixes, checkpointReached });
+    }
+    if (filter?.eventTypes && filter.eventTypes.length > 0) {
+      const exact = filter.eventTypes.map(escapeRegex).join("|");
+      return eventTypeFilter({ regex: `^(?:${exact})$`, checkpointReached });
+    }
+    return excludeSystemEvents({ checkpointReached });
+  }
+
+  private markProgress(position: Position): void {
+    if (!this.progress || comparePositions(position, this.progress) > 0) this.progress = position;
+    this.lastProgressAt = Date.now();
+  }
+
+  /** Detects a silently stalled stream: $all moved on but we heard nothing for a long time. */
+  private startWatchdog(): void {
+    const interval = Math.max(1000, Math.floor(this.settings.stalledMs / 2));
+    this.watchdog = setInterval(async () => {
+      if (this.closed || Date.now() - this.lastProgressAt < this.settings.stalledMs) return;
+      try {
+        const head = await this.settings.headPosition();
+        if (head > (this.progress?.commit ?? this.options.from ?? 0n)) {
+          this.lastProgressAt = Date.now();
+          this.current?.destroy(new Error("subscription stalled; resubscribing"));
+        }
+      } catch {
+        // The server is unreachable: the subscription itself will fail and resubscribe.
+      }
+    }, interval);
+    // Never keep the process alive just for the watchdog.
+    (this.watchdog as { unref?: () => void }).unref?.();
+  }
+
+  private backoff(failures: number): Promise<void> {
+    const delay = Math.min(
+      this.settings.maxDelayMs,
+      this.settings.initialDelayMs * 2 ** Math.min(failures - 1, 16),
+    );
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeBackoff = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, delay);
+      this.wakeBackoff = done;
+    });
+  }
+}
+
+export function createEsdbEventStore(options: EsdbEventStoreOptions): EsdbEventStore {
+  return new EsdbEventStore(options);
+}
+
+function toEsdbExpectedRevision(expected: ExpectedRevision): AppendExpectedRevision {
+  switch (expected) {
+    case "any":
+      return ANY;
+    case "no_stream":
+      return NO_STREAM;
+    case "stream_exists":
+      return STREAM_EXISTS;
+    default:
+      return expected;
+  }
+}
+
+function positionOf(resolved: ResolvedEvent | AllStreamResolvedEvent): bigint | undefined {
+  return resolved.event?.position?.commit ?? resolved.commitPosition;
+}
+
+function toRecordedEvent(
+  resolved: ResolvedEvent | AllStreamResolvedEvent,
+): RecordedEvent | undefined {
+  const event = resolved.event;
+  if (!event) return undefined;
+  return {
+    id: event.id,
+    type: event.type,
+    data: event.isJson ? event.data : decodeJson(event.data as Uint8Array),
+    metadata: toMetadata(event.metadata),
+    stream: event.streamId,
+    revision: event.revision,
+    // Servers older than 22.6 do not report positions on stream reads.
+    position: positionOf(resolved) ?? -1n,
+    createdAt: event.created,
+  };
+}
+
+function toMetadata(metadata: unknown): EventMetadata {
+  if (metadata instanceof Uint8Array) {
+    if (metadata.length === 0) return {};
+    try {
+      return decodeJson(metadata) as EventMetadata;
+    } catch {
+      return {};
+    }
+  }
+  if (metadata && typeof metadata === "object") return metadata as EventMetadata;
+  return {};
+}
+
+function decodeJson(bytes: Uint8Array): unknown {
+  const text = new TextDecoder().decode(bytes);
+  return text.length === 0 ? null : JSON.parse(text);
+}
+
+function isUserEvent(event: Pick<RecordedEvent, "stream" | "type">): boolean {
+  return !event.type.startsWith("$") && !event.stream.startsWith("$");
+}
+
+function comparePositions(left: Position, right: Position): number {
+  if (left.commit !== right.commit) return left.commit < right.commit ? -1 : 1;
+  if (left.prepare !== right.prepare) return left.prepare < right.prepare ? -1 : 1;
+  return 0;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** gRPC status codes that mean "could not reach a usable server". */
+const UNAVAILABLE_GRPC_CODES = new Set([4, 14]); // DEADLINE_EXCEEDED, UNAVAILABLE
+
+function mapUnavailable(error: unknown): unknown {
+  const { type, code } = (error ?? {}) as { type?: string; code?: number };
+  // Some client paths surface the typed CommandError, others the raw gRPC ServiceError.
+  if (
+    type === "unavailable" || type === "deadline-exceeded" || type === "timeout" ||
+    (code !== undefined && UNAVAILABLE_GRPC_CODES.has(code))
+  ) {
+    return new EventStoreUnavailable(`EventStoreDB unavailable: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return error;
+}
+
+function withDefaultKeepAlive(connectionString: string): string {
+  if (/[?&]keepAliveInterval=/i.test(connectionString)) return connectionString;
+  const separator = connectionString.includes("?") ? "&" : "?";
+  return `${connectionString}${separator}keepAliveInterval=${DEFAULT_KEEP_ALIVE_INTERVAL_MS}`;
+}

@@ -1,0 +1,348 @@
+import type { EventStore, RecordedEvent, Subscription } from "../event-store/event-store.port.ts";
+import { ApiError } from "../common/api-error.ts";
+import { logger } from "../common/json-logger.ts";
+import type { Projection, ProjectionState, ProjectionStatus } from "./projection.ts";
+import type { ReadModelDatabase } from "./read-model.database.ts";
+
+interface Registered {
+  projection: Projection;
+  checkpoint: bigint;
+  state: ProjectionState;
+  error?: string;
+}
+
+interface Waiter {
+  position: bigint;
+  names?: string[];
+  resolve(): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export interface ProjectionRunnerOptions {
+  /** Most events applied in one read-model transaction. */
+  batchSize?: number;
+  /** Default bound for waitFor(). */
+  waitTimeoutMs?: number;
+}
+
+/**
+ * Feeds every registered projection from ONE checkpointed `$all` subscription. Each batch is
+ * applied in one read-model transaction that also moves every projection's checkpoint, so a
+ * crash never applies an event twice or skips one. Each projection runs inside its own
+ * savepoint: one that throws is rolled back, marked `failed` with its error, and no longer fed,
+ * while the others go on.
+ */
+export class ProjectionRunner {
+  private readonly registered = new Map<string, Registered>();
+  private readonly waiters = new Set<Waiter>();
+  private subscription?: Subscription;
+  private loop?: Promise<void>;
+  private running = false;
+  private buffer: RecordedEvent[] = [];
+  private flushScheduled = false;
+  private readonly batchSize: number;
+  private readonly waitTimeoutMs: number;
+  private appliedEvents = 0;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly readModels: ReadModelDatabase,
+    projections: Projection[] = [],
+    options: ProjectionRunnerOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 2_000;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? 5_000;
+    this.readModels.db.exec(`CREATE TABLE IF NOT EXISTS projection_checkpoints (
+      name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL,
+      state TEXT NOT NULL, error TEXT)`);
+    for (const projection of projections) this.register(projection);
+  }
+
+  /** Adds a projection; its tables exist when this returns. Rebuilds it if its version changed. */
+  register(projection: Projection): void {
+    if (this.registered.has(projection.name)) {
+      throw new Error(`projection ${projection.name} registered twice`);
+    }
+    const db = this.readModels.db;
+    const row = db.prepare("SELECT version, position, state, error FROM projection_checkpoints WHERE name = ?")
+      .get(projection.name) as
+        | { version: number; position: number | bigint; state: string; error: string | null }
+        | undefined;
+    this.readModels.transaction(() => {
+      projection.setup(db);
+      if (!row || row.version !== projection.version) {
+        if (row) logger.write("info", "projection version changed; rebuilding", { projection: projection.name });
+        projection.reset(db);
+        this.saveCheckpoint(projection, 0n, "catching_up", null);
+      }
+    });
+    const checkpoint = row && row.version === projection.version ? BigInt(row.position) : 0n;
+    // A projection that failed before a restart gets another try: the fix may have shipped.
+    this.registered.set(projection.name, { projection, checkpoint, state: "catching_up" });
+    if (this.running) void this.restart();
+  }
+
+  get projections(): Projection[] {
+    return [...this.registered.values()].map((entry) => entry.projection);
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.subscribe();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.subscription?.close();
+    await this.loop?.catch(() => undefined);
+    this.flush();
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new ApiError(503, "The service is shutting down.", { code: "shutting_down" }));
+    }
+    this.waiters.clear();
+  }
+
+  /** Clears a projection's rows and replays every event into it. Resolves when caught up. */
+  async rebuild(name: string): Promise<void> {
+    const entry = this.registered.get(name);
+    if (!entry) throw new Error(`unknown projection ${name}`);
+    await this.subscription?.close();
+    await this.loop?.catch(() => undefined);
+    this.flush();
+    this.readModels.transaction(() => {
+      entry.projection.reset(this.readModels.db);
+      this.saveCheckpoint(entry.projection, 0n, "catching_up", null);
+    });
+    entry.checkpoint = 0n;
+    entry.state = "catching_up";
+    entry.error = undefined;
+    if (this.running) this.subscribe();
+    else await this.catchUpOnce();
+    await this.waitFor(await this.store.headPosition(), [name], 10 * 60_000);
+  }
+
+  /**
+   * Resolves once the named projections (all by default) have applied every event up to
+   * `position`, so a query after a write never reads stale rows. Bounded: a 503 after the timeout.
+   */
+  waitFor(position: bigint, names?: string[], timeoutMs = this.waitTimeoutMs): Promise<void> {
+    const failure = this.failureAmong(names);
+    if (failure) return Promise.reject(failure);
+    if (this.reached(position, names)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        position,
+        names,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          reject(
+            new ApiError(503, "Read model is behind; try again shortly.", {
+              code: "projection_lagging",
+              headers: { "retry-after": "1" },
+            }),
+          );
+        }, timeoutMs),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  async status(): Promise<ProjectionStatus[]> {
+    const head = await this.store.headPosition();
+    return [...this.registered.values()].map((entry) => ({
+      name: entry.projection.name,
+      version: entry.projection.version,
+      state: entry.state,
+      checkpoint: entry.checkpoint,
+      head,
+      lag: head > entry.checkpoint ? head - entry.checkpoint : 0n,
+      ...(entry.error ? { error: entry.error } : {}),
+    }));
+  }
+
+  get eventsApplied(): number {
+    return this.appliedEvents;
+  }
+
+  private subscribe(): void {
+    const from = this.lowestCheckpoint();
+    const subscription = this.store.subscribeToAll({ from });
+    this.subscription = subscription;
+    this.loop = (async () => {
+      try {
+        for await (const event of subscription) {
+          this.buffer.push(event);
+          if (this.buffer.length >= this.batchSize) this.flush();
+          else this.scheduleFlush();
+        }
+      } catch (error) {
+        if (!this.running) return;
+        logger.write("error", "projection subscription dropped; resubscribing", {
+          error: (error as Error).message,
+        });
+        this.flush();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        if (this.running && this.subscription === subscription) this.subscribe();
+      }
+    })();
+  }
+
+  private async restart(): Promise<void> {
+    await this.subscription?.close();
+    await this.loop?.catch(() => undefined);
+    this.flush();
+    if (this.running) this.subscribe();
+  }
+
+  /** Without a live subscription (tests, CLI): apply everything up to the head once. */
+  async catchUpOnce(): Promise<void> {
+    for (;;) {
+      const events = await this.store.readAll({ from: this.lowestCheckpoint(), maxCount: this.batchSize });
+      if (events.length === 0) break;
+      this.buffer.push(...events);
+      this.flush();
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate lets a catch-up page drain into the buffer before one transaction applies it.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    this.buffer = [];
+    const db = this.readModels.db;
+    const last = batch[batch.length - 1].position;
+    const failures: Array<[Registered, Error]> = [];
+    db.exec("BEGIN");
+    try {
+      for (const entry of this.registered.values()) {
+        if (entry.state === "failed" || entry.state === "stopped") continue;
+        const { projection } = entry;
+        db.exec("SAVEPOINT projection_batch");
+        try {
+          for (const event of batch) {
+            if (event.position <= entry.checkpoint || !matches(projection, event)) continue;
+            projection.apply(event, db);
+            this.appliedEvents++;
+          }
+          db.exec("RELEASE projection_batch");
+        } catch (error) {
+          db.exec("ROLLBACK TO projection_batch");
+          db.exec("RELEASE projection_batch");
+          failures.push([entry, error as Error]);
+          continue;
+        }
+        if (entry.checkpoint < last) this.saveCheckpoint(projection, last, "live", null);
+      }
+      for (const [entry, error] of failures) {
+        this.saveCheckpoint(entry.projection, entry.checkpoint, "failed", error.message);
+      }
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+    for (const entry of this.registered.values()) {
+      if (entry.state === "failed" || entry.state === "stopped") continue;
+      if (entry.checkpoint < last) entry.checkpoint = last;
+      entry.state = "live";
+    }
+    for (const [entry, error] of failures) {
+      entry.state = "failed";
+      entry.error = error.message;
+      logger.write("error", "projection failed and stopped", {
+        projection: entry.projection.name,
+        position: String(entry.checkpoint),
+        error: error.message,
+      });
+    }
+    this.settleWaiters();
+  }
+
+  private settleWaiters(): void {
+    for (const waiter of this.waiters) {
+      const failure = this.failureAmong(waiter.names);
+      if (failure) {
+        clearTimeout(waiter.timer);
+        this.waiters.delete(waiter);
+        waiter.reject(failure);
+      } else if (this.reached(waiter.position, waiter.names)) {
+        clearTimeout(waiter.timer);
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  private reached(position: bigint, names?: string[]): boolean {
+    for (const entry of this.selected(names)) {
+      if (entry.checkpoint < position) return false;
+    }
+    return true;
+  }
+
+  private failureAmong(names?: string[]): ApiError | undefined {
+    for (const entry of this.selected(names)) {
+      if (entry.state === "failed") {
+        return new ApiError(503, `Read model '${entry.projection.name}' is unavailable.`, {
+          code: "projection_failed",
+        });
+      }
+    }
+    return undefined;
+  }
+
+  private selected(names?: string[]): Registered[] {
+    if (!names) return [...this.registered.values()];
+    return names.map((name) => {
+      const entry = this.registered.get(name);
+      if (!entry) throw new Error(`unknown projection ${name}`);
+      return entry;
+    });
+  }
+
+  private lowestCheckpoint(): bigint {
+    let lowest: bigint | undefined;
+    for (const entry of this.registered.values()) {
+      if (entry.state === "failed" || entry.state === "stopped") continue;
+      if (lowest === undefined || entry.checkpoint < lowest) lowest = entry.checkpoint;
+    }
+    return lowest ?? 0n;
+  }
+
+  private saveCheckpoint(
+    projection: Projection,
+    position: bigint,
+    state: ProjectionState,
+    error: string | null,
+  ): void {
+    this.readModels.db.prepare(
+      `INSERT INTO projection_checkpoints (name, version, position, state, error) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(name) DO UPDATE SET version = excluded.version, position = excluded.position,
+       state = excluded.state, error = excluded.error`,
+    ).run(projection.name, projection.version, position, state, error);
+  }
+}
+
+function matches(projection: Projection, event: RecordedEvent): boolean {
+  const filter = projection.filter;
+  if (!filter) return true;
+  if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
+  if (filter.streamPrefixes && !filter.streamPrefixes.some((prefix) => event.stream.startsWith(prefix))) {
+    return false;
+  }
+  return true;
+}

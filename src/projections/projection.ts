@@ -1,0 +1,35 @@
+import type { DatabaseSync } from "node:sqlite";
+import type { EventFilter, RecordedEvent } from "../event-store/event-store.port.ts";
+
+/**
+ * A read-model projection: `(event) -> read-model change`, applied inside the runner's batch
+ * transaction together with the checkpoint, so an event is never applied twice or skipped.
+ *
+ * Projections never call external services and never read the clock: everything they need is
+ * in the event. Bump `version` when the row shape or the logic changes: the runner then
+ * rebuilds the projection from position 0 at start.
+ */
+export interface Projection {
+  readonly name: string;
+  readonly version: number;
+  /** Only these events are fed to apply(); narrower filters make rebuilds faster. */
+  readonly filter?: EventFilter;
+  /** Create tables and indexes (idempotent). */
+  setup(db: DatabaseSync): void;
+  /** Remove every row this projection owns, before a rebuild. */
+  reset(db: DatabaseSync): void;
+  /** Apply one event. Synchronous: runs inside the batch transaction. Throwing stops the projection. */
+  apply(event: RecordedEvent, db: DatabaseSync): void;
+}
+
+export type ProjectionState = "catching_up" | "live" | "stopped" | "failed";
+
+export interface ProjectionStatus {
+  name: string;
+  version: number;
+  state: ProjectionState;
+  checkpoint: bigint;
+  head: bigint;
+  lag: bigint;
+  error?: string;
+}

@@ -17,6 +17,7 @@ export default {
       module: { type: "es6" },
     }],
   },
+  setupFilesAfterEnv: ["<rootDir>/test/support/jest-setup.ts"],
   testTimeout: 30000,
   maxWorkers: 1,
 };

@@ -255,8 +255,9 @@ export class ProjectionRunner {
       db.exec("ROLLBACK");
       throw error;
     }
+    const failed = new Set(failures.map(([entry]) => entry));
     for (const entry of this.registered.values()) {
-      if (entry.state === "failed" || entry.state === "stopped") continue;
+      if (entry.state === "failed" || entry.state === "stopped" || failed.has(entry)) continue;
       if (entry.checkpoint < last) entry.checkpoint = last;
       entry.state = "live";
     }

@@ -1,0 +1,174 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DatabaseSync } from "node:sqlite";
+import { newEventId } from "../common/ids.ts";
+import type { RecordedEvent } from "../event-store/event-store.port.ts";
+import { SqliteEventStore } from "../event-store/sqlite-event-store.ts";
+import type { Projection } from "./projection.ts";
+import { ProjectionRunner } from "./projection-runner.ts";
+import { ReadModelDatabase } from "./read-model.database.ts";
+
+/** Counts deposits per account: the smallest projection that shows double-apply or skips. */
+function depositTotals(version = 1, failOn?: number): Projection & { applied: number } {
+  return {
+    name: "deposit-totals",
+    version,
+    applied: 0,
+    filter: { eventTypes: ["Deposited"] },
+    setup(db: DatabaseSync) {
+      db.exec(
+        "CREATE TABLE IF NOT EXISTS deposit_totals (account TEXT PRIMARY KEY, total INTEGER NOT NULL, events INTEGER NOT NULL)",
+      );
+    },
+    reset(db: DatabaseSync) {
+      db.exec("DELETE FROM deposit_totals");
+    },
+    apply(event: RecordedEvent, db: DatabaseSync) {
+      if (failOn !== undefined && event.data.amount === failOn) throw new Error("poison event");
+      this.applied++;
+      db.prepare(
+        `INSERT INTO deposit_totals (account, total, events) VALUES (?, ?, 1)
+         ON CONFLICT(account) DO UPDATE SET total = total + excluded.total, events = events + 1`,
+      ).run(event.data.account, event.data.amount);
+    },
+  };
+}
+
+function rows(readModels: ReadModelDatabase) {
+  return readModels.db.prepare("SELECT account, total, events FROM deposit_totals ORDER BY account")
+    .all();
+}
+
+async function deposit(store: SqliteEventStore, account: string, amount: number) {
+  return await store.append(`acct-${account}`, [{
+    id: newEventId(),
+    type: "Deposited",
+    data: { account, amount },
+  }]);
+}
+
+describe("ProjectionRunner", () => {
+  let dir: string;
+  let store: SqliteEventStore;
+  const cleanups: Array<() => Promise<void> | void> = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "projections-"));
+    store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function open(projection: Projection) {
+    const readModels = new ReadModelDatabase(join(dir, "read.sqlite"));
+    const runner = new ProjectionRunner(store, readModels, [projection], { batchSize: 50 });
+    cleanups.push(async () => {
+      await runner.stop();
+      readModels.close();
+    });
+    return { readModels, runner };
+  }
+
+  it("applies events live and waitFor resolves once the write is visible", async () => {
+    const { readModels, runner } = open(depositTotals());
+    await runner.start();
+    const first = await deposit(store, "a", 5);
+    await runner.waitFor(first.position);
+    expect(rows(readModels)).toEqual([{ account: "a", total: 5, events: 1 }]);
+    await deposit(store, "b", 7);
+    const last = await deposit(store, "a", 3);
+    await runner.waitFor(last.position);
+    expect(rows(readModels)).toEqual([
+      { account: "a", total: 8, events: 2 },
+      { account: "b", total: 7, events: 1 },
+    ]);
+  });
+
+  it("advances its checkpoint past events its filter skips, so waitFor never hangs on them", async () => {
+    const { runner } = open(depositTotals());
+    await runner.start();
+    const other = await store.append("misc-1", [{ id: newEventId(), type: "Other", data: {} }]);
+    await runner.waitFor(other.position, undefined, 2000);
+    const [status] = await runner.status();
+    expect(status.checkpoint).toBe(other.position);
+    expect(status.lag).toBe(0n);
+  });
+
+  it("resumes from its checkpoint after a restart without applying any event twice", async () => {
+    for (let i = 0; i < 120; i++) await deposit(store, `a${i % 3}`, 1);
+    const firstRun = open(depositTotals());
+    await firstRun.runner.start();
+    await firstRun.runner.waitFor(await store.headPosition());
+    await firstRun.runner.stop();
+    firstRun.readModels.close();
+
+    for (let i = 0; i < 30; i++) await deposit(store, `a${i % 3}`, 1);
+    const projection = depositTotals();
+    const second = open(projection);
+    await second.runner.start();
+    await second.runner.waitFor(await store.headPosition());
+    expect(projection.applied).toBe(30);
+    expect(rows(second.readModels)).toEqual([
+      { account: "a0", total: 50, events: 50 },
+      { account: "a1", total: 50, events: 50 },
+      { account: "a2", total: 50, events: 50 },
+    ]);
+  });
+
+  it("rebuilds from zero to exactly the same rows", async () => {
+    for (let i = 0; i < 200; i++) await deposit(store, `a${i % 7}`, i);
+    const { readModels, runner } = open(depositTotals());
+    await runner.start();
+    await runner.waitFor(await store.headPosition());
+    const before = rows(readModels);
+    await runner.rebuild("deposit-totals");
+    expect(rows(readModels)).toEqual(before);
+    expect(before).toHaveLength(7);
+  });
+
+  it("a version bump rebuilds the projection at start", async () => {
+    for (let i = 0; i < 10; i++) await deposit(store, "a", 1);
+    const v1 = open(depositTotals(1));
+    await v1.runner.start();
+    await v1.runner.waitFor(await store.headPosition());
+    await v1.runner.stop();
+    v1.readModels.close();
+    const projection = depositTotals(2);
+    const v2 = open(projection);
+    await v2.runner.start();
+    await v2.runner.waitFor(await store.headPosition());
+    expect(projection.applied).toBe(10);
+    expect(rows(v2.readModels)).toEqual([{ account: "a", total: 10, events: 10 }]);
+  });
+
+  it("a projection that throws stops in a visible failed state and waitFor rejects", async () => {
+    const { readModels, runner } = open(depositTotals(1, 13));
+    await runner.start();
+    await deposit(store, "a", 1);
+    const poison = await deposit(store, "a", 13);
+    await expect(runner.waitFor(poison.position, undefined, 2000)).rejects.toMatchObject({
+      code: "projection_failed",
+    });
+    const [status] = await runner.status();
+    expect(status.state).toBe("failed");
+    expect(status.error).toBe("poison event");
+    // The batch holding the poison event was rolled back as a whole, and the checkpoint with it.
+    expect(status.checkpoint).toBeLessThan(poison.position);
+    const applied = rows(readModels) as Array<{ total: number }>;
+    expect(applied.length === 0 || applied[0].total === 1).toBe(true);
+  });
+
+  it("waitFor gives up with a 503 when the projection cannot reach the position in time", async () => {
+    const { runner } = open(depositTotals());
+    // Not started: nothing will ever apply, so the bounded wait must end.
+    await deposit(store, "a", 1);
+    await expect(runner.waitFor(1n, undefined, 50)).rejects.toMatchObject({
+      code: "projection_lagging",
+    });
+  });
+});

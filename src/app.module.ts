@@ -5,6 +5,11 @@ import { ConfigModule } from "./config/config.module.ts";
 import { EventStoreModule } from "./event-store/event-store.module.ts";
 import { OperationsModule } from "./operations/operations.module.ts";
 import { ProjectionsModule } from "./projections/projections.module.ts";
+import { AuthModule } from "./auth/auth.module.ts";
+import { AdminModule } from "./admin/admin.module.ts";
+import { RateLimitModule } from "./common/rate-limit/rate-limit.module.ts";
+import { CatalogueModule } from "./catalogue/catalogue.module.ts";
+import { BillingModule } from "./billing/billing.module.ts";
 
 export interface AppModuleOptions {
   /** Tests pass a ManualClock to move time by hand. */
@@ -22,6 +27,11 @@ export class AppModule {
         ProjectionsModule,
         OperationsModule,
         // feature modules
+        RateLimitModule,
+        AuthModule,
+        AdminModule,
+        CatalogueModule,
+        BillingModule,
       ],
     };
   }

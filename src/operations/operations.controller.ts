@@ -1,11 +1,13 @@
 import { Controller, Get, Header, Inject, Res } from "@nestjs/common";
 import type { FastifyReply } from "fastify";
+import { SkipRateLimit } from "../common/rate-limit/rate-limit.decorators.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { metrics } from "./metrics.ts";
 
 /** Liveness, readiness and Prometheus metrics. Unauthenticated and never rate limited. */
 @Controller()
+@SkipRateLimit()
 export class OperationsController {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -45,7 +47,10 @@ export class OperationsController {
     try {
       for (const projection of await this.projections.status()) {
         metrics.projectionLag.set({ projection: projection.name }, Number(projection.lag));
-        metrics.projectionCheckpoint.set({ projection: projection.name }, Number(projection.checkpoint));
+        metrics.projectionCheckpoint.set(
+          { projection: projection.name },
+          Number(projection.checkpoint),
+        );
       }
     } catch {
       // The event store being down is reported by /health; metrics still render what they have.

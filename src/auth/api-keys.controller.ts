@@ -1,0 +1,85 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } from "@nestjs/common";
+import type { FastifyRequest } from "fastify";
+import { ApiError } from "../common/api-error.ts";
+import { AccountCommands, type CreatedApiKey } from "./account.commands.ts";
+import { ApiKeysQueries, type ApiKeySummary } from "./api-keys.queries.ts";
+import { CurrentPrincipal, RequirePermission } from "./auth.decorators.ts";
+import { CreateApiKeyDto } from "./dto/credentials.dto.ts";
+import type { Principal } from "./principal.ts";
+
+/** The caller's own API keys. Listing needs `read`; creating and revoking need `manage`. */
+@Controller("api/keys")
+export class ApiKeysController {
+  constructor(
+    @Inject(AccountCommands) private readonly commands: AccountCommands,
+    @Inject(ApiKeysQueries) private readonly queries: ApiKeysQueries,
+  ) {}
+
+  @Post()
+  @RequirePermission("manage")
+  async create(
+    @Body() body: CreateApiKeyDto,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ) {
+    // A key cannot mint a key stronger than itself.
+    const missing = body.permissions.find((permission) =>
+      !principal.permissions.includes(permission)
+    );
+    if (missing) {
+      throw ApiError.forbidden(
+        `This API key does not have the '${missing}' permission, so it cannot grant it.`,
+      );
+    }
+    const created = await this.commands.createApiKey(principal.accountId, body, {
+      actor: principal.actor,
+      requestId: request.id,
+    });
+    return createdKeyBody(created);
+  }
+
+  @Get()
+  @RequirePermission("read")
+  async list(@CurrentPrincipal() principal: Principal) {
+    const keys = await this.queries.listActive(principal.accountId);
+    return { object: "list", data: keys.map(keySummaryBody) };
+  }
+
+  @Delete(":id")
+  @HttpCode(200)
+  @RequirePermission("manage")
+  async revoke(
+    @Param("id") id: string,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ) {
+    await this.commands.revokeApiKey(principal.accountId, id, {
+      actor: principal.actor,
+      requestId: request.id,
+    });
+    return { id, object: "api_key", deleted: true };
+  }
+}
+
+export function createdKeyBody(created: CreatedApiKey) {
+  return {
+    id: created.id,
+    key: created.key,
+    name: created.name,
+    permissions: created.permissions,
+    prefix: created.prefix,
+    created_at: created.createdAt,
+  };
+}
+
+function keySummaryBody(key: ApiKeySummary) {
+  return {
+    id: key.id,
+    object: "api_key",
+    name: key.name,
+    permissions: key.permissions,
+    prefix: key.prefix,
+    created_at: key.createdAt,
+    last_used_at: key.lastUsedAt,
+  };
+}

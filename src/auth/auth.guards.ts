@@ -1,0 +1,73 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from "@nestjs/common";
+import { Reflector } from "@nestjs/core";
+import { ApiError } from "../common/api-error.ts";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { bearerToken, CredentialVerifier } from "./credential-verifier.ts";
+import { ADMIN_ACTOR, type Permission, type Principal } from "./principal.ts";
+import { digestsEqual, sha256Hex } from "./secrets.ts";
+
+export const REQUIRED_PERMISSION = "modelpilot:required-permission";
+
+export interface AuthenticatedRequest {
+  headers: Record<string, unknown>;
+  principal?: Principal;
+  adminActor?: string;
+}
+
+/** API key or session bearer; then the permission named by @RequirePermission. */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  constructor(
+    @Inject(CredentialVerifier) private readonly verifier: CredentialVerifier,
+    @Inject(Reflector) private readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    // Class- and handler-level decorators both attach this guard: authenticate once.
+    request.principal ??= await this.verifier.authenticate(request.headers.authorization);
+    const required = this.reflector.getAllAndOverride<Permission | undefined>(REQUIRED_PERMISSION, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (required && !request.principal.permissions.includes(required)) {
+      throw ApiError.forbidden(
+        `This API key does not have the '${required}' permission required for this request.`,
+      );
+    }
+    return true;
+  }
+}
+
+/** `Authorization: Bearer $ADMIN_API_KEY`, compared in constant time. */
+@Injectable()
+export class AdminGuard implements CanActivate {
+  private readonly adminKeyHash?: string;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.adminKeyHash = config.adminApiKey ? sha256Hex(config.adminApiKey) : undefined;
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    if (!this.adminKeyHash) {
+      throw ApiError.forbidden(
+        "The admin API is disabled. Set the ADMIN_API_KEY environment variable (at least 16 " +
+          "characters) and restart to enable it, then send 'Authorization: Bearer $ADMIN_API_KEY'.",
+        "admin_api_disabled",
+      );
+    }
+    const token = bearerToken(request.headers.authorization);
+    if (!token) {
+      throw ApiError.unauthorized(
+        "You didn't provide the admin API key. Send 'Authorization: Bearer $ADMIN_API_KEY'.",
+      );
+    }
+    // Hashing first makes both sides equal length, so timingSafeEqual leaks nothing, not even length.
+    if (!digestsEqual(sha256Hex(token), this.adminKeyHash)) {
+      throw ApiError.unauthorized("Incorrect admin API key provided.");
+    }
+    request.adminActor = ADMIN_ACTOR;
+    return true;
+  }
+}

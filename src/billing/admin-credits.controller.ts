@@ -1,0 +1,39 @@
+import { Body, Controller, Headers, Inject, Param, Post } from "@nestjs/common";
+import { AdminOnly } from "../auth/auth.decorators.ts";
+import { AccountsQueries } from "../auth/accounts.queries.ts";
+import { ADMIN_ACTOR } from "../auth/principal.ts";
+import { ApiError } from "../common/api-error.ts";
+import { newId } from "../common/ids.ts";
+import { microsToUsd, usdToMicros } from "../common/money.ts";
+import { AdminCreditsDto } from "./dto/admin-credits.dto.ts";
+import { LedgerService } from "./ledger.service.ts";
+
+/** Operators grant credits, or correct them with a negative amount. */
+@Controller("admin/accounts")
+@AdminOnly()
+export class AdminCreditsController {
+  constructor(
+    @Inject(LedgerService) private readonly ledger: LedgerService,
+    @Inject(AccountsQueries) private readonly accounts: AccountsQueries,
+  ) {}
+
+  @Post(":id/credits")
+  async grant(
+    @Param("id") accountId: string,
+    @Body() body: AdminCreditsDto,
+    @Headers("idempotency-key") idempotencyKey?: string,
+  ) {
+    if (!(await this.accounts.findById(accountId))) {
+      throw ApiError.notFound(`No account '${accountId}'.`, "account_not_found");
+    }
+    const amountMicros = usdToMicros(body.amount_usd);
+    if (amountMicros === 0) throw ApiError.badRequest("amount_usd must not be zero.", "amount_usd", "invalid_value");
+    const result = await this.ledger.grant(accountId, {
+      grantId: idempotencyKey ? `admin:${idempotencyKey}` : newId("grant"),
+      amountMicros,
+      reason: body.reason,
+      actor: ADMIN_ACTOR,
+    });
+    return { balance_usd: microsToUsd(result.balanceMicros), transaction_id: result.transactionId };
+  }
+}

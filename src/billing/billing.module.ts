@@ -1,0 +1,52 @@
+import { Global, Inject, Module } from "@nestjs/common";
+import { HttpAdapterHost } from "@nestjs/core";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { ProjectionRunner } from "../projections/projection-runner.ts";
+import { AdminCreditsController } from "./admin-credits.controller.ts";
+import { ACCOUNT_BALANCE_READER, type AccountBalanceReader } from "./balance-reader.ts";
+import { BillingController } from "./billing.controller.ts";
+import { BillingQueries } from "./billing.queries.ts";
+import { HoldExpiryProcess } from "./hold-expiry.process.ts";
+import { LedgerProjection } from "./ledger.projection.ts";
+import { LedgerService } from "./ledger.service.ts";
+import { PaymentsService } from "./payments.service.ts";
+import { captureRawBody } from "./raw-body.ts";
+import { STRIPE_WEBHOOK_PATH, StripeWebhookController } from "./stripe-webhook.controller.ts";
+import { StripeGateway } from "./stripe.gateway.ts";
+
+/**
+ * Credits: the ledger (LedgerService, the one way to move credits), its read model, hold
+ * expiry, Stripe payments and the billing/admin HTTP API. Global so generation and inference
+ * can reserve, settle and charge.
+ */
+@Global()
+@Module({
+  controllers: [BillingController, StripeWebhookController, AdminCreditsController],
+  providers: [
+    LedgerService,
+    BillingQueries,
+    HoldExpiryProcess,
+    StripeGateway,
+    PaymentsService,
+    {
+      provide: ACCOUNT_BALANCE_READER,
+      inject: [LedgerService],
+      useFactory: (ledger: LedgerService): AccountBalanceReader => ({
+        balanceMicros: async (accountId) => (await ledger.balance(accountId)).balanceMicros,
+      }),
+    },
+  ],
+  exports: [LedgerService, BillingQueries, ACCOUNT_BALANCE_READER],
+})
+export class BillingModule {
+  constructor(
+    @Inject(ProjectionRunner) runner: ProjectionRunner,
+    @Inject(HttpAdapterHost) adapterHost: HttpAdapterHost,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    runner.register(new LedgerProjection());
+    // Before routes are registered: Stripe signatures are over the exact bytes received.
+    const fastify = adapterHost.httpAdapter?.getInstance?.();
+    if (fastify) captureRawBody(fastify, [STRIPE_WEBHOOK_PATH], Math.min(config.bodyLimitBytes, 1024 * 1024));
+  }
+}

@@ -1,0 +1,172 @@
+import { Inject, Injectable } from "@nestjs/common";
+import { Buffer } from "node:buffer";
+import { type Micros, microsToUsd } from "../common/money.ts";
+import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
+import { ProjectionRunner } from "../projections/projection-runner.ts";
+import { ReadModelDatabase } from "../projections/read-model.database.ts";
+import { availableMicros, evolve, initialLedgerState } from "./ledger.decider.ts";
+import { type LedgerEvent, ledgerStream } from "./ledger.events.ts";
+import { LEDGER_PROJECTION } from "./ledger.projection.ts";
+
+export interface TransactionView {
+  id: string;
+  type: string;
+  amount_usd: number;
+  balance_after_usd: number;
+  reference: string | null;
+  description: string | null;
+  model: string | null;
+  created_at: string;
+}
+
+export interface TransactionPage {
+  object: "list";
+  data: TransactionView[];
+  has_more: boolean;
+  next_cursor: string | null;
+}
+
+export interface UsageRow {
+  model?: string;
+  day?: string;
+  requests: number;
+  refunds: number;
+  cost_usd: number;
+}
+
+interface TransactionRow {
+  position: number;
+  transaction_id: string;
+  type: string;
+  amount_micros: number;
+  balance_after_micros: number;
+  reference: string | null;
+  description: string | null;
+  model: string | null;
+  created_at: string;
+}
+
+/** Reads of the billing read model (after waiting for it to reach the store's head). */
+@Injectable()
+export class BillingQueries {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(ProjectionRunner) private readonly runner: ProjectionRunner,
+    @Inject(ReadModelDatabase) private readonly readModels: ReadModelDatabase,
+  ) {}
+
+  /** Waits until the billing read model holds every event written so far (read-your-writes). */
+  async current(): Promise<void> {
+    await this.runner.waitFor(await this.store.headPosition(), [LEDGER_PROJECTION]);
+  }
+
+  /** Newest first; the cursor is the opaque id of the page's last row. */
+  async transactions(accountId: string, limit: number, cursor?: string): Promise<TransactionPage> {
+    await this.current();
+    const before = cursor ? decodeCursor(cursor) : Number.MAX_SAFE_INTEGER;
+    const rows = this.readModels.db.prepare(
+      `SELECT position, transaction_id, type, amount_micros, balance_after_micros, reference, description,
+       model, created_at FROM billing_transactions WHERE account_id = ? AND position < ?
+       ORDER BY position DESC LIMIT ?`,
+    ).all(accountId, before, limit + 1) as unknown as TransactionRow[];
+    const page = rows.slice(0, limit);
+    return {
+      object: "list",
+      data: page.map(toTransactionView),
+      has_more: rows.length > limit,
+      next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1].position) : null,
+    };
+  }
+
+  /** Every transaction row of an account, oldest first, as stored (replay checks compare these). */
+  async transactionRows(accountId: string): Promise<Record<string, unknown>[]> {
+    await this.current();
+    return this.readModels.db.prepare(
+      "SELECT * FROM billing_transactions WHERE account_id = ? ORDER BY position",
+    ).all(accountId) as Record<string, unknown>[];
+  }
+
+  async usage(
+    accountId: string,
+    range: { from: string; to?: string; groupBy: "model" | "day" },
+  ): Promise<{ rows: UsageRow[]; totalMicros: Micros }> {
+    await this.current();
+    const group = range.groupBy === "day" ? "substr(created_at, 1, 10)" : "coalesce(model, 'unknown')";
+    const rows = this.readModels.db.prepare(
+      `SELECT ${group} AS grouping,
+         sum(CASE WHEN type = 'charge' THEN 1 ELSE 0 END) AS requests,
+         sum(CASE WHEN type = 'refund' THEN 1 ELSE 0 END) AS refunds,
+         -sum(amount_micros) AS cost_micros
+       FROM billing_transactions
+       WHERE account_id = ? AND type IN ('charge', 'refund') AND created_at >= ? AND created_at < ?
+       GROUP BY grouping ORDER BY grouping`,
+    ).all(accountId, range.from, range.to ?? "\uffff") as Array<
+      { grouping: string; requests: number; refunds: number; cost_micros: number }
+    >;
+    let totalMicros = 0;
+    const usage = rows.map((row) => {
+      totalMicros += row.cost_micros;
+      return {
+        [range.groupBy]: row.grouping,
+        requests: row.requests,
+        refunds: row.refunds,
+        cost_usd: microsToUsd(row.cost_micros),
+      } as UsageRow;
+    });
+    return { rows: usage, totalMicros };
+  }
+
+  /** Open holds past their expiry, oldest first. */
+  async expiredHolds(now: Date, limit: number): Promise<Array<{ accountId: string; reservationId: string }>> {
+    await this.current();
+    const rows = this.readModels.db.prepare(
+      `SELECT account_id, reservation_id FROM billing_holds WHERE expires_at <= ?
+       ORDER BY expires_at LIMIT ?`,
+    ).all(now.toISOString(), limit) as Array<{ account_id: string; reservation_id: string }>;
+    return rows.map((row) => ({ accountId: row.account_id, reservationId: row.reservation_id }));
+  }
+
+  /**
+   * The balance at an instant, by replaying the account's ledger stream from zero up to that
+   * instant (by each event's business time). Does not trust any read model.
+   */
+  async balanceAt(accountId: string, at: Date): Promise<{ balanceMicros: Micros; availableMicros: Micros }> {
+    const limit = at.toISOString();
+    let state = initialLedgerState();
+    let from = 0n;
+    for (;;) {
+      const events = await this.store.readStream(ledgerStream(accountId), { from, maxCount: 10_000 });
+      for (const event of events) {
+        const ledgerEvent = event as unknown as LedgerEvent;
+        if (ledgerEvent.data.at > limit) return { balanceMicros: state.balanceMicros, availableMicros: availableMicros(state) };
+        state = evolve(state, ledgerEvent);
+      }
+      if (events.length < 10_000) break;
+      from = events[events.length - 1].revision + 1n;
+    }
+    return { balanceMicros: state.balanceMicros, availableMicros: availableMicros(state) };
+  }
+}
+
+function toTransactionView(row: TransactionRow): TransactionView {
+  return {
+    id: row.transaction_id,
+    type: row.type,
+    amount_usd: microsToUsd(row.amount_micros),
+    balance_after_usd: microsToUsd(row.balance_after_micros),
+    reference: row.reference,
+    description: row.description,
+    model: row.model,
+    created_at: row.created_at,
+  };
+}
+
+function encodeCursor(position: number): string {
+  return Buffer.from(`txn:${position}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): number {
+  const match = /^txn:(\d+)$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  if (!match) return -1;
+  return Number(match[1]);
+}

@@ -1,0 +1,9 @@
+import { IsNumber, Max, Min } from "class-validator";
+
+export class CheckoutDto {
+  /** Whole cents, from $5. */
+  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 2 })
+  @Min(5)
+  @Max(10_000)
+  amount_usd!: number;
+}

@@ -1,0 +1,70 @@
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from "@nestjs/common";
+import { CLOCK, type Clock } from "../common/clock.ts";
+import { logger } from "../common/json-logger.ts";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { BillingQueries } from "./billing.queries.ts";
+import { LedgerService } from "./ledger.service.ts";
+
+/**
+ * Releases holds that were never settled once they pass `expiresAt`: at start (holds that
+ * expired while the gateway was down) and then on a timer. Every instance may run it; the
+ * ledger decider makes a second release of the same hold a no-op.
+ */
+@Injectable()
+export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationShutdown {
+  private timer?: ReturnType<typeof setInterval>;
+  private sweeping?: Promise<number>;
+  private readonly intervalMs: number;
+
+  constructor(
+    @Inject(LedgerService) private readonly ledger: LedgerService,
+    @Inject(BillingQueries) private readonly queries: BillingQueries,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, "reservationTtlSeconds">,
+  ) {
+    this.intervalMs = Math.min(60_000, Math.max(1_000, (config.reservationTtlSeconds * 1000) / 4));
+  }
+
+  onApplicationBootstrap(): void {
+    // Not awaited: the read model may still be catching up, and start must not wait for it.
+    void this.sweep().catch((error) => this.logFailure(error));
+    this.timer = setInterval(() => void this.sweep().catch((error) => this.logFailure(error)), this.intervalMs);
+    this.timer.unref?.();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Releases every hold expired by now; resolves with how many were released. */
+  sweep(): Promise<number> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<number> {
+    let released = 0;
+    // Bounded: 100 pages per sweep; the next tick continues.
+    for (let page = 0; page < 100; page++) {
+      const expired = await this.queries.expiredHolds(this.clock.now(), 500);
+      if (expired.length === 0) return released;
+      await Promise.all(expired.map((hold) =>
+        this.ledger.release(hold.accountId, { reservationId: hold.reservationId, reason: "expired" }, {
+          actor: "system:hold-expiry",
+        })
+      ));
+      released += expired.length;
+      if (expired.length < 500) return released;
+    }
+    return released;
+  }
+
+  private logFailure(error: unknown): void {
+    logger.write("warn", "hold expiry sweep failed", { error: (error as Error).message });
+  }
+}

@@ -1,0 +1,177 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ApiError } from "../common/api-error.ts";
+import { ManualClock } from "../common/clock.ts";
+import { SqliteEventStore } from "../event-store/sqlite-event-store.ts";
+import { ProjectionRunner } from "../projections/projection-runner.ts";
+import { ReadModelDatabase } from "../projections/read-model.database.ts";
+import { replayLedger } from "./ledger.decider.ts";
+import { type LedgerEvent, ledgerStream } from "./ledger.events.ts";
+import { LEDGER_PROJECTION, LedgerProjection } from "./ledger.projection.ts";
+import { LedgerService } from "./ledger.service.ts";
+
+const CENT = 10_000;
+
+describe("LedgerService on the SQLite event store", () => {
+  let dir: string;
+  let stores: SqliteEventStore[];
+  const clock = new ManualClock();
+
+  function openStore(): SqliteEventStore {
+    const store = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    stores.push(store);
+    return store;
+  }
+
+  function ledgerOn(store: SqliteEventStore): LedgerService {
+    return new LedgerService(store, clock, { reservationTtlSeconds: 900 });
+  }
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "ledger-"));
+    stores = [];
+  });
+
+  afterEach(async () => {
+    for (const store of stores) await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function settleAll(promises: Promise<unknown>[]) {
+    const results = await Promise.allSettled(promises);
+    const refused = results.filter((result) =>
+      result.status === "rejected" && result.reason instanceof ApiError &&
+      result.reason.getStatus() === 402 && result.reason.code === "insufficient_credits"
+    );
+    const other = results.filter((result) => result.status === "rejected").length - refused.length;
+    return { ok: results.filter((result) => result.status === "fulfilled").length, refused: refused.length, other };
+  }
+
+  async function chargedEvents(store: SqliteEventStore, accountId: string) {
+    const events = await store.readStream(ledgerStream(accountId));
+    return events.filter((event) => event.type === "CreditsCharged");
+  }
+
+  it("never overdraws: 40 concurrent $0.01 charges on $0.05 leave 5 charges and $0", async () => {
+    const store = openStore();
+    const ledger = ledgerOn(store);
+    await ledger.grant("acct_race", { grantId: "g", amountMicros: 5 * CENT, reason: "test", actor: "admin" });
+    const outcome = await settleAll(
+      Array.from({ length: 40 }, (_, index) =>
+        ledger.charge("acct_race", { chargeId: `req_${index}`, amountMicros: CENT, reference: `req_${index}` })),
+    );
+    expect(outcome).toEqual({ ok: 5, refused: 35, other: 0 });
+    expect(await ledger.balance("acct_race")).toEqual({ balanceMicros: 0, availableMicros: 0 });
+    expect(await chargedEvents(store, "acct_race")).toHaveLength(5);
+  });
+
+  it("never overdraws with 3 instances sharing the store", async () => {
+    const ledgers = [ledgerOn(openStore()), ledgerOn(openStore()), ledgerOn(openStore())];
+    await ledgers[0].grant("acct_multi", { grantId: "g", amountMicros: 5 * CENT, reason: "test", actor: "admin" });
+    // Each instance has loaded the stream once, so all three start from a cached state.
+    await Promise.all(ledgers.map((ledger) => ledger.balance("acct_multi")));
+    const outcome = await settleAll(
+      Array.from({ length: 40 }, (_, index) =>
+        ledgers[index % 3].charge("acct_multi", {
+          chargeId: `req_${index}`,
+          amountMicros: CENT,
+          reference: `req_${index}`,
+        })),
+    );
+    expect(outcome).toEqual({ ok: 5, refused: 35, other: 0 });
+    for (const ledger of ledgers) {
+      expect(await ledger.balance("acct_multi")).toEqual({ balanceMicros: 0, availableMicros: 0 });
+    }
+    expect(await chargedEvents(stores[0], "acct_multi")).toHaveLength(5);
+  });
+
+  it("charges one charge key once when it is sent 10 times concurrently", async () => {
+    const ledgers = [ledgerOn(openStore()), ledgerOn(openStore())];
+    await ledgers[0].grant("acct_idem", { grantId: "g", amountMicros: 100 * CENT, reason: "test", actor: "admin" });
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, index) =>
+        ledgers[index % 2].charge("acct_idem", { chargeId: "req_same", amountMicros: CENT, reference: "req_same" })),
+    );
+    expect(new Set(results.map((result) => result.transactionId)).size).toBe(1);
+    expect((await ledgers[0].balance("acct_idem")).balanceMicros).toBe(99 * CENT);
+    expect(await chargedEvents(stores[0], "acct_idem")).toHaveLength(1);
+  });
+
+  it("holds, settles, releases and refunds exactly once each", async () => {
+    const ledger = ledgerOn(openStore());
+    await ledger.grant("acct_hold", { grantId: "g", amountMicros: 50 * CENT, reason: "test", actor: "admin" });
+    await ledger.reserve("acct_hold", { reservationId: "res_1", amountMicros: 30 * CENT, reference: "job_1" });
+    expect(await ledger.balance("acct_hold")).toEqual({ balanceMicros: 50 * CENT, availableMicros: 20 * CENT });
+    await expect(ledger.charge("acct_hold", { chargeId: "c1", amountMicros: 21 * CENT, reference: "r" }))
+      .rejects.toMatchObject({ code: "insufficient_credits" });
+    const settled = await ledger.settle("acct_hold", {
+      reservationId: "res_1",
+      amountMicros: 8 * CENT,
+      reference: "job_1",
+      model: "flux-dev",
+    });
+    expect(await ledger.settle("acct_hold", { reservationId: "res_1", amountMicros: 8 * CENT, reference: "job_1" }))
+      .toEqual(settled);
+    await ledger.release("acct_hold", { reservationId: "res_1", reason: "late" });
+    expect(await ledger.balance("acct_hold")).toEqual({ balanceMicros: 42 * CENT, availableMicros: 42 * CENT });
+    await ledger.refund("acct_hold", { chargeId: "res_1", reason: "job failed" });
+    await ledger.refund("acct_hold", { chargeId: "res_1", reason: "job failed" });
+    expect((await ledger.balance("acct_hold")).balanceMicros).toBe(50 * CENT);
+  });
+
+  it("writes metadata with the account, the actor and the request", async () => {
+    const store = openStore();
+    const ledger = ledgerOn(store);
+    await ledger.grant("acct_meta", { grantId: "g", amountMicros: CENT, reason: "test", actor: "admin" }, {
+      requestId: "req_abc",
+    });
+    const [event] = await store.readStream(ledgerStream("acct_meta"));
+    expect(event.metadata).toMatchObject({ accountId: "acct_meta", actor: "admin", requestId: "req_abc" });
+  });
+
+  it("rebuilds the read model from zero into the same rows, matching the ledger replay", async () => {
+    const store = openStore();
+    const ledger = ledgerOn(store);
+    await ledger.purchase("acct_rows", { paymentReference: "cs_1", amountMicros: 5_000_000, provider: "stripe" });
+    await Promise.allSettled(
+      Array.from({ length: 30 }, (_, index) =>
+        ledger.charge("acct_rows", {
+          chargeId: `r${index}`,
+          amountMicros: 123_457,
+          reference: `r${index}`,
+          model: index % 2 ? "sdxl" : "flux-dev",
+        })),
+    );
+    await ledger.reserve("acct_rows", { reservationId: "h1", amountMicros: 10_000, reference: "job" });
+    await ledger.refund("acct_rows", { chargeId: "r3", reason: "failed" });
+    const readModels = new ReadModelDatabase(join(dir, "read.sqlite"));
+    const runner = new ProjectionRunner(store, readModels, [new LedgerProjection()]);
+    await runner.catchUpOnce();
+    const snapshot = () => ({
+      transactions: readModels.db.prepare("SELECT * FROM billing_transactions ORDER BY position").all(),
+      balances: readModels.db.prepare("SELECT * FROM billing_balances").all(),
+      holds: readModels.db.prepare("SELECT * FROM billing_holds").all(),
+    });
+    const before = snapshot();
+    await runner.rebuild(LEDGER_PROJECTION);
+    expect(snapshot()).toEqual(before);
+
+    const events = (await store.readStream(ledgerStream("acct_rows"))) as unknown as LedgerEvent[];
+    const state = replayLedger(events);
+    expect(before.balances).toEqual([
+      expect.objectContaining({ balance_micros: state.balanceMicros, held_micros: state.heldMicros }),
+    ]);
+    // Every row's balance_after is the replayed balance right after that event.
+    const after = new Map<string, number>();
+    let partial = replayLedger([]);
+    for (const event of events) {
+      partial = replayLedger(events.slice(0, events.indexOf(event) + 1));
+      after.set(event.id, partial.balanceMicros);
+    }
+    for (const row of before.transactions as Array<{ transaction_id: string; balance_after_micros: number }>) {
+      expect(row.balance_after_micros).toBe(after.get(row.transaction_id));
+    }
+    readModels.close();
+  });
+});

@@ -1,0 +1,397 @@
+import { Inject, Injectable } from "@nestjs/common";
+import { ApiError } from "../common/api-error.ts";
+import { CLOCK, type Clock } from "../common/clock.ts";
+import { logger } from "../common/json-logger.ts";
+import type { Micros } from "../common/money.ts";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import {
+  EVENT_STORE,
+  type EventMetadata,
+  EventIdConflict,
+  type EventStore,
+  type NewEvent,
+  type RecordedEvent,
+  WrongExpectedVersion,
+} from "../event-store/event-store.port.ts";
+import {
+  availableMicros,
+  decide,
+  evolve,
+  initialLedgerState,
+  type LedgerCommand,
+  LedgerRejected,
+  type LedgerState,
+} from "./ledger.decider.ts";
+import { type LedgerEvent, ledgerStream } from "./ledger.events.ts";
+
+/** Optional event metadata a caller passes through (who, and which request caused it). */
+export type LedgerMetadata = Pick<EventMetadata, "actor" | "correlationId" | "causationId" | "requestId">;
+
+export interface ReserveInput {
+  reservationId: string;
+  amountMicros: Micros;
+  reference: string;
+  model?: string;
+  /** Default: now + RESERVATION_TTL_SECONDS. */
+  expiresAt?: Date;
+}
+
+export interface SettleInput {
+  reservationId: string;
+  amountMicros: Micros;
+  reference: string;
+  model?: string;
+  kind?: string;
+}
+
+export interface ChargeInput {
+  chargeId: string;
+  amountMicros: Micros;
+  reference: string;
+  model?: string;
+  kind?: string;
+}
+
+export interface GrantInput {
+  grantId: string;
+  amountMicros: Micros;
+  reason: string;
+  actor: string;
+}
+
+export interface PurchaseInput {
+  paymentReference: string;
+  amountMicros: Micros;
+  provider: string;
+}
+
+export interface LedgerBalance {
+  balanceMicros: Micros;
+  availableMicros: Micros;
+}
+
+interface QueuedWork {
+  /** Undefined for a read: the batch only brings the state up to date. */
+  command?: LedgerCommand;
+  metadata: EventMetadata;
+  /** Computes the caller's answer from the state right after this command's events. */
+  result(state: LedgerState, decidedEvents: boolean): unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+interface AccountLedger {
+  readonly stream: string;
+  state: LedgerState;
+  /** Last revision folded into `state`; -1n: empty stream; undefined: not loaded. */
+  revision?: bigint;
+  queue: QueuedWork[];
+  running: boolean;
+}
+
+export interface LedgerServiceOptions {
+  /** Most commands decided and appended together. */
+  maxBatch?: number;
+  /** Attempts per batch when another instance appended first. */
+  maxConflictRetries?: number;
+}
+
+/**
+ * The ledger command handler: the only place that reads, decides and appends ledger events.
+ *
+ * One in-process queue per account stream. Commands that arrive while a batch is being
+ * written wait, then are decided together against the cached state and appended in ONE append
+ * with the expected revision, so one busy account costs one group-committed write per batch
+ * and never overdraws, while other accounts proceed independently. Another instance appending
+ * first makes the append fail with WrongExpectedVersion: the state is rebuilt from the stream
+ * and the whole batch decided again (bounded retries).
+ */
+@Injectable()
+export class LedgerService {
+  private readonly accounts = new Map<string, AccountLedger>();
+  private maxBatch: number;
+  private maxConflictRetries: number;
+  private readonly reservationTtlMs: number;
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, "reservationTtlSeconds">,
+  ) {
+    this.maxBatch = 1_000;
+    this.maxConflictRetries = 50;
+    this.reservationTtlMs = config.reservationTtlSeconds * 1000;
+  }
+
+  /** Test and bench hook: tune batching without Nest. */
+  configure(options: LedgerServiceOptions): this {
+    this.maxBatch = options.maxBatch ?? this.maxBatch;
+    this.maxConflictRetries = options.maxConflictRetries ?? this.maxConflictRetries;
+    return this;
+  }
+
+  async reserve(accountId: string, input: ReserveInput, metadata?: LedgerMetadata): Promise<void> {
+    const at = this.clock.now();
+    const expiresAt = input.expiresAt ?? new Date(at.getTime() + this.reservationTtlMs);
+    await this.submit(accountId, {
+      type: "ReserveCredits",
+      accountId,
+      at: at.toISOString(),
+      reservationId: input.reservationId,
+      amountMicros: input.amountMicros,
+      reference: input.reference,
+      ...(input.model !== undefined ? { model: input.model } : {}),
+      expiresAt: expiresAt.toISOString(),
+    }, metadata, () => undefined);
+  }
+
+  settle(accountId: string, input: SettleInput, metadata?: LedgerMetadata): Promise<{ transactionId: string }> {
+    return this.submit(accountId, {
+      type: "SettleReservation",
+      accountId,
+      at: this.now(),
+      reservationId: input.reservationId,
+      amountMicros: input.amountMicros,
+      reference: input.reference,
+      ...(input.model !== undefined ? { model: input.model } : {}),
+      ...(input.kind !== undefined ? { kind: input.kind } : {}),
+    }, metadata, (state) => ({ transactionId: state.charges.get(input.reservationId)!.transactionId }));
+  }
+
+  async release(
+    accountId: string,
+    input: { reservationId: string; reason: string },
+    metadata?: LedgerMetadata,
+  ): Promise<void> {
+    await this.submit(accountId, {
+      type: "ReleaseReservation",
+      accountId,
+      at: this.now(),
+      reservationId: input.reservationId,
+      reason: input.reason,
+    }, metadata, () => undefined);
+  }
+
+  charge(accountId: string, input: ChargeInput, metadata?: LedgerMetadata): Promise<{ transactionId: string }> {
+    return this.submit(accountId, {
+      type: "ChargeCredits",
+      accountId,
+      at: this.now(),
+      chargeId: input.chargeId,
+      amountMicros: input.amountMicros,
+      reference: input.reference,
+      ...(input.model !== undefined ? { model: input.model } : {}),
+      ...(input.kind !== undefined ? { kind: input.kind } : {}),
+    }, metadata, (state) => ({ transactionId: state.charges.get(input.chargeId)!.transactionId }));
+  }
+
+  async refund(
+    accountId: string,
+    input: { chargeId: string; reason: string },
+    metadata?: LedgerMetadata,
+  ): Promise<void> {
+    await this.submit(accountId, {
+      type: "RefundCharge",
+      accountId,
+      at: this.now(),
+      chargeId: input.chargeId,
+      reason: input.reason,
+    }, metadata, () => undefined);
+  }
+
+  grant(
+    accountId: string,
+    input: GrantInput,
+    metadata?: LedgerMetadata,
+  ): Promise<{ transactionId: string; balanceMicros: Micros }> {
+    return this.submit(accountId, {
+      type: "GrantCredits",
+      accountId,
+      at: this.now(),
+      grantId: input.grantId,
+      amountMicros: input.amountMicros,
+      reason: input.reason,
+      actor: input.actor,
+    }, { actor: input.actor, ...metadata }, (state) => ({
+      transactionId: state.grants.get(input.grantId)!,
+      balanceMicros: state.balanceMicros,
+    }));
+  }
+
+  /** A paid purchase (Stripe); the first one of an account adds the bonus entry. */
+  purchase(
+    accountId: string,
+    input: PurchaseInput,
+    metadata?: LedgerMetadata,
+  ): Promise<{ transactionId: string; balanceMicros: Micros; duplicate: boolean }> {
+    return this.submit(accountId, {
+      type: "PurchaseCredits",
+      accountId,
+      at: this.now(),
+      paymentReference: input.paymentReference,
+      amountMicros: input.amountMicros,
+      provider: input.provider,
+    }, metadata, (state, decidedEvents) => ({
+      transactionId: state.payments.get(input.paymentReference)!,
+      balanceMicros: state.balanceMicros,
+      duplicate: !decidedEvents,
+    }));
+  }
+
+  /** The current balance, brought up to date with the stream (other instances' writes too). */
+  balance(accountId: string): Promise<LedgerBalance> {
+    return this.submit(accountId, undefined, undefined, (state) => ({
+      balanceMicros: state.balanceMicros,
+      availableMicros: availableMicros(state),
+    }));
+  }
+
+  private now(): string {
+    return this.clock.now().toISOString();
+  }
+
+  private submit<T>(
+    accountId: string,
+    command: LedgerCommand | undefined,
+    metadata: LedgerMetadata | undefined,
+    result: (state: LedgerState, decidedEvents: boolean) => T,
+  ): Promise<T> {
+    let ledger = this.accounts.get(accountId);
+    if (!ledger) {
+      ledger = { stream: ledgerStream(accountId), state: initialLedgerState(), queue: [], running: false };
+      this.accounts.set(accountId, ledger);
+    }
+    const eventMetadata: EventMetadata = { accountId, actor: "system:billing", ...withoutUndefined(metadata) };
+    return new Promise<T>((resolve, reject) => {
+      ledger.queue.push({
+        command,
+        metadata: eventMetadata,
+        result,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+      if (!ledger.running) void this.drain(ledger);
+    });
+  }
+
+  private async drain(ledger: AccountLedger): Promise<void> {
+    ledger.running = true;
+    try {
+      while (ledger.queue.length > 0) {
+        const batch = ledger.queue.splice(0, this.maxBatch);
+        await this.runBatch(ledger, batch);
+      }
+    } finally {
+      ledger.running = false;
+    }
+  }
+
+  private async runBatch(ledger: AccountLedger, batch: QueuedWork[]): Promise<void> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        await this.catchUp(ledger);
+        // Decide against a state that becomes the cache only if the append succeeds.
+        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        const events: NewEvent[] = [];
+        let state = ledger.state;
+        for (const work of batch) {
+          if (!work.command) {
+            outcomes.push({ ok: true, value: work.result(state, false) });
+            continue;
+          }
+          let decided: LedgerEvent[];
+          try {
+            decided = decide(work.command, state);
+          } catch (error) {
+            outcomes.push({ ok: false, error: toApiError(error) });
+            continue;
+          }
+          for (const event of decided) {
+            state = evolve(state, event);
+            events.push({ id: event.id, type: event.type, data: event.data, metadata: work.metadata });
+          }
+          outcomes.push({ ok: true, value: work.result(state, decided.length > 0) });
+        }
+        if (events.length > 0) {
+          try {
+            const appended = await this.store.append(ledger.stream, events, {
+              expectedRevision: ledger.revision === -1n ? "no_stream" : ledger.revision!,
+            });
+            ledger.revision = appended.nextExpectedRevision;
+          } catch (error) {
+            // The cached state was evolved in place: rebuild it from the stream.
+            ledger.revision = undefined;
+            throw error;
+          }
+        }
+        batch.forEach((work, index) => {
+          const outcome = outcomes[index];
+          if (outcome.ok) work.resolve(outcome.value);
+          else work.reject(outcome.error);
+        });
+        return;
+      } catch (error) {
+        const conflict = error instanceof WrongExpectedVersion || error instanceof EventIdConflict;
+        if (conflict && attempt < this.maxConflictRetries) {
+          // Another instance wrote first; back off a little so instances don't collide in step.
+          await sleep(Math.random() * Math.min(50, 2 + attempt * 3));
+          continue;
+        }
+        logger.write("error", "ledger batch failed", {
+          stream: ledger.stream,
+          attempt,
+          error: (error as Error).message,
+        });
+        const failure = conflict
+          ? new ApiError(503, "The ledger is busy; retry the request.", {
+            code: "ledger_conflict",
+            headers: { "retry-after": "1" },
+          })
+          : error;
+        for (const work of batch) work.reject(failure);
+        return;
+      }
+    }
+  }
+
+  /** Loads the stream (first use or after a failed append) or folds in events appended since. */
+  private async catchUp(ledger: AccountLedger): Promise<void> {
+    if (ledger.revision === undefined) {
+      ledger.state = initialLedgerState();
+      ledger.revision = -1n;
+    }
+    for (;;) {
+      const events = await this.store.readStream(ledger.stream, {
+        from: ledger.revision + 1n,
+        maxCount: 10_000,
+      });
+      for (const event of events) {
+        ledger.state = evolve(ledger.state, event as RecordedEvent & LedgerEvent);
+        ledger.revision = event.revision;
+      }
+      if (events.length < 10_000) return;
+    }
+  }
+}
+
+function toApiError(error: unknown): unknown {
+  if (!(error instanceof LedgerRejected)) return error;
+  switch (error.code) {
+    case "insufficient_credits":
+      return ApiError.insufficientCredits(error.message);
+    case "unknown_reservation":
+    case "unknown_charge":
+      return ApiError.notFound(error.message, error.code);
+    default:
+      return ApiError.badRequest(error.message, null, error.code);
+  }
+}
+
+function withoutUndefined(metadata: LedgerMetadata | undefined): LedgerMetadata {
+  if (!metadata) return {};
+  return Object.fromEntries(Object.entries(metadata).filter(([, value]) => value !== undefined));
+}
+
+function sleep(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}

@@ -1,0 +1,10 @@
+import { Global, Module } from "@nestjs/common";
+import { ModelCatalogue } from "./catalogue.ts";
+
+/** The model catalogue (MODELS_FILE or the built-in one), for every module. */
+@Global()
+@Module({
+  providers: [ModelCatalogue],
+  exports: [ModelCatalogue],
+})
+export class CatalogueModule {}

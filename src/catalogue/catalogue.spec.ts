@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError } from "../config/config.ts";
+import { ModelCatalogue, parseCatalogue } from "./catalogue.ts";
+
+describe("model catalogue", () => {
+  it("holds the documented pay-per-request prices in micro-dollars", () => {
+    const catalogue = new ModelCatalogue({});
+    expect(Object.fromEntries(catalogue.list().map((model) => [model.id, catalogue.priceMicros(model.id)])))
+      .toEqual({
+        "flux-schnell": 8_000,
+        "flux-dev": 20_000,
+        sdxl: 5_000,
+        zimage: 8_000,
+        kokoro: 2_000,
+        chatterbox: 5_000,
+        "wan-t2v": 300_000,
+        "qwen3-8b": 10_000,
+      });
+    expect(catalogue.get("qwen3-8b")).toMatchObject({
+      kind: "text",
+      runpod_endpoint_id: "qwen3-8b",
+      served_model_name: "Qwen/Qwen3-8B",
+    });
+  });
+
+  it("answers an unknown model with a 404 model_not_found", () => {
+    expect(() => new ModelCatalogue({}).priceMicros("nope")).toThrow("does not exist");
+  });
+
+  it("replaces the built-in catalogue with MODELS_FILE", () => {
+    const dir = mkdtempSync(join(tmpdir(), "catalogue-"));
+    try {
+      const file = join(dir, "models.json");
+      writeFileSync(
+        file,
+        JSON.stringify({ models: [{ id: "m1", kind: "image", runpod_endpoint_id: "ep1", price_usd: 0.0125 }] }),
+      );
+      const catalogue = new ModelCatalogue({ modelsFile: file });
+      expect(catalogue.list().map((model) => model.id)).toEqual(["m1"]);
+      expect(catalogue.priceMicros("m1")).toBe(12_500);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a bad file with a message naming MODELS_FILE and the entry", () => {
+    expect(() => parseCatalogue({ models: [{ id: "a", kind: "hologram", price_usd: 1 }] }))
+      .toThrow(/MODELS_FILE: models\[0\] \(a\)\.kind/);
+    expect(() => parseCatalogue({ models: [{ id: "a", kind: "text", price_usd: -1 }] })).toThrow(ConfigError);
+    expect(() => parseCatalogue({ models: [{ id: "a", kind: "text", price_usd: 0.0000001 }] }))
+      .toThrow(/6 decimal/);
+    expect(() => new ModelCatalogue({ modelsFile: "/nonexistent/models.json" })).toThrow(/MODELS_FILE/);
+  });
+
+  it("defaults the endpoint id to the model id", () => {
+    expect(parseCatalogue({ models: [{ id: "x", kind: "audio", price_usd: 0.002 }] })[0].runpod_endpoint_id)
+      .toBe("x");
+  });
+});

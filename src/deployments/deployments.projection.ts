@@ -1,0 +1,119 @@
+import type { DatabaseSync } from "node:sqlite";
+import type { RecordedEvent } from "../event-store/event-store.port.ts";
+import type { Projection } from "../projections/projection.ts";
+import {
+  DEPLOYMENT_EVENT_TYPES,
+  type DeploymentEventMap,
+  type DeploymentStatus,
+} from "./deployment.events.ts";
+
+export const DEPLOYMENTS_PROJECTION = "deployments";
+
+/**
+ * `deployments`: one row per deployment, folded from the `deployment-<id>` streams. The
+ * inference router reads it on every request, so it keeps exactly what routing needs.
+ * External upstreams are ready as soon as they are registered; pods become `running` with
+ * PodStarted (baseUrl through the pod proxy) and leave it with PodStopped/PodTerminated.
+ */
+export const deploymentsProjection: Projection = {
+  name: DEPLOYMENTS_PROJECTION,
+  version: 1,
+  filter: { streamPrefixes: ["deployment-"], eventTypes: [...DEPLOYMENT_EVENT_TYPES] },
+  setup(db: DatabaseSync) {
+    db.exec(`CREATE TABLE IF NOT EXISTS deployments (
+      id TEXT PRIMARY KEY,
+      account_id TEXT NOT NULL,
+      provider TEXT NOT NULL,
+      name TEXT NOT NULL,
+      model_identifier TEXT NOT NULL,
+      status TEXT NOT NULL,
+      base_url TEXT,
+      api_key_ciphertext TEXT,
+      gpu_type_id TEXT,
+      pod_id TEXT,
+      cost_per_hour_usd REAL,
+      healthy INTEGER,
+      failure_reason TEXT,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL)`);
+    db.exec("CREATE INDEX IF NOT EXISTS deployments_account ON deployments (account_id, name)");
+  },
+  reset(db: DatabaseSync) {
+    db.exec("DELETE FROM deployments");
+  },
+  apply(event: RecordedEvent, db: DatabaseSync) {
+    const at = event.createdAt.toISOString();
+    const setStatus = (id: string, status: DeploymentStatus, updatedAt: string) =>
+      db.prepare("UPDATE deployments SET status = ?, updated_at = ? WHERE id = ?").run(status, updatedAt, id);
+    switch (event.type as keyof DeploymentEventMap) {
+      case "DeploymentRequested": {
+        const data = event.data as DeploymentEventMap["DeploymentRequested"];
+        const status: DeploymentStatus = data.provider === "external" ? "running" : "pending";
+        db.prepare(
+          `INSERT OR IGNORE INTO deployments (id, account_id, provider, name, model_identifier, status,
+           base_url, api_key_ciphertext, gpu_type_id, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          data.deploymentId,
+          data.accountId,
+          data.provider,
+          data.name,
+          data.modelIdentifier,
+          status,
+          data.baseUrl ?? null,
+          data.apiKeyCiphertext ?? null,
+          data.gpuTypeId ?? null,
+          data.requestedAt,
+          data.requestedAt,
+        );
+        return;
+      }
+      case "PodCreated": {
+        const data = event.data as DeploymentEventMap["PodCreated"];
+        db.prepare(
+          `UPDATE deployments SET status = 'provisioning', pod_id = ?, gpu_type_id = ?,
+           cost_per_hour_usd = ?, updated_at = ? WHERE id = ?`,
+        ).run(data.podId, data.gpuTypeId, data.costPerHourUsd, data.createdAt, data.deploymentId);
+        return;
+      }
+      case "PodStarted": {
+        const data = event.data as DeploymentEventMap["PodStarted"];
+        db.prepare(
+          "UPDATE deployments SET status = 'running', base_url = ?, updated_at = ? WHERE id = ?",
+        ).run(data.baseUrl, data.startedAt, data.deploymentId);
+        return;
+      }
+      case "ModelPulled": {
+        const data = event.data as DeploymentEventMap["ModelPulled"];
+        db.prepare("UPDATE deployments SET model_identifier = ?, updated_at = ? WHERE id = ?")
+          .run(data.modelIdentifier, data.pulledAt, data.deploymentId);
+        return;
+      }
+      case "PodStopped": {
+        const data = event.data as DeploymentEventMap["PodStopped"];
+        setStatus(data.deploymentId, "stopped", data.stoppedAt);
+        return;
+      }
+      case "PodTerminated": {
+        const data = event.data as DeploymentEventMap["PodTerminated"];
+        setStatus(data.deploymentId, "terminated", data.terminatedAt);
+        return;
+      }
+      case "DeploymentFailed": {
+        const data = event.data as DeploymentEventMap["DeploymentFailed"];
+        db.prepare(
+          "UPDATE deployments SET status = 'failed', failure_reason = ?, updated_at = ? WHERE id = ?",
+        ).run(data.reason, data.failedAt, data.deploymentId);
+        return;
+      }
+      case "DeploymentHealthChanged": {
+        const data = event.data as DeploymentEventMap["DeploymentHealthChanged"];
+        db.prepare("UPDATE deployments SET healthy = ?, updated_at = ? WHERE id = ?")
+          .run(data.healthy ? 1 : 0, data.checkedAt ?? at, data.deploymentId);
+        return;
+      }
+      default:
+        return;
+    }
+  },
+};

@@ -1,0 +1,115 @@
+import { Inject, Injectable } from "@nestjs/common";
+import type { StatementSync } from "node:sqlite";
+import { ReadModelDatabase } from "../projections/read-model.database.ts";
+import { ProjectionRunner } from "../projections/projection-runner.ts";
+import type { DeploymentProvider, DeploymentStatus } from "./deployment.events.ts";
+import { DEPLOYMENTS_PROJECTION, deploymentsProjection } from "./deployments.projection.ts";
+
+/** One row of the deployments read model, as the rest of the app sees it. */
+export interface DeploymentView {
+  id: string;
+  accountId: string;
+  provider: DeploymentProvider;
+  name: string;
+  modelIdentifier: string;
+  status: DeploymentStatus;
+  /** OpenAI-compatible base URL (…/v1); undefined until a pod has started. */
+  baseUrl?: string;
+  /** Encrypted upstream API key (external upstreams); decrypt only to call the upstream. */
+  apiKeyCiphertext?: string;
+  gpuTypeId?: string;
+  podId?: string;
+  costPerHourUsd?: number;
+  healthy?: boolean;
+  failureReason?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Row {
+  id: string;
+  account_id: string;
+  provider: string;
+  name: string;
+  model_identifier: string;
+  status: string;
+  base_url: string | null;
+  api_key_ciphertext: string | null;
+  gpu_type_id: string | null;
+  pod_id: string | null;
+  cost_per_hour_usd: number | null;
+  healthy: number | null;
+  failure_reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * Reads of the `deployments` read model. `resolve` is on the inference hot path: one indexed
+ * lookup through a prepared statement.
+ */
+@Injectable()
+export class DeploymentsQueries {
+  private readonly byAccount: StatementSync;
+  private readonly byId: StatementSync;
+  private readonly byModel: StatementSync;
+
+  constructor(
+    @Inject(ReadModelDatabase) readModels: ReadModelDatabase,
+    @Inject(ProjectionRunner) private readonly runner: ProjectionRunner,
+  ) {
+    const db = readModels.db;
+    // Idempotent; the module may build this service before it registers the projection.
+    deploymentsProjection.setup(db);
+    this.byAccount = db.prepare(
+      "SELECT * FROM deployments WHERE account_id = ? AND status <> 'terminated' ORDER BY created_at, id",
+    );
+    this.byId = db.prepare("SELECT * FROM deployments WHERE account_id = ? AND id = ?");
+    // Running first, then the most recently changed: a stopped twin never shadows a live one.
+    this.byModel = db.prepare(
+      `SELECT * FROM deployments WHERE account_id = ? AND (name = ? OR model_identifier = ?)
+       AND status <> 'terminated'
+       ORDER BY (status = 'running') DESC, (name = ?) DESC, updated_at DESC LIMIT 1`,
+    );
+  }
+
+  /** Waits (bounded) until the read model includes a write at `position`. */
+  waitFor(position: bigint): Promise<void> {
+    return this.runner.waitFor(position, [DEPLOYMENTS_PROJECTION]);
+  }
+
+  listForAccount(accountId: string): DeploymentView[] {
+    return (this.byAccount.all(accountId) as unknown as Row[]).map(toView);
+  }
+
+  get(accountId: string, id: string): DeploymentView | undefined {
+    const row = this.byId.get(accountId, id) as unknown as Row | undefined;
+    return row ? toView(row) : undefined;
+  }
+
+  /** The account's deployment a client means by `model` (name or model identifier), running ones first. */
+  resolve(accountId: string, model: string): DeploymentView | undefined {
+    const row = this.byModel.get(accountId, model, model, model) as unknown as Row | undefined;
+    return row ? toView(row) : undefined;
+  }
+}
+
+function toView(row: Row): DeploymentView {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    provider: row.provider as DeploymentProvider,
+    name: row.name,
+    modelIdentifier: row.model_identifier,
+    status: row.status as DeploymentStatus,
+    baseUrl: row.base_url ?? undefined,
+    apiKeyCiphertext: row.api_key_ciphertext ?? undefined,
+    gpuTypeId: row.gpu_type_id ?? undefined,
+    podId: row.pod_id ?? undefined,
+    costPerHourUsd: row.cost_per_hour_usd ?? undefined,
+    healthy: row.healthy === null ? undefined : row.healthy === 1,
+    failureReason: row.failure_reason ?? undefined,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

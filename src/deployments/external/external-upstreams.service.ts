@@ -1,0 +1,93 @@
+import { Inject, Injectable } from "@nestjs/common";
+import { ApiError } from "../../common/api-error.ts";
+import { CLOCK, type Clock } from "../../common/clock.ts";
+import { newEventId, newId } from "../../common/ids.ts";
+import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import { EVENT_STORE, type EventStore } from "../../event-store/event-store.port.ts";
+import type { Principal } from "../../auth/principal.ts";
+import { type DeploymentRequested, deploymentStream } from "../deployment.events.ts";
+import { type DeploymentView, DeploymentsQueries } from "../deployments.queries.ts";
+import { SECRET_BOX, type SecretBox } from "./secret-box.ts";
+import { checkUpstreamUrl } from "./ssrf-guard.ts";
+
+export interface RegisterExternalUpstream {
+  name: string;
+  model: string;
+  baseUrl: string;
+  apiKey?: string;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
+/** Registers an account's own OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp…). */
+@Injectable()
+export class ExternalUpstreamsService {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(DeploymentsQueries) private readonly queries: DeploymentsQueries,
+    @Inject(SECRET_BOX) private readonly secrets: SecretBox,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  /** Validates the request body shape; every failure is a 400 naming its field. */
+  parse(body: Record<string, unknown>): RegisterExternalUpstream {
+    const text = (field: string, required: boolean): string | undefined => {
+      const value = body[field];
+      if (value === undefined || value === null) {
+        if (required) throw ApiError.badRequest(`Missing required parameter: '${field}'.`, field, "missing_required_parameter");
+        return undefined;
+      }
+      if (typeof value !== "string" || value.trim() === "") {
+        throw ApiError.badRequest(`Invalid '${field}': expected a non-empty string.`, field, "invalid_type");
+      }
+      return value.trim();
+    };
+    const name = text("name", true)!;
+    if (!NAME.test(name)) {
+      throw ApiError.badRequest(
+        "Invalid 'name': use 1-128 letters, digits and . _ : / - (starting with a letter or digit).",
+        "name",
+        "invalid_value",
+      );
+    }
+    const model = text("model", true)!;
+    if (model.length > 256) throw ApiError.badRequest("Invalid 'model': too long.", "model", "invalid_value");
+    const baseUrl = text("base_url", true)!;
+    const apiKey = text("api_key", false);
+    if (apiKey !== undefined && apiKey.length > 4096) {
+      throw ApiError.badRequest("Invalid 'api_key': too long.", "api_key", "invalid_value");
+    }
+    return { name, model, baseUrl, apiKey };
+  }
+
+  async register(principal: Principal, input: RegisterExternalUpstream, requestId?: string): Promise<DeploymentView> {
+    const checked = await checkUpstreamUrl(input.baseUrl, {
+      allowPrivate: this.config.allowPrivateUpstreams,
+    });
+    const baseUrl = checked.url.toString().replace(/\/+$/, "");
+    const existing = this.queries.resolve(principal.accountId, input.name);
+    if (existing && existing.name === input.name) {
+      throw ApiError.conflict(`A deployment named '${input.name}' already exists.`, "deployment_exists");
+    }
+    const deploymentId = newId("ext", 16);
+    const data: DeploymentRequested = {
+      deploymentId,
+      accountId: principal.accountId,
+      provider: "external",
+      name: input.name,
+      modelIdentifier: input.model,
+      baseUrl,
+      ...(input.apiKey ? { apiKeyCiphertext: this.secrets.encrypt(input.apiKey) } : {}),
+      requestedAt: this.clock.now().toISOString(),
+    };
+    const appended = await this.store.append(deploymentStream(deploymentId), [{
+      id: newEventId(),
+      type: "DeploymentRequested",
+      data,
+      metadata: { accountId: principal.accountId, actor: principal.actor, requestId },
+    }], { expectedRevision: "no_stream" });
+    await this.queries.waitFor(appended.position);
+    return this.queries.get(principal.accountId, deploymentId)!;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * One event per OpenAI-compatible request, on the stream `inference-<inferenceId>`:
+ * InferenceCompleted when the upstream answered, InferenceFailed otherwise. Token counts come
+ * from the upstream's `usage`; `usageEstimated` marks the rare case the gateway had to count.
+ */
+export type InferenceEndpoint = "chat.completions" | "completions" | "embeddings" | "responses";
+export type RouteKind = "pod" | "external" | "serverless";
+
+export interface InferenceUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** True when the upstream reported no usage and these are the gateway's estimate. */
+  usageEstimated: boolean;
+}
+
+interface InferenceFacts extends InferenceUsage {
+  inferenceId: string;
+  /** The x-request-id the client saw. */
+  requestId: string;
+  accountId: string;
+  keyId: string | null;
+  endpoint: InferenceEndpoint;
+  /** The model the client asked for. */
+  model: string;
+  /** What the upstream serves (e.g. `mistral:7b`, `Qwen/Qwen3-8B`). */
+  upstreamModel: string;
+  routeKind: RouteKind;
+  deploymentId: string;
+  stream: boolean;
+  latencyMs: number;
+  /** Time to the first streamed token (streams) or to the response (non-stream); null if none came. */
+  timeToFirstTokenMs: number | null;
+  /** Per-request price charged through the ledger (serverless catalogue models); 0 otherwise. */
+  chargedMicros: number;
+  startedAt: string;
+  finishedAt: string;
+}
+
+export interface InferenceCompleted extends InferenceFacts {
+  finishReason: string | null;
+  /** The client went away before the end; usage is what was seen until then. */
+  clientAborted: boolean;
+}
+
+export interface InferenceFailed extends InferenceFacts {
+  status: number;
+  errorCode: string | null;
+  errorMessage: string;
+  /** The failure happened after the stream had started (error frame sent). */
+  midStream: boolean;
+}
+
+export interface InferenceEventMap {
+  InferenceCompleted: InferenceCompleted;
+  InferenceFailed: InferenceFailed;
+}
+
+export const inferenceStream = (inferenceId: string) => `inference-${inferenceId}`;

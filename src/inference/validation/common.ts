@@ -1,0 +1,117 @@
+import { ApiError } from "../../common/api-error.ts";
+
+/**
+ * Pure request checks for the OpenAI routes (they bypass the global whitelist pipe so unknown
+ * fields pass through to the upstream). Each failure is a 400 envelope naming `param`.
+ */
+export type Body = Record<string, unknown>;
+
+export function invalid(param: string, message: string, code = "invalid_value"): ApiError {
+  return ApiError.badRequest(message, param, code);
+}
+
+export function requireObject(body: unknown): Body {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw ApiError.badRequest(
+      "We could not parse the JSON body of your request. The OpenAI API expects a JSON object.",
+      null,
+      "invalid_json",
+    );
+  }
+  return body as Body;
+}
+
+export function requireModel(body: Body): string {
+  const model = body.model;
+  if (model === undefined || model === null) {
+    throw invalid("model", "you must provide a model parameter", "missing_required_parameter");
+  }
+  if (typeof model !== "string" || model.length === 0) {
+    throw invalid("model", "Invalid type for 'model': expected a non-empty string.", "invalid_type");
+  }
+  return model;
+}
+
+export function optionalBoolean(body: Body, field: string): boolean | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "boolean") {
+    throw invalid(field, `Invalid type for '${field}': expected a boolean, but got ${typeName(value)} instead.`, "invalid_type");
+  }
+  return value;
+}
+
+export function numberInRange(body: Body, field: string, min: number, max: number): void {
+  const value = body[field];
+  if (value === undefined || value === null) return;
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw invalid(field, `Invalid type for '${field}': expected a number, but got ${typeName(value)} instead.`, "invalid_type");
+  }
+  if (value < min) {
+    throw invalid(field, `Invalid '${field}': decimal below minimum value. Expected a value >= ${min}, but got ${value} instead.`);
+  }
+  if (value > max) {
+    throw invalid(field, `Invalid '${field}': decimal above maximum value. Expected a value <= ${max}, but got ${value} instead.`);
+  }
+}
+
+export function integerAtLeast(body: Body, field: string, min: number): void {
+  const value = body[field];
+  if (value === undefined || value === null) return;
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw invalid(field, `Invalid type for '${field}': expected an integer, but got ${typeName(value)} instead.`, "invalid_type");
+  }
+  if (value < min) {
+    throw invalid(field, `Invalid '${field}': integer below minimum value. Expected a value >= ${min}, but got ${value} instead.`);
+  }
+}
+
+export function validateStop(body: Body): void {
+  const stop = body.stop;
+  if (stop === undefined || stop === null || typeof stop === "string") return;
+  if (!Array.isArray(stop) || !stop.every((item) => typeof item === "string")) {
+    throw invalid("stop", "Invalid type for 'stop': expected a string or an array of strings.", "invalid_type");
+  }
+  if (stop.length > 4) {
+    throw invalid("stop", `Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length ${stop.length} instead.`);
+  }
+}
+
+/** `stream` a boolean; `stream_options` an object and only with `stream: true`. Returns stream. */
+export function validateStreaming(body: Body): { stream: boolean; includeUsage: boolean } {
+  const stream = optionalBoolean(body, "stream") ?? false;
+  const options = body.stream_options;
+  if (options === undefined || options === null) return { stream, includeUsage: false };
+  if (!stream) {
+    throw invalid(
+      "stream_options",
+      "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      "invalid_value",
+    );
+  }
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw invalid("stream_options", "Invalid type for 'stream_options': expected an object.", "invalid_type");
+  }
+  const includeUsage = (options as Body).include_usage;
+  if (includeUsage !== undefined && includeUsage !== null && typeof includeUsage !== "boolean") {
+    throw invalid("stream_options.include_usage", "Invalid type for 'stream_options.include_usage': expected a boolean.", "invalid_type");
+  }
+  return { stream, includeUsage: includeUsage === true };
+}
+
+/** The sampling parameters chat and completions share. */
+export function validateSampling(body: Body): void {
+  numberInRange(body, "temperature", 0, 2);
+  numberInRange(body, "top_p", 0, 1);
+  numberInRange(body, "presence_penalty", -2, 2);
+  numberInRange(body, "frequency_penalty", -2, 2);
+  integerAtLeast(body, "max_tokens", 1);
+  integerAtLeast(body, "n", 1);
+  validateStop(body);
+}
+
+export function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return `a ${typeof value}`;
+}

@@ -1,0 +1,116 @@
+/** Every behaviour of the simulator a test can turn. All durations are milliseconds. */
+
+export type WorkerKind =
+  | "vllm"
+  | "comfyui-image"
+  | "sdxl"
+  | "flux-public"
+  | "kokoro"
+  | "wan-t2v";
+
+export interface EndpointConfig {
+  id: string;
+  worker: WorkerKind;
+  /** vllm only: the `model` the OpenAI route accepts (vLLM `--served-model-name`). */
+  servedModelName?: string;
+  /** Overrides `knobs.executionMs` for this endpoint. */
+  executionMs?: number;
+  /** Overrides `knobs.coldStartMs` for this endpoint. */
+  coldStartMs?: number;
+  /** Endpoint-level execution timeout (RunPod default 600 s); `policy.executionTimeout` wins. */
+  executionTimeoutMs?: number;
+}
+
+export interface SimulatorKnobs {
+  // ---- Pods (REST v2) ----
+  /** PROVISIONING -> STARTING. */
+  provisionMs: number;
+  /** STARTING -> RUNNING. */
+  startMs: number;
+  /** New pods never leave PROVISIONING. */
+  stuckProvisioning: boolean;
+  /** GPU type ids with no stock: creating a pod on them fails with 500. */
+  unavailableGpus: string[];
+  /** How long a terminated pod stays visible (status TERMINATED) before GET answers 404. */
+  terminatedVisibleMs: number;
+  /** REST requests allowed per minute before 429 (RateLimit headers report it). */
+  restRateLimitPerMinute: number;
+
+  // ---- Ollama behind the pod proxy ----
+  /** RUNNING -> Ollama answers through the proxy (502 before). */
+  ollamaReadyMs: number;
+  /** Duration of a streamed `/api/pull`. */
+  pullMs: number;
+  /** Models already present on a new pod (e.g. baked into the image). */
+  podModels: string[];
+  /** Pulling these fails with a final `{"error":…}` NDJSON line. */
+  unknownModels: string[];
+  ollamaVersion: string;
+  /** Generation speed for Ollama and vLLM text (delay between tokens = 1000 / tokensPerSecond). */
+  tokensPerSecond: number;
+  /** Ollama dies after this many streamed tokens: one empty chunk, then EOF (no finish, no [DONE]). */
+  ollamaDieAfterTokens: number | null;
+  /** Dimensions of the deterministic embeddings. */
+  embeddingDimensions: number;
+
+  // ---- Serverless ----
+  /** Extra IN_QUEUE time when the endpoint has no warm worker. */
+  coldStartMs: number;
+  /** A worker stays warm this long after its last job (RunPod default 5 s). */
+  idleTimeoutMs: number;
+  /** Default job execution time. */
+  executionMs: number;
+  /** Probability a job FAILS (seeded, deterministic). */
+  failureRate: number;
+  /** The next N jobs FAIL. */
+  failNextJobs: number;
+  /** Default endpoint execution timeout (RunPod default 600 s). */
+  executionTimeoutMs: number;
+  /** Results of `/run` jobs are kept this long after they finish (RunPod: 30 min). */
+  runRetentionMs: number;
+  /** Results of `/runsync` jobs are kept this long after they finish (RunPod: 1 min). */
+  runsyncRetentionMs: number;
+  runPayloadLimitBytes: number;
+  runsyncPayloadLimitBytes: number;
+  /** Seed for failureRate draws and generated media. */
+  seed: number;
+}
+
+export const DEFAULT_KNOBS: SimulatorKnobs = {
+  provisionMs: 50,
+  startMs: 50,
+  stuckProvisioning: false,
+  unavailableGpus: [],
+  terminatedVisibleMs: 0,
+  restRateLimitPerMinute: 6000,
+  ollamaReadyMs: 50,
+  pullMs: 100,
+  podModels: [],
+  unknownModels: [],
+  ollamaVersion: "0.12.6",
+  tokensPerSecond: 1000,
+  ollamaDieAfterTokens: null,
+  embeddingDimensions: 16,
+  coldStartMs: 150,
+  idleTimeoutMs: 5000,
+  executionMs: 50,
+  failureRate: 0,
+  failNextJobs: 0,
+  executionTimeoutMs: 600_000,
+  runRetentionMs: 30 * 60_000,
+  runsyncRetentionMs: 60_000,
+  runPayloadLimitBytes: 10 * 1024 * 1024,
+  runsyncPayloadLimitBytes: 20 * 1024 * 1024,
+  seed: 42,
+};
+
+export const DEFAULT_ENDPOINTS: EndpointConfig[] = [
+  { id: "qwen3-8b", worker: "vllm", servedModelName: "Qwen/Qwen3-8B" },
+  { id: "flux-schnell", worker: "flux-public" },
+  { id: "flux-dev", worker: "comfyui-image" },
+  { id: "sdxl", worker: "sdxl" },
+  { id: "zimage", worker: "comfyui-image" },
+  { id: "kokoro", worker: "kokoro" },
+  { id: "chatterbox", worker: "kokoro" },
+  { id: "wan-t2v", worker: "wan-t2v" },
+];

@@ -38,7 +38,10 @@ interface RunResult {
 }
 
 async function run(accounts: number): Promise<RunResult> {
-  const store = new SqliteEventStore({ path: join(root, `events-${runCounter++}.sqlite`), sync: SYNC });
+  const store = new SqliteEventStore({
+    path: join(root, `events-${runCounter++}.sqlite`),
+    sync: SYNC,
+  });
   const ledger = new LedgerService(store, systemClock, { reservationTtlSeconds: 900 });
   const accountIds = Array.from({ length: accounts }, (_, index) => `acct_${runCounter}_${index}`);
   await Promise.all(accountIds.map((accountId) =>
@@ -49,7 +52,7 @@ async function run(accounts: number): Promise<RunResult> {
       actor: "system:bench",
     })
   ));
-  const statsBefore = { ...store.stats };
+  const statsBefore = store.stats();
   let next = 0;
   const started = performance.now();
   await Promise.all(Array.from({ length: CLIENTS }, async () => {
@@ -65,25 +68,35 @@ async function run(accounts: number): Promise<RunResult> {
     }
   }));
   const seconds = (performance.now() - started) / 1000;
-  const statsAfter = store.stats;
+  const statsAfter = store.stats();
 
   // The books must balance: every account spent exactly its seed, one event per charge.
   let charged = 0;
   for (const accountId of accountIds) {
     const balance = await ledger.balance(accountId);
-    if (balance.balanceMicros !== 0) throw new Error(`${accountId} ends at ${balance.balanceMicros}, not 0`);
-    charged += (await store.readStream(ledgerStream(accountId))).filter((event) => event.type === "CreditsCharged")
+    if (balance.balanceMicros !== 0) {
+      throw new Error(`${accountId} ends at ${balance.balanceMicros}, not 0`);
+    }
+    charged += (await store.readStream(ledgerStream(accountId))).filter((event) =>
+      event.type === "CreditsCharged"
+    )
       .length;
   }
-  if (charged !== CHARGES) throw new Error(`expected ${CHARGES} charges in the ledger, found ${charged}`);
+  if (charged !== CHARGES) {
+    throw new Error(`expected ${CHARGES} charges in the ledger, found ${charged}`);
+  }
   await store.close();
   const transactions = statsAfter.transactions - statsBefore.transactions;
   return {
     charges_per_second: Math.round(CHARGES / seconds),
     charges: CHARGES,
     seconds: Number(seconds.toFixed(3)),
-    appends_per_transaction: Number(((statsAfter.appends - statsBefore.appends) / transactions).toFixed(1)),
-    events_per_transaction: Number(((statsAfter.events - statsBefore.events) / transactions).toFixed(1)),
+    appends_per_transaction: Number(
+      ((statsAfter.appends - statsBefore.appends) / transactions).toFixed(1),
+    ),
+    events_per_transaction: Number(
+      ((statsAfter.events - statsBefore.events) / transactions).toFixed(1),
+    ),
   };
 }
 

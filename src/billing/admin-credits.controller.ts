@@ -27,7 +27,9 @@ export class AdminCreditsController {
       throw ApiError.notFound(`No account '${accountId}'.`, "account_not_found");
     }
     const amountMicros = usdToMicros(body.amount_usd);
-    if (amountMicros === 0) throw ApiError.badRequest("amount_usd must not be zero.", "amount_usd", "invalid_value");
+    if (amountMicros === 0) {
+      throw ApiError.badRequest("amount_usd must not be zero.", "amount_usd", "invalid_value");
+    }
     const result = await this.ledger.grant(accountId, {
       grantId: idempotencyKey ? `admin:${idempotencyKey}` : newId("grant"),
       amountMicros,

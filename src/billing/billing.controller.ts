@@ -63,7 +63,9 @@ export class BillingController {
     @Body() body: CheckoutDto,
     @Headers("idempotency-key") idempotencyKey?: string,
   ) {
-    const key = idempotencyKey ? `checkout:${principal.accountId}:${idempotencyKey}` : newId("checkout");
+    const key = idempotencyKey
+      ? `checkout:${principal.accountId}:${idempotencyKey}`
+      : newId("checkout");
     return this.payments.checkout(principal.accountId, body.amount_usd, key);
   }
 }

@@ -47,6 +47,8 @@ export class BillingModule {
     runner.register(new LedgerProjection());
     // Before routes are registered: Stripe signatures are over the exact bytes received.
     const fastify = adapterHost.httpAdapter?.getInstance?.();
-    if (fastify) captureRawBody(fastify, [STRIPE_WEBHOOK_PATH], Math.min(config.bodyLimitBytes, 1024 * 1024));
+    if (fastify) {
+      captureRawBody(fastify, [STRIPE_WEBHOOK_PATH], Math.min(config.bodyLimitBytes, 1024 * 1024));
+    }
   }
 }

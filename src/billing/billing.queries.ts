@@ -91,7 +91,9 @@ export class BillingQueries {
     range: { from: string; to?: string; groupBy: "model" | "day" },
   ): Promise<{ rows: UsageRow[]; totalMicros: Micros }> {
     await this.current();
-    const group = range.groupBy === "day" ? "substr(created_at, 1, 10)" : "coalesce(model, 'unknown')";
+    const group = range.groupBy === "day"
+      ? "substr(created_at, 1, 10)"
+      : "coalesce(model, 'unknown')";
     const rows = this.readModels.db.prepare(
       `SELECT ${group} AS grouping,
          sum(CASE WHEN type = 'charge' THEN 1 ELSE 0 END) AS requests,
@@ -117,7 +119,10 @@ export class BillingQueries {
   }
 
   /** Open holds past their expiry, oldest first. */
-  async expiredHolds(now: Date, limit: number): Promise<Array<{ accountId: string; reservationId: string }>> {
+  async expiredHolds(
+    now: Date,
+    limit: number,
+  ): Promise<Array<{ accountId: string; reservationId: string }>> {
     await this.current();
     const rows = this.readModels.db.prepare(
       `SELECT account_id, reservation_id FROM billing_holds WHERE expires_at <= ?
@@ -130,15 +135,23 @@ export class BillingQueries {
    * The balance at an instant, by replaying the account's ledger stream from zero up to that
    * instant (by each event's business time). Does not trust any read model.
    */
-  async balanceAt(accountId: string, at: Date): Promise<{ balanceMicros: Micros; availableMicros: Micros }> {
+  async balanceAt(
+    accountId: string,
+    at: Date,
+  ): Promise<{ balanceMicros: Micros; availableMicros: Micros }> {
     const limit = at.toISOString();
     let state = initialLedgerState();
     let from = 0n;
     for (;;) {
-      const events = await this.store.readStream(ledgerStream(accountId), { from, maxCount: 10_000 });
+      const events = await this.store.readStream(ledgerStream(accountId), {
+        from,
+        maxCount: 10_000,
+      });
       for (const event of events) {
         const ledgerEvent = event as unknown as LedgerEvent;
-        if (ledgerEvent.data.at > limit) return { balanceMicros: state.balanceMicros, availableMicros: availableMicros(state) };
+        if (ledgerEvent.data.at > limit) {
+          return { balanceMicros: state.balanceMicros, availableMicros: availableMicros(state) };
+        }
         state = evolve(state, ledgerEvent);
       }
       if (events.length < 10_000) break;

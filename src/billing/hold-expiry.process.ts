@@ -33,7 +33,10 @@ export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationS
   onApplicationBootstrap(): void {
     // Not awaited: the read model may still be catching up, and start must not wait for it.
     void this.sweep().catch((error) => this.logFailure(error));
-    this.timer = setInterval(() => void this.sweep().catch((error) => this.logFailure(error)), this.intervalMs);
+    this.timer = setInterval(
+      () => void this.sweep().catch((error) => this.logFailure(error)),
+      this.intervalMs,
+    );
     this.timer.unref?.();
   }
 
@@ -53,11 +56,16 @@ export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationS
     for (let page = 0; page < 100; page++) {
       const expired = await this.queries.expiredHolds(this.clock.now(), 500);
       if (expired.length === 0) return released;
-      await Promise.all(expired.map((hold) =>
-        this.ledger.release(hold.accountId, { reservationId: hold.reservationId, reason: "expired" }, {
-          actor: "system:hold-expiry",
-        })
-      ));
+      await Promise.all(
+        expired.map((hold) =>
+          this.ledger.release(hold.accountId, {
+            reservationId: hold.reservationId,
+            reason: "expired",
+          }, {
+            actor: "system:hold-expiry",
+          })
+        ),
+      );
       released += expired.length;
       if (expired.length < 500) return released;
     }

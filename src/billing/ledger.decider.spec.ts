@@ -3,8 +3,8 @@ import {
   evolve,
   initialLedgerState,
   type LedgerCommand,
-  LedgerRejected,
   ledgerEventId,
+  LedgerRejected,
   type LedgerState,
   replayLedger,
 } from "./ledger.decider.ts";
@@ -173,7 +173,10 @@ describe("ledger decider", () => {
       reservationId: "res_1",
       amountMicros: 20_000,
       reference: "job_1",
-    }).then([{ type: "CreditsCharged", data: { chargeId: "res_1", reservationId: "res_1", amountMicros: 20_000 } }]);
+    }).then([{
+      type: "CreditsCharged",
+      data: { chargeId: "res_1", reservationId: "res_1", amountMicros: 20_000 },
+    }]);
     const state = replayLedger([...history, ...events]);
     expect(state.balanceMicros).toBe(30_000);
     expect(state.heldMicros).toBe(0);
@@ -210,11 +213,18 @@ describe("ledger decider", () => {
       { type: "ReservationReleased", data: { reservationId: "res_1", amountMicros: 30_000 } },
     ]);
     given([granted(50_000), reserved("res_1", 30_000), ...events]).when(release).then([]);
-    given([granted(50_000), reserved("res_1", 30_000), charged("res_1", 1, "res_1")]).when(release).then([]);
+    given([granted(50_000), reserved("res_1", 30_000), charged("res_1", 1, "res_1")]).when(release)
+      .then([]);
   });
 
   it("refunds a charge once", () => {
-    const refund: LedgerCommand = { type: "RefundCharge", accountId: ACCOUNT, at: AT, chargeId: "req_1", reason: "failed" };
+    const refund: LedgerCommand = {
+      type: "RefundCharge",
+      accountId: ACCOUNT,
+      at: AT,
+      chargeId: "req_1",
+      reason: "failed",
+    };
     const events = given([granted(50_000), charged("req_1", 10_000)]).when(refund).then([
       { type: "CreditsRefunded", data: { chargeId: "req_1", amountMicros: 10_000 } },
     ]);

@@ -168,7 +168,9 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
     case "GrantCredits": {
       if (state.grants.has(command.grantId)) return [];
       requireInteger(command.amountMicros);
-      if (command.amountMicros === 0) throw new LedgerRejected("invalid_amount", "A grant must not be zero.");
+      if (command.amountMicros === 0) {
+        throw new LedgerRejected("invalid_amount", "A grant must not be zero.");
+      }
       if (command.amountMicros < 0 && availableMicros(state) + command.amountMicros < 0) {
         throw insufficient("This correction would overdraw the account.");
       }
@@ -206,7 +208,10 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
       requireNonNegative(command.amountMicros);
       const hold = state.holds.get(command.reservationId);
       if (!hold) {
-        throw new LedgerRejected("unknown_reservation", `No reservation '${command.reservationId}'.`);
+        throw new LedgerRejected(
+          "unknown_reservation",
+          `No reservation '${command.reservationId}'.`,
+        );
       }
       if (hold.status === "open" && command.amountMicros > hold.amountMicros) {
         throw new LedgerRejected(
@@ -215,7 +220,9 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
         );
       }
       // A hold released (expired) before the work finished: the work is still billed if covered.
-      if (hold.status !== "open" && availableMicros(state) < command.amountMicros) throw insufficient();
+      if (hold.status !== "open" && availableMicros(state) < command.amountMicros) {
+        throw insufficient();
+      }
       return [event(`charge:${command.reservationId}`, {
         type: "CreditsCharged",
         data: {

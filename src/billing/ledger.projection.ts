@@ -13,7 +13,10 @@ export const LEDGER_PROJECTION = "billing-ledger";
 export class LedgerProjection implements Projection {
   readonly name = LEDGER_PROJECTION;
   readonly version = 1;
-  readonly filter = { streamPrefixes: [`${LEDGER_CATEGORY}-`], eventTypes: [...LEDGER_EVENT_TYPES] };
+  readonly filter = {
+    streamPrefixes: [`${LEDGER_CATEGORY}-`],
+    eventTypes: [...LEDGER_EVENT_TYPES],
+  };
 
   setup(db: DatabaseSync): void {
     db.exec(`
@@ -55,7 +58,9 @@ export class LedgerProjection implements Projection {
   }
 
   reset(db: DatabaseSync): void {
-    db.exec("DELETE FROM billing_balances; DELETE FROM billing_transactions; DELETE FROM billing_holds;");
+    db.exec(
+      "DELETE FROM billing_balances; DELETE FROM billing_transactions; DELETE FROM billing_holds;",
+    );
   }
 
   apply(recorded: RecordedEvent, db: DatabaseSync): void {
@@ -77,7 +82,10 @@ export class LedgerProjection implements Projection {
           event.data.reason === "first_purchase_bonus" ? "bonus" : "grant",
           event.data.amountMicros,
           at,
-          { reference: event.data.paymentReference ?? event.data.grantId, description: event.data.reason },
+          {
+            reference: event.data.paymentReference ?? event.data.grantId,
+            description: event.data.reason,
+          },
         );
         break;
       case "CreditsReserved":
@@ -86,13 +94,22 @@ export class LedgerProjection implements Projection {
           `INSERT OR REPLACE INTO billing_holds
            (account_id, reservation_id, amount_micros, reference, expires_at, created_at)
            VALUES (?, ?, ?, ?, ?, ?)`,
-        ).run(accountId, event.data.reservationId, event.data.amountMicros, event.data.reference, event.data.expiresAt, at);
+        ).run(
+          accountId,
+          event.data.reservationId,
+          event.data.amountMicros,
+          event.data.reference,
+          event.data.expiresAt,
+          at,
+        );
         break;
       case "ReservationReleased":
         this.closeHold(db, accountId, event.data.reservationId, at);
         break;
       case "CreditsCharged":
-        if (event.data.reservationId !== undefined) this.closeHold(db, accountId, event.data.reservationId, at);
+        if (event.data.reservationId !== undefined) {
+          this.closeHold(db, accountId, event.data.reservationId, at);
+        }
         this.move(db, recorded, accountId, "charge", -event.data.amountMicros, at, {
           reference: event.data.reference,
           model: event.data.model,
@@ -118,7 +135,13 @@ export class LedgerProjection implements Projection {
     type: string,
     signedMicros: number,
     at: string,
-    details: { reference?: string; description?: string; model?: string; kind?: string; chargeId?: string },
+    details: {
+      reference?: string;
+      description?: string;
+      model?: string;
+      kind?: string;
+      chargeId?: string;
+    },
   ): void {
     const row = db.prepare(
       `INSERT INTO billing_balances (account_id, balance_micros, held_micros, updated_at) VALUES (?, ?, 0, ?)

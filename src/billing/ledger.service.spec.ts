@@ -45,7 +45,11 @@ describe("LedgerService on the SQLite event store", () => {
       result.reason.getStatus() === 402 && result.reason.code === "insufficient_credits"
     );
     const other = results.filter((result) => result.status === "rejected").length - refused.length;
-    return { ok: results.filter((result) => result.status === "fulfilled").length, refused: refused.length, other };
+    return {
+      ok: results.filter((result) => result.status === "fulfilled").length,
+      refused: refused.length,
+      other,
+    };
   }
 
   async function chargedEvents(store: SqliteEventStore, accountId: string) {
@@ -56,10 +60,22 @@ describe("LedgerService on the SQLite event store", () => {
   it("never overdraws: 40 concurrent $0.01 charges on $0.05 leave 5 charges and $0", async () => {
     const store = openStore();
     const ledger = ledgerOn(store);
-    await ledger.grant("acct_race", { grantId: "g", amountMicros: 5 * CENT, reason: "test", actor: "admin" });
+    await ledger.grant("acct_race", {
+      grantId: "g",
+      amountMicros: 5 * CENT,
+      reason: "test",
+      actor: "admin",
+    });
     const outcome = await settleAll(
-      Array.from({ length: 40 }, (_, index) =>
-        ledger.charge("acct_race", { chargeId: `req_${index}`, amountMicros: CENT, reference: `req_${index}` })),
+      Array.from(
+        { length: 40 },
+        (_, index) =>
+          ledger.charge("acct_race", {
+            chargeId: `req_${index}`,
+            amountMicros: CENT,
+            reference: `req_${index}`,
+          }),
+      ),
     );
     expect(outcome).toEqual({ ok: 5, refused: 35, other: 0 });
     expect(await ledger.balance("acct_race")).toEqual({ balanceMicros: 0, availableMicros: 0 });
@@ -68,7 +84,12 @@ describe("LedgerService on the SQLite event store", () => {
 
   it("never overdraws with 3 instances sharing the store", async () => {
     const ledgers = [ledgerOn(openStore()), ledgerOn(openStore()), ledgerOn(openStore())];
-    await ledgers[0].grant("acct_multi", { grantId: "g", amountMicros: 5 * CENT, reason: "test", actor: "admin" });
+    await ledgers[0].grant("acct_multi", {
+      grantId: "g",
+      amountMicros: 5 * CENT,
+      reason: "test",
+      actor: "admin",
+    });
     // Each instance has loaded the stream once, so all three start from a cached state.
     await Promise.all(ledgers.map((ledger) => ledger.balance("acct_multi")));
     const outcome = await settleAll(
@@ -88,10 +109,22 @@ describe("LedgerService on the SQLite event store", () => {
 
   it("charges one charge key once when it is sent 10 times concurrently", async () => {
     const ledgers = [ledgerOn(openStore()), ledgerOn(openStore())];
-    await ledgers[0].grant("acct_idem", { grantId: "g", amountMicros: 100 * CENT, reason: "test", actor: "admin" });
+    await ledgers[0].grant("acct_idem", {
+      grantId: "g",
+      amountMicros: 100 * CENT,
+      reason: "test",
+      actor: "admin",
+    });
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, index) =>
-        ledgers[index % 2].charge("acct_idem", { chargeId: "req_same", amountMicros: CENT, reference: "req_same" })),
+      Array.from(
+        { length: 10 },
+        (_, index) =>
+          ledgers[index % 2].charge("acct_idem", {
+            chargeId: "req_same",
+            amountMicros: CENT,
+            reference: "req_same",
+          }),
+      ),
     );
     expect(new Set(results.map((result) => result.transactionId)).size).toBe(1);
     expect((await ledgers[0].balance("acct_idem")).balanceMicros).toBe(99 * CENT);
@@ -100,10 +133,24 @@ describe("LedgerService on the SQLite event store", () => {
 
   it("holds, settles, releases and refunds exactly once each", async () => {
     const ledger = ledgerOn(openStore());
-    await ledger.grant("acct_hold", { grantId: "g", amountMicros: 50 * CENT, reason: "test", actor: "admin" });
-    await ledger.reserve("acct_hold", { reservationId: "res_1", amountMicros: 30 * CENT, reference: "job_1" });
-    expect(await ledger.balance("acct_hold")).toEqual({ balanceMicros: 50 * CENT, availableMicros: 20 * CENT });
-    await expect(ledger.charge("acct_hold", { chargeId: "c1", amountMicros: 21 * CENT, reference: "r" }))
+    await ledger.grant("acct_hold", {
+      grantId: "g",
+      amountMicros: 50 * CENT,
+      reason: "test",
+      actor: "admin",
+    });
+    await ledger.reserve("acct_hold", {
+      reservationId: "res_1",
+      amountMicros: 30 * CENT,
+      reference: "job_1",
+    });
+    expect(await ledger.balance("acct_hold")).toEqual({
+      balanceMicros: 50 * CENT,
+      availableMicros: 20 * CENT,
+    });
+    await expect(
+      ledger.charge("acct_hold", { chargeId: "c1", amountMicros: 21 * CENT, reference: "r" }),
+    )
       .rejects.toMatchObject({ code: "insufficient_credits" });
     const settled = await ledger.settle("acct_hold", {
       reservationId: "res_1",
@@ -111,10 +158,19 @@ describe("LedgerService on the SQLite event store", () => {
       reference: "job_1",
       model: "flux-dev",
     });
-    expect(await ledger.settle("acct_hold", { reservationId: "res_1", amountMicros: 8 * CENT, reference: "job_1" }))
+    expect(
+      await ledger.settle("acct_hold", {
+        reservationId: "res_1",
+        amountMicros: 8 * CENT,
+        reference: "job_1",
+      }),
+    )
       .toEqual(settled);
     await ledger.release("acct_hold", { reservationId: "res_1", reason: "late" });
-    expect(await ledger.balance("acct_hold")).toEqual({ balanceMicros: 42 * CENT, availableMicros: 42 * CENT });
+    expect(await ledger.balance("acct_hold")).toEqual({
+      balanceMicros: 42 * CENT,
+      availableMicros: 42 * CENT,
+    });
     await ledger.refund("acct_hold", { chargeId: "res_1", reason: "job failed" });
     await ledger.refund("acct_hold", { chargeId: "res_1", reason: "job failed" });
     expect((await ledger.balance("acct_hold")).balanceMicros).toBe(50 * CENT);
@@ -123,17 +179,30 @@ describe("LedgerService on the SQLite event store", () => {
   it("writes metadata with the account, the actor and the request", async () => {
     const store = openStore();
     const ledger = ledgerOn(store);
-    await ledger.grant("acct_meta", { grantId: "g", amountMicros: CENT, reason: "test", actor: "admin" }, {
+    await ledger.grant("acct_meta", {
+      grantId: "g",
+      amountMicros: CENT,
+      reason: "test",
+      actor: "admin",
+    }, {
       requestId: "req_abc",
     });
     const [event] = await store.readStream(ledgerStream("acct_meta"));
-    expect(event.metadata).toMatchObject({ accountId: "acct_meta", actor: "admin", requestId: "req_abc" });
+    expect(event.metadata).toMatchObject({
+      accountId: "acct_meta",
+      actor: "admin",
+      requestId: "req_abc",
+    });
   });
 
   it("rebuilds the read model from zero into the same rows, matching the ledger replay", async () => {
     const store = openStore();
     const ledger = ledgerOn(store);
-    await ledger.purchase("acct_rows", { paymentReference: "cs_1", amountMicros: 5_000_000, provider: "stripe" });
+    await ledger.purchase("acct_rows", {
+      paymentReference: "cs_1",
+      amountMicros: 5_000_000,
+      provider: "stripe",
+    });
     await Promise.allSettled(
       Array.from({ length: 30 }, (_, index) =>
         ledger.charge("acct_rows", {
@@ -143,13 +212,18 @@ describe("LedgerService on the SQLite event store", () => {
           model: index % 2 ? "sdxl" : "flux-dev",
         })),
     );
-    await ledger.reserve("acct_rows", { reservationId: "h1", amountMicros: 10_000, reference: "job" });
+    await ledger.reserve("acct_rows", {
+      reservationId: "h1",
+      amountMicros: 10_000,
+      reference: "job",
+    });
     await ledger.refund("acct_rows", { chargeId: "r3", reason: "failed" });
     const readModels = new ReadModelDatabase(join(dir, "read.sqlite"));
     const runner = new ProjectionRunner(store, readModels, [new LedgerProjection()]);
     await runner.catchUpOnce();
     const snapshot = () => ({
-      transactions: readModels.db.prepare("SELECT * FROM billing_transactions ORDER BY position").all(),
+      transactions: readModels.db.prepare("SELECT * FROM billing_transactions ORDER BY position")
+        .all(),
       balances: readModels.db.prepare("SELECT * FROM billing_balances").all(),
       holds: readModels.db.prepare("SELECT * FROM billing_holds").all(),
     });
@@ -160,7 +234,10 @@ describe("LedgerService on the SQLite event store", () => {
     const events = (await store.readStream(ledgerStream("acct_rows"))) as unknown as LedgerEvent[];
     const state = replayLedger(events);
     expect(before.balances).toEqual([
-      expect.objectContaining({ balance_micros: state.balanceMicros, held_micros: state.heldMicros }),
+      expect.objectContaining({
+        balance_micros: state.balanceMicros,
+        held_micros: state.heldMicros,
+      }),
     ]);
     // Every row's balance_after is the replayed balance right after that event.
     const after = new Map<string, number>();
@@ -169,7 +246,11 @@ describe("LedgerService on the SQLite event store", () => {
       partial = replayLedger(events.slice(0, events.indexOf(event) + 1));
       after.set(event.id, partial.balanceMicros);
     }
-    for (const row of before.transactions as Array<{ transaction_id: string; balance_after_micros: number }>) {
+    for (
+      const row of before.transactions as Array<
+        { transaction_id: string; balance_after_micros: number }
+      >
+    ) {
       expect(row.balance_after_micros).toBe(after.get(row.transaction_id));
     }
     readModels.close();

@@ -6,8 +6,8 @@ import type { Micros } from "../common/money.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import {
   EVENT_STORE,
-  type EventMetadata,
   EventIdConflict,
+  type EventMetadata,
   type EventStore,
   type NewEvent,
   type RecordedEvent,
@@ -25,7 +25,10 @@ import {
 import { type LedgerEvent, ledgerStream } from "./ledger.events.ts";
 
 /** Optional event metadata a caller passes through (who, and which request caused it). */
-export type LedgerMetadata = Pick<EventMetadata, "actor" | "correlationId" | "causationId" | "requestId">;
+export type LedgerMetadata = Pick<
+  EventMetadata,
+  "actor" | "correlationId" | "causationId" | "requestId"
+>;
 
 export interface ReserveInput {
   reservationId: string;
@@ -133,29 +136,43 @@ export class LedgerService {
   async reserve(accountId: string, input: ReserveInput, metadata?: LedgerMetadata): Promise<void> {
     const at = this.clock.now();
     const expiresAt = input.expiresAt ?? new Date(at.getTime() + this.reservationTtlMs);
-    await this.submit(accountId, {
-      type: "ReserveCredits",
+    await this.submit(
       accountId,
-      at: at.toISOString(),
-      reservationId: input.reservationId,
-      amountMicros: input.amountMicros,
-      reference: input.reference,
-      ...(input.model !== undefined ? { model: input.model } : {}),
-      expiresAt: expiresAt.toISOString(),
-    }, metadata, () => undefined);
+      {
+        type: "ReserveCredits",
+        accountId,
+        at: at.toISOString(),
+        reservationId: input.reservationId,
+        amountMicros: input.amountMicros,
+        reference: input.reference,
+        ...(input.model !== undefined ? { model: input.model } : {}),
+        expiresAt: expiresAt.toISOString(),
+      },
+      metadata,
+      () => undefined,
+    );
   }
 
-  settle(accountId: string, input: SettleInput, metadata?: LedgerMetadata): Promise<{ transactionId: string }> {
-    return this.submit(accountId, {
-      type: "SettleReservation",
+  settle(
+    accountId: string,
+    input: SettleInput,
+    metadata?: LedgerMetadata,
+  ): Promise<{ transactionId: string }> {
+    return this.submit(
       accountId,
-      at: this.now(),
-      reservationId: input.reservationId,
-      amountMicros: input.amountMicros,
-      reference: input.reference,
-      ...(input.model !== undefined ? { model: input.model } : {}),
-      ...(input.kind !== undefined ? { kind: input.kind } : {}),
-    }, metadata, (state) => ({ transactionId: state.charges.get(input.reservationId)!.transactionId }));
+      {
+        type: "SettleReservation",
+        accountId,
+        at: this.now(),
+        reservationId: input.reservationId,
+        amountMicros: input.amountMicros,
+        reference: input.reference,
+        ...(input.model !== undefined ? { model: input.model } : {}),
+        ...(input.kind !== undefined ? { kind: input.kind } : {}),
+      },
+      metadata,
+      (state) => ({ transactionId: state.charges.get(input.reservationId)!.transactionId }),
+    );
   }
 
   async release(
@@ -163,26 +180,40 @@ export class LedgerService {
     input: { reservationId: string; reason: string },
     metadata?: LedgerMetadata,
   ): Promise<void> {
-    await this.submit(accountId, {
-      type: "ReleaseReservation",
+    await this.submit(
       accountId,
-      at: this.now(),
-      reservationId: input.reservationId,
-      reason: input.reason,
-    }, metadata, () => undefined);
+      {
+        type: "ReleaseReservation",
+        accountId,
+        at: this.now(),
+        reservationId: input.reservationId,
+        reason: input.reason,
+      },
+      metadata,
+      () => undefined,
+    );
   }
 
-  charge(accountId: string, input: ChargeInput, metadata?: LedgerMetadata): Promise<{ transactionId: string }> {
-    return this.submit(accountId, {
-      type: "ChargeCredits",
+  charge(
+    accountId: string,
+    input: ChargeInput,
+    metadata?: LedgerMetadata,
+  ): Promise<{ transactionId: string }> {
+    return this.submit(
       accountId,
-      at: this.now(),
-      chargeId: input.chargeId,
-      amountMicros: input.amountMicros,
-      reference: input.reference,
-      ...(input.model !== undefined ? { model: input.model } : {}),
-      ...(input.kind !== undefined ? { kind: input.kind } : {}),
-    }, metadata, (state) => ({ transactionId: state.charges.get(input.chargeId)!.transactionId }));
+      {
+        type: "ChargeCredits",
+        accountId,
+        at: this.now(),
+        chargeId: input.chargeId,
+        amountMicros: input.amountMicros,
+        reference: input.reference,
+        ...(input.model !== undefined ? { model: input.model } : {}),
+        ...(input.kind !== undefined ? { kind: input.kind } : {}),
+      },
+      metadata,
+      (state) => ({ transactionId: state.charges.get(input.chargeId)!.transactionId }),
+    );
   }
 
   async refund(
@@ -190,13 +221,18 @@ export class LedgerService {
     input: { chargeId: string; reason: string },
     metadata?: LedgerMetadata,
   ): Promise<void> {
-    await this.submit(accountId, {
-      type: "RefundCharge",
+    await this.submit(
       accountId,
-      at: this.now(),
-      chargeId: input.chargeId,
-      reason: input.reason,
-    }, metadata, () => undefined);
+      {
+        type: "RefundCharge",
+        accountId,
+        at: this.now(),
+        chargeId: input.chargeId,
+        reason: input.reason,
+      },
+      metadata,
+      () => undefined,
+    );
   }
 
   grant(
@@ -204,18 +240,23 @@ export class LedgerService {
     input: GrantInput,
     metadata?: LedgerMetadata,
   ): Promise<{ transactionId: string; balanceMicros: Micros }> {
-    return this.submit(accountId, {
-      type: "GrantCredits",
+    return this.submit(
       accountId,
-      at: this.now(),
-      grantId: input.grantId,
-      amountMicros: input.amountMicros,
-      reason: input.reason,
-      actor: input.actor,
-    }, { actor: input.actor, ...metadata }, (state) => ({
-      transactionId: state.grants.get(input.grantId)!,
-      balanceMicros: state.balanceMicros,
-    }));
+      {
+        type: "GrantCredits",
+        accountId,
+        at: this.now(),
+        grantId: input.grantId,
+        amountMicros: input.amountMicros,
+        reason: input.reason,
+        actor: input.actor,
+      },
+      { actor: input.actor, ...metadata },
+      (state) => ({
+        transactionId: state.grants.get(input.grantId)!,
+        balanceMicros: state.balanceMicros,
+      }),
+    );
   }
 
   /** A paid purchase (Stripe); the first one of an account adds the bonus entry. */
@@ -224,18 +265,23 @@ export class LedgerService {
     input: PurchaseInput,
     metadata?: LedgerMetadata,
   ): Promise<{ transactionId: string; balanceMicros: Micros; duplicate: boolean }> {
-    return this.submit(accountId, {
-      type: "PurchaseCredits",
+    return this.submit(
       accountId,
-      at: this.now(),
-      paymentReference: input.paymentReference,
-      amountMicros: input.amountMicros,
-      provider: input.provider,
-    }, metadata, (state, decidedEvents) => ({
-      transactionId: state.payments.get(input.paymentReference)!,
-      balanceMicros: state.balanceMicros,
-      duplicate: !decidedEvents,
-    }));
+      {
+        type: "PurchaseCredits",
+        accountId,
+        at: this.now(),
+        paymentReference: input.paymentReference,
+        amountMicros: input.amountMicros,
+        provider: input.provider,
+      },
+      metadata,
+      (state, decidedEvents) => ({
+        transactionId: state.payments.get(input.paymentReference)!,
+        balanceMicros: state.balanceMicros,
+        duplicate: !decidedEvents,
+      }),
+    );
   }
 
   /** The current balance, brought up to date with the stream (other instances' writes too). */
@@ -258,10 +304,19 @@ export class LedgerService {
   ): Promise<T> {
     let ledger = this.accounts.get(accountId);
     if (!ledger) {
-      ledger = { stream: ledgerStream(accountId), state: initialLedgerState(), queue: [], running: false };
+      ledger = {
+        stream: ledgerStream(accountId),
+        state: initialLedgerState(),
+        queue: [],
+        running: false,
+      };
       this.accounts.set(accountId, ledger);
     }
-    const eventMetadata: EventMetadata = { accountId, actor: "system:billing", ...withoutUndefined(metadata) };
+    const eventMetadata: EventMetadata = {
+      accountId,
+      actor: "system:billing",
+      ...withoutUndefined(metadata),
+    };
     return new Promise<T>((resolve, reject) => {
       ledger.queue.push({
         command,
@@ -308,7 +363,12 @@ export class LedgerService {
           }
           for (const event of decided) {
             state = evolve(state, event);
-            events.push({ id: event.id, type: event.type, data: event.data, metadata: work.metadata });
+            events.push({
+              id: event.id,
+              type: event.type,
+              data: event.data,
+              metadata: work.metadata,
+            });
           }
           outcomes.push({ ok: true, value: work.result(state, decided.length > 0) });
         }

@@ -23,21 +23,40 @@ export class PaymentsService {
   async checkout(accountId: string, amountUsd: number, idempotencyKey: string) {
     const amountMicros = usdToMicros(amountUsd);
     if (amountMicros < MINIMUM_PURCHASE_MICROS) {
-      throw ApiError.badRequest("Purchases start at $5.00.", "amount_usd", "below_minimum_purchase");
+      throw ApiError.badRequest(
+        "Purchases start at $5.00.",
+        "amount_usd",
+        "below_minimum_purchase",
+      );
     }
-    const session = await this.stripe.createCheckoutSession(accountId, amountMicros, idempotencyKey);
-    return { id: session.id, url: session.url, amount_usd: microsToUsd(amountMicros), currency: "usd" };
+    const session = await this.stripe.createCheckoutSession(
+      accountId,
+      amountMicros,
+      idempotencyKey,
+    );
+    return {
+      id: session.id,
+      url: session.url,
+      amount_usd: microsToUsd(amountMicros),
+      currency: "usd",
+    };
   }
 
   /**
    * Credits a paid Checkout Session once. The payment reference is the session id, so a
    * replayed Stripe event (same id) and a second event about the same session add nothing.
    */
-  async handleWebhook(rawBody: Uint8Array | string, signature: string | undefined): Promise<WebhookOutcome> {
+  async handleWebhook(
+    rawBody: Uint8Array | string,
+    signature: string | undefined,
+  ): Promise<WebhookOutcome> {
     const event = await this.stripe.verifyWebhook(rawBody, signature);
     const session = event.session;
     if (!session) return { received: true, result: "ignored" };
-    if (session.paymentStatus !== "paid" || !session.accountId || session.amountTotalCents === undefined) {
+    if (
+      session.paymentStatus !== "paid" || !session.accountId ||
+      session.amountTotalCents === undefined
+    ) {
       logger.write("info", "stripe checkout session not credited", {
         stripeEventId: event.id,
         session: session.id,

@@ -10,7 +10,11 @@ const rawBodies = new WeakMap<object, Buffer>();
  * round trip would change it). Only those routes pay for the copy; the body is then parsed as
  * usual from the same bytes.
  */
-export function captureRawBody(fastify: FastifyInstance, paths: string[], limitBytes: number): void {
+export function captureRawBody(
+  fastify: FastifyInstance,
+  paths: string[],
+  limitBytes: number,
+): void {
   const wanted = new Set(paths);
   fastify.addHook("preParsing", async (request, _reply, payload) => {
     if (!wanted.has(request.url.split("?")[0])) return payload;
@@ -19,7 +23,9 @@ export function captureRawBody(fastify: FastifyInstance, paths: string[], limitB
     for await (const chunk of payload) {
       const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk as Buffer;
       size += bytes.length;
-      if (size > limitBytes) throw new ApiError(413, "Request body too large.", { code: "payload_too_large" });
+      if (size > limitBytes) {
+        throw new ApiError(413, "Request body too large.", { code: "payload_too_large" });
+      }
       chunks.push(bytes);
     }
     const raw = Buffer.concat(chunks);

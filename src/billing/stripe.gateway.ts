@@ -38,7 +38,9 @@ export class StripeGateway {
       "stripeSecretKey" | "stripeWebhookSecret" | "stripeApiBaseUrl" | "publicBaseUrl"
     >,
   ) {
-    if (config.stripeSecretKey) this.client = createStripeClient(config.stripeSecretKey, config.stripeApiBaseUrl);
+    if (config.stripeSecretKey) {
+      this.client = createStripeClient(config.stripeSecretKey, config.stripeApiBaseUrl);
+    }
   }
 
   async createCheckoutSession(
@@ -86,14 +88,19 @@ export class StripeGateway {
   }
 
   /** Verifies the `stripe-signature` header over the exact raw body; a 400 when it fails. */
-  async verifyWebhook(rawBody: Uint8Array | string, signature: string | undefined): Promise<VerifiedStripeEvent> {
+  async verifyWebhook(
+    rawBody: Uint8Array | string,
+    signature: string | undefined,
+  ): Promise<VerifiedStripeEvent> {
     const secret = this.config.stripeWebhookSecret;
     if (!secret) {
       throw new ApiError(503, "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).", {
         code: "payments_not_configured",
       });
     }
-    if (!signature) throw ApiError.badRequest("Missing Stripe-Signature header.", null, "invalid_signature");
+    if (!signature) {
+      throw ApiError.badRequest("Missing Stripe-Signature header.", null, "invalid_signature");
+    }
     let event: Stripe.Event;
     try {
       event = await Stripe.webhooks.constructEventAsync(rawBody, signature, secret);
@@ -101,7 +108,10 @@ export class StripeGateway {
       throw ApiError.badRequest("Invalid Stripe webhook signature.", null, "invalid_signature");
     }
     const result: VerifiedStripeEvent = { id: event.id, type: event.type };
-    if (event.type === "checkout.session.completed" || event.type === "checkout.session.async_payment_succeeded") {
+    if (
+      event.type === "checkout.session.completed" ||
+      event.type === "checkout.session.async_payment_succeeded"
+    ) {
       const session = event.data.object;
       result.session = {
         id: session.id,

@@ -7,7 +7,11 @@ import { ModelCatalogue, parseCatalogue } from "./catalogue.ts";
 describe("model catalogue", () => {
   it("holds the documented pay-per-request prices in micro-dollars", () => {
     const catalogue = new ModelCatalogue({});
-    expect(Object.fromEntries(catalogue.list().map((model) => [model.id, catalogue.priceMicros(model.id)])))
+    expect(
+      Object.fromEntries(
+        catalogue.list().map((model) => [model.id, catalogue.priceMicros(model.id)]),
+      ),
+    )
       .toEqual({
         "flux-schnell": 8_000,
         "flux-dev": 20_000,
@@ -35,7 +39,9 @@ describe("model catalogue", () => {
       const file = join(dir, "models.json");
       writeFileSync(
         file,
-        JSON.stringify({ models: [{ id: "m1", kind: "image", runpod_endpoint_id: "ep1", price_usd: 0.0125 }] }),
+        JSON.stringify({
+          models: [{ id: "m1", kind: "image", runpod_endpoint_id: "ep1", price_usd: 0.0125 }],
+        }),
       );
       const catalogue = new ModelCatalogue({ modelsFile: file });
       expect(catalogue.list().map((model) => model.id)).toEqual(["m1"]);
@@ -48,14 +54,21 @@ describe("model catalogue", () => {
   it("refuses a bad file with a message naming MODELS_FILE and the entry", () => {
     expect(() => parseCatalogue({ models: [{ id: "a", kind: "hologram", price_usd: 1 }] }))
       .toThrow(/MODELS_FILE: models\[0\] \(a\)\.kind/);
-    expect(() => parseCatalogue({ models: [{ id: "a", kind: "text", price_usd: -1 }] })).toThrow(ConfigError);
+    expect(() => parseCatalogue({ models: [{ id: "a", kind: "text", price_usd: -1 }] })).toThrow(
+      ConfigError,
+    );
     expect(() => parseCatalogue({ models: [{ id: "a", kind: "text", price_usd: 0.0000001 }] }))
       .toThrow(/6 decimal/);
-    expect(() => new ModelCatalogue({ modelsFile: "/nonexistent/models.json" })).toThrow(/MODELS_FILE/);
+    expect(() => new ModelCatalogue({ modelsFile: "/nonexistent/models.json" })).toThrow(
+      /MODELS_FILE/,
+    );
   });
 
   it("defaults the endpoint id to the model id", () => {
-    expect(parseCatalogue({ models: [{ id: "x", kind: "audio", price_usd: 0.002 }] })[0].runpod_endpoint_id)
+    expect(
+      parseCatalogue({ models: [{ id: "x", kind: "audio", price_usd: 0.002 }] })[0]
+        .runpod_endpoint_id,
+    )
       .toBe("x");
   });
 });

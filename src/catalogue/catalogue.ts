@@ -136,7 +136,9 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
   const fail = (detail: string): never => {
     throw new ConfigError(`${source}: ${detail}`);
   };
-  if (typeof document !== "object" || document === null || !Array.isArray((document as any).models)) {
+  if (
+    typeof document !== "object" || document === null || !Array.isArray((document as any).models)
+  ) {
     fail(`must be a JSON object {"models":[...]}`);
   }
   const entries = (document as { models: unknown[] }).models;
@@ -147,7 +149,9 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
     if (typeof entry !== "object" || entry === null) return fail(`${where} must be an object`);
     const model = entry as Record<string, unknown>;
     const id = model.id;
-    if (typeof id !== "string" || !MODEL_ID.test(id)) return fail(`${where}.id must be a model id string`);
+    if (typeof id !== "string" || !MODEL_ID.test(id)) {
+      return fail(`${where}.id must be a model id string`);
+    }
     const at = `${where} (${id})`;
     if (seen.has(id)) fail(`${at}: duplicate id`);
     seen.add(id);
@@ -155,7 +159,9 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
       fail(`${at}.kind must be one of ${MODEL_KINDS.join(", ")}`);
     }
     const endpoint = model.runpod_endpoint_id ?? id;
-    if (typeof endpoint !== "string" || endpoint.length === 0) fail(`${at}.runpod_endpoint_id must be a string`);
+    if (typeof endpoint !== "string" || endpoint.length === 0) {
+      fail(`${at}.runpod_endpoint_id must be a string`);
+    }
     const price = model.price_usd;
     if (typeof price !== "number" || !Number.isFinite(price) || price < 0) {
       fail(`${at}.price_usd must be a number >= 0`);
@@ -175,7 +181,9 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
       fail(`${at}.estimated_time_ms must be a positive integer`);
     }
     if (model.limits !== undefined) {
-      if (typeof model.limits !== "object" || model.limits === null) fail(`${at}.limits must be an object`);
+      if (typeof model.limits !== "object" || model.limits === null) {
+        fail(`${at}.limits must be an object`);
+      }
       for (const [name, value] of Object.entries(model.limits as object)) {
         if (!["min_size", "max_size", "size_step", "max_chars"].includes(name)) {
           fail(`${at}.limits.${name} is not a known limit`);
@@ -183,7 +191,10 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
         if (!isPositiveInteger(value)) fail(`${at}.limits.${name} must be a positive integer`);
       }
       const limits = model.limits as ModelLimits;
-      if (limits.min_size !== undefined && limits.max_size !== undefined && limits.min_size > limits.max_size) {
+      if (
+        limits.min_size !== undefined && limits.max_size !== undefined &&
+        limits.min_size > limits.max_size
+      ) {
         fail(`${at}.limits.min_size must not exceed max_size`);
       }
     }
@@ -198,7 +209,9 @@ function optional(
   at: string,
   fail: (detail: string) => never,
 ): void {
-  if (model[field] !== undefined && typeof model[field] !== type) fail(`${at}.${field} must be a ${type}`);
+  if (model[field] !== undefined && typeof model[field] !== type) {
+    fail(`${at}.${field} must be a ${type}`);
+  }
 }
 
 function isPositiveInteger(value: unknown): boolean {
@@ -218,7 +231,9 @@ export function loadCatalogue(modelsFile?: string): CatalogueModel[] {
   try {
     document = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`MODELS_FILE: ${modelsFile} is not valid JSON (${(error as Error).message})`);
+    throw new ConfigError(
+      `MODELS_FILE: ${modelsFile} is not valid JSON (${(error as Error).message})`,
+    );
   }
   return parseCatalogue(document, `MODELS_FILE ${modelsFile}`);
 }

@@ -79,7 +79,9 @@ describe("billing over HTTP", () => {
     expect(granted.body).toEqual({ balance_usd: 12.5, transaction_id: expect.any(String) });
     const correction = await grantUsd(testApp.url, accountId, -2.25, "correction");
     expect(correction.body.balance_usd).toBe(10.25);
-    const account = await api(testApp.url, "GET", `/admin/accounts/${accountId}`, { token: TEST_ADMIN_KEY });
+    const account = await api(testApp.url, "GET", `/admin/accounts/${accountId}`, {
+      token: TEST_ADMIN_KEY,
+    });
     expect(account.body.balance_usd).toBe(10.25);
   });
 
@@ -115,23 +117,53 @@ describe("billing over HTTP", () => {
   it("shows balance, available balance, transactions newest first and usage", async () => {
     const { accountId, key } = await createAccountWithKey(testApp.url, "queries@example.test");
     await grantUsd(testApp.url, accountId, 1);
-    await ledger.charge(accountId, { chargeId: "req_q1", amountMicros: 8_000, reference: "req_q1", model: "flux-schnell" });
-    await ledger.charge(accountId, { chargeId: "req_q2", amountMicros: 10_000, reference: "req_q2", model: "qwen3-8b" });
-    await ledger.charge(accountId, { chargeId: "req_q3", amountMicros: 8_000, reference: "req_q3", model: "flux-schnell" });
+    await ledger.charge(accountId, {
+      chargeId: "req_q1",
+      amountMicros: 8_000,
+      reference: "req_q1",
+      model: "flux-schnell",
+    });
+    await ledger.charge(accountId, {
+      chargeId: "req_q2",
+      amountMicros: 10_000,
+      reference: "req_q2",
+      model: "qwen3-8b",
+    });
+    await ledger.charge(accountId, {
+      chargeId: "req_q3",
+      amountMicros: 8_000,
+      reference: "req_q3",
+      model: "flux-schnell",
+    });
     await ledger.refund(accountId, { chargeId: "req_q3", reason: "upstream failed" });
-    await ledger.reserve(accountId, { reservationId: "res_q", amountMicros: 300_000, reference: "job_q", model: "wan-t2v" });
+    await ledger.reserve(accountId, {
+      reservationId: "res_q",
+      amountMicros: 300_000,
+      reference: "job_q",
+      model: "wan-t2v",
+    });
 
     const balance = await api(testApp.url, "GET", "/api/billing/balance", { token: key });
     expect(balance.status).toBe(200);
-    expect(balance.body).toMatchObject({ balance_usd: 0.982, available_usd: 0.682, currency: "usd" });
+    expect(balance.body).toMatchObject({
+      balance_usd: 0.982,
+      available_usd: 0.682,
+      currency: "usd",
+    });
 
-    const first = await api(testApp.url, "GET", "/api/billing/transactions?limit=2", { token: key });
+    const first = await api(testApp.url, "GET", "/api/billing/transactions?limit=2", {
+      token: key,
+    });
     expect(first.status).toBe(200);
-    expect(first.body.data.map((row: any) => [row.type, row.amount_usd, row.balance_after_usd])).toEqual([
-      ["refund", 0.008, 0.982],
-      ["charge", -0.008, 0.974],
-    ]);
-    expect(first.body.data[1]).toMatchObject({ reference: "req_q3", created_at: clock.now().toISOString() });
+    expect(first.body.data.map((row: any) => [row.type, row.amount_usd, row.balance_after_usd]))
+      .toEqual([
+        ["refund", 0.008, 0.982],
+        ["charge", -0.008, 0.974],
+      ]);
+    expect(first.body.data[1]).toMatchObject({
+      reference: "req_q3",
+      created_at: clock.now().toISOString(),
+    });
     expect(first.body.has_more).toBe(true);
     const second = await api(
       testApp.url,
@@ -142,7 +174,9 @@ describe("billing over HTTP", () => {
     expect(second.body.data.map((row: any) => row.type)).toEqual(["charge", "charge", "grant"]);
     expect(second.body.has_more).toBe(false);
 
-    const byModel = await api(testApp.url, "GET", "/api/billing/usage?group_by=model", { token: key });
+    const byModel = await api(testApp.url, "GET", "/api/billing/usage?group_by=model", {
+      token: key,
+    });
     expect(byModel.status).toBe(200);
     expect(byModel.body.data).toEqual([
       { model: "flux-schnell", requests: 2, refunds: 1, cost_usd: 0.008 },
@@ -155,7 +189,12 @@ describe("billing over HTTP", () => {
       "/api/billing/usage?group_by=day&from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z",
       { token: key },
     );
-    expect(byDay.body.data).toEqual([{ day: "2026-03-01", requests: 3, refunds: 1, cost_usd: 0.018 }]);
+    expect(byDay.body.data).toEqual([{
+      day: "2026-03-01",
+      requests: 3,
+      refunds: 1,
+      cost_usd: 0.018,
+    }]);
     const bad = await api(testApp.url, "GET", "/api/billing/usage?group_by=week", { token: key });
     expect(bad.status).toBe(400);
     expect(bad.body.error.param).toBe("group_by");
@@ -185,16 +224,24 @@ describe("billing over HTTP", () => {
 
   it("creates a Stripe Checkout Session and returns its URL", async () => {
     const { accountId, key } = await createAccountWithKey(testApp.url, "checkout@example.test");
-    const created = await api(testApp.url, "POST", "/api/billing/checkout", { token: key, body: { amount_usd: 10 } });
+    const created = await api(testApp.url, "POST", "/api/billing/checkout", {
+      token: key,
+      body: { amount_usd: 10 },
+    });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ url: expect.stringMatching(/^https:\/\/checkout\.stripe\.test\//) });
+    expect(created.body).toMatchObject({
+      url: expect.stringMatching(/^https:\/\/checkout\.stripe\.test\//),
+    });
     const request = stripe.sessionRequests.at(-1)!;
     expect(request.authorization).toBe("Bearer sk_test_fake");
     expect(request.fields.get("line_items[0][price_data][unit_amount]")).toBe("1000");
     expect(request.fields.get("client_reference_id")).toBe(accountId);
     expect(request.fields.get("success_url")).toMatch(/^https:\/\/gateway\.example\.test\//);
 
-    const tooSmall = await api(testApp.url, "POST", "/api/billing/checkout", { token: key, body: { amount_usd: 4.99 } });
+    const tooSmall = await api(testApp.url, "POST", "/api/billing/checkout", {
+      token: key,
+      body: { amount_usd: 4.99 },
+    });
     expect(tooSmall.status).toBe(400);
     expect(tooSmall.body.error.param).toBe("amount_usd");
   });
@@ -231,7 +278,10 @@ describe("billing over HTTP", () => {
   it("refuses a bad signature with 400 and appends nothing", async () => {
     const { accountId } = await createAccountWithKey(testApp.url, "forged@example.test");
     const head = await store.headPosition();
-    const forged = await signedWebhook(checkoutCompleted("evt_forged", "cs_forged", accountId, 100_000), "whsec_wrong");
+    const forged = await signedWebhook(
+      checkoutCompleted("evt_forged", "cs_forged", accountId, 100_000),
+      "whsec_wrong",
+    );
     expect(forged.status).toBe(400);
     expect(forged.body.error.code).toBe("invalid_signature");
     const unsigned = await api(testApp.url, "POST", "/api/billing/stripe/webhook", {
@@ -240,7 +290,10 @@ describe("billing over HTTP", () => {
     expect(unsigned.status).toBe(400);
     // The body must be the signed bytes exactly: re-serialising changes them.
     const body = JSON.stringify(checkoutCompleted("evt_x", "cs_x", accountId, 100_000));
-    const signature = Stripe.webhooks.generateTestHeaderString({ payload: body, secret: WEBHOOK_SECRET });
+    const signature = Stripe.webhooks.generateTestHeaderString({
+      payload: body,
+      secret: WEBHOOK_SECRET,
+    });
     const tampered = await api(testApp.url, "POST", "/api/billing/stripe/webhook", {
       body: body.replace("100000", "900000"),
       headers: { "stripe-signature": signature },
@@ -253,7 +306,11 @@ describe("billing over HTTP", () => {
   it("releases holds that pass their expiry", async () => {
     const { accountId, key } = await createAccountWithKey(testApp.url, "expiry@example.test");
     await grantUsd(testApp.url, accountId, 1);
-    await ledger.reserve(accountId, { reservationId: "res_exp", amountMicros: 400_000, reference: "job_exp" });
+    await ledger.reserve(accountId, {
+      reservationId: "res_exp",
+      amountMicros: 400_000,
+      reference: "job_exp",
+    });
     const held = await api(testApp.url, "GET", "/api/billing/balance", { token: key });
     expect(held.body).toMatchObject({ balance_usd: 1, available_usd: 0.6 });
     // Earlier tests' holds may expire here; this one is not due yet.

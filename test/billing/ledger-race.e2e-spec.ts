@@ -22,19 +22,24 @@ async function fortyChargesOfOneCent(ledgers: LedgerService[], accountId: string
         model: "qwen3-8b",
       })),
   );
-  const refused = results.filter((result) =>
-    result.status === "rejected" && result.reason instanceof ApiError && result.reason.getStatus() === 402 &&
-    result.reason.body().error.code === "insufficient_credits"
-  ).length;
+  const refused =
+    results.filter((result) =>
+      result.status === "rejected" && result.reason instanceof ApiError &&
+      result.reason.getStatus() === 402 &&
+      result.reason.body().error.code === "insufficient_credits"
+    ).length;
   return {
     succeeded: results.filter((result) => result.status === "fulfilled").length,
     refused,
-    failedOtherwise: results.length - refused - results.filter((result) => result.status === "fulfilled").length,
+    failedOtherwise: results.length - refused -
+      results.filter((result) => result.status === "fulfilled").length,
   };
 }
 
 async function chargesInLedger(store: EventStore, accountId: string): Promise<number> {
-  return (await store.readStream(ledgerStream(accountId))).filter((event) => event.type === "CreditsCharged").length;
+  return (await store.readStream(ledgerStream(accountId))).filter((event) =>
+    event.type === "CreditsCharged"
+  ).length;
 }
 
 describe("the ledger under concurrent charges (real app, real SQLite)", () => {
@@ -62,8 +67,15 @@ describe("the ledger under concurrent charges (real app, real SQLite)", () => {
     await grantUsd(testApp.url, accountId, 1);
     const ledger = testApp.app.get(LedgerService);
     const results = await Promise.all(
-      Array.from({ length: 10 }, () =>
-        ledger.charge(accountId, { chargeId: "req_once", amountMicros: CENT, reference: "req_once" })),
+      Array.from(
+        { length: 10 },
+        () =>
+          ledger.charge(accountId, {
+            chargeId: "req_once",
+            amountMicros: CENT,
+            reference: "req_once",
+          }),
+      ),
     );
     expect(new Set(results.map((result) => result.transactionId)).size).toBe(1);
     const balance = await api(testApp.url, "GET", "/api/billing/balance", { token: key });
@@ -76,17 +88,29 @@ describe("the ledger under concurrent charges (real app, real SQLite)", () => {
     await grantUsd(testApp.url, accountId, 2);
     const ledger = testApp.app.get(LedgerService);
     await Promise.allSettled(
-      Array.from({ length: 25 }, (_, index) =>
-        ledger.charge(accountId, { chargeId: `r${index}`, amountMicros: 90_001, reference: `r${index}`, model: "sdxl" })),
+      Array.from(
+        { length: 25 },
+        (_, index) =>
+          ledger.charge(accountId, {
+            chargeId: `r${index}`,
+            amountMicros: 90_001,
+            reference: `r${index}`,
+            model: "sdxl",
+          }),
+      ),
     );
     await ledger.refund(accountId, { chargeId: "r1", reason: "failed" });
     const queries = testApp.app.get(BillingQueries);
     const before = await queries.transactionRows(accountId);
     await testApp.app.get(ProjectionRunner).rebuild(LEDGER_PROJECTION);
     expect(await queries.transactionRows(accountId)).toEqual(before);
-    const events = (await testApp.app.get(EVENT_STORE).readStream(ledgerStream(accountId))) as unknown as LedgerEvent[];
+    const events = (await testApp.app.get(EVENT_STORE).readStream(
+      ledgerStream(accountId),
+    )) as unknown as LedgerEvent[];
     expect(before.at(-1)!.balance_after_micros).toBe(replayLedger(events).balanceMicros);
-    expect((await ledger.balance(accountId)).balanceMicros).toBe(replayLedger(events).balanceMicros);
+    expect((await ledger.balance(accountId)).balanceMicros).toBe(
+      replayLedger(events).balanceMicros,
+    );
   });
 });
 
@@ -115,7 +139,9 @@ describe("the ledger with 3 app instances sharing one event store", () => {
     for (const app of apps) {
       const balance = await api(app.url, "GET", "/api/billing/balance", { token: key });
       expect(balance.body).toMatchObject({ balance_usd: 0, available_usd: 0 });
-      const transactions = await api(app.url, "GET", "/api/billing/transactions?limit=100", { token: key });
+      const transactions = await api(app.url, "GET", "/api/billing/transactions?limit=100", {
+        token: key,
+      });
       expect(transactions.body.data.filter((row: any) => row.type === "charge")).toHaveLength(5);
       expect(transactions.body.data[0].balance_after_usd).toBe(0);
     }
@@ -126,12 +152,15 @@ describe("the ledger with 3 app instances sharing one event store", () => {
     const { accountId } = await createAccountWithKey(apps[0].url, "idem3@example.test");
     await grantUsd(apps[0].url, accountId, 1);
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, index) =>
-        apps[index % 3].app.get(LedgerService).charge(accountId, {
-          chargeId: "req_once",
-          amountMicros: CENT,
-          reference: "req_once",
-        })),
+      Array.from(
+        { length: 10 },
+        (_, index) =>
+          apps[index % 3].app.get(LedgerService).charge(accountId, {
+            chargeId: "req_once",
+            amountMicros: CENT,
+            reference: "req_once",
+          }),
+      ),
     );
     expect(new Set(results.map((result) => result.transactionId)).size).toBe(1);
     expect(await chargesInLedger(apps[0].app.get(EVENT_STORE), accountId)).toBe(1);

@@ -5,7 +5,9 @@ export interface FakeStripe {
   /** `http://127.0.0.1:<port>`, for STRIPE_API_BASE_URL. */
   url: string;
   /** Form fields of every Checkout Session create request received. */
-  sessionRequests: Array<{ fields: URLSearchParams; authorization?: string; idempotencyKey?: string }>;
+  sessionRequests: Array<
+    { fields: URLSearchParams; authorization?: string; idempotencyKey?: string }
+  >;
   close(): Promise<void>;
 }
 
@@ -21,7 +23,11 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       response.setHeader("request-id", `req_fake_${++sequence}`);
       if (request.method !== "POST" || request.url !== "/v1/checkout/sessions") {
         response.statusCode = 404;
-        response.end(JSON.stringify({ error: { type: "invalid_request_error", message: "Unrecognized request URL" } }));
+        response.end(
+          JSON.stringify({
+            error: { type: "invalid_request_error", message: "Unrecognized request URL" },
+          }),
+        );
         return;
       }
       const fields = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));

@@ -1,0 +1,140 @@
+import { Inject, Injectable } from "@nestjs/common";
+import { ApiError } from "../common/api-error.ts";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { type CatalogueModel, ModelCatalogue } from "../catalogue/catalogue.ts";
+import type { DeploymentView } from "../deployments/deployments.queries.ts";
+import { DeploymentsQueries } from "../deployments/deployments.queries.ts";
+import { SECRET_BOX, type SecretBox } from "../deployments/external/secret-box.ts";
+import type { RouteKind } from "./inference.events.ts";
+
+/** How the upstream speaks: what to normalise in requests and responses. */
+export type UpstreamFlavour = "ollama" | "vllm" | "openai";
+
+/** What a request is for: decides which catalogue kinds fit and the wrong-type message. */
+export type Purpose = "chat" | "completions" | "embeddings" | "responses";
+
+export interface Route {
+  kind: RouteKind;
+  /** Pod/external deployment id, or the serverless endpoint id. */
+  deploymentId: string;
+  /** The `model` sent upstream. */
+  upstreamModel: string;
+  /** The deployment's model identifier as users know it (x_modelpilot.model_identifier). */
+  modelIdentifier: string;
+  /** OpenAI-compatible base URL ending in /v1. */
+  baseUrl: string;
+  /** `Bearer …` for the upstream; never logged, never returned. */
+  authorization?: string;
+  flavour: UpstreamFlavour;
+  /** Account-supplied host: re-checked against the SSRF rules on every request. */
+  guarded: boolean;
+  /** Per-request price in micro-dollars (serverless catalogue models only). */
+  priceMicros: number;
+  /** Shown as x_modelpilot.direct_endpoint (null when it would need our credentials). */
+  directEndpoint: string | null;
+}
+
+const PURPOSE_LABEL: Record<Purpose, string> = {
+  chat: "chat completions",
+  completions: "completions",
+  embeddings: "embeddings",
+  responses: "responses",
+};
+
+/**
+ * Per-account model resolution: the account's deployments (pods and external upstreams) by
+ * name or model identifier, then the catalogue's serverless models.
+ */
+@Injectable()
+export class ModelRouter {
+  private readonly runpodApiUrl: string;
+
+  constructor(
+    @Inject(DeploymentsQueries) private readonly deployments: DeploymentsQueries,
+    @Inject(ModelCatalogue) private readonly catalogue: ModelCatalogue,
+    @Inject(SECRET_BOX) private readonly secrets: SecretBox,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    this.runpodApiUrl = config.runpodApiUrl.replace(/\/+$/, "");
+  }
+
+  resolve(accountId: string, model: string, purpose: Purpose): Route {
+    const deployment = this.deployments.resolve(accountId, model);
+    if (deployment) return this.deploymentRoute(deployment, model);
+    const entry = this.catalogue.get(model);
+    if (entry) return this.catalogueRoute(entry, model, purpose);
+    throw new ApiError(404, `No active deployment found for model '${model}'`, {
+      type: "invalid_request_error",
+      param: "model",
+      code: "model_not_found",
+      extra: { available_models: this.availableModels(accountId, purpose) },
+    });
+  }
+
+  /** Ids a client may use: running deployments (name and model identifier), then catalogue models. */
+  availableModels(accountId: string, purpose: Purpose = "chat"): string[] {
+    const names = new Set<string>();
+    for (const deployment of this.deployments.listForAccount(accountId)) {
+      if (deployment.status !== "running") continue;
+      names.add(deployment.name);
+      names.add(deployment.modelIdentifier);
+    }
+    for (const entry of this.catalogue.list()) if (fits(entry, purpose)) names.add(entry.id);
+    return [...names];
+  }
+
+  private deploymentRoute(deployment: DeploymentView, model: string): Route {
+    if (deployment.status !== "running" || !deployment.baseUrl) {
+      throw new ApiError(400, `Model '${model}' deployment is not running (status: ${deployment.status})`, {
+        type: "invalid_request_error",
+        param: "model",
+        code: "model_not_available",
+      });
+    }
+    const external = deployment.provider === "external";
+    let authorization: string | undefined;
+    if (external && deployment.apiKeyCiphertext) {
+      authorization = `Bearer ${this.secrets.decrypt(deployment.apiKeyCiphertext)}`;
+    }
+    const baseUrl = deployment.baseUrl.replace(/\/+$/, "");
+    return {
+      kind: external ? "external" : "pod",
+      deploymentId: deployment.id,
+      upstreamModel: deployment.modelIdentifier,
+      modelIdentifier: deployment.modelIdentifier,
+      baseUrl,
+      authorization,
+      flavour: external ? "openai" : "ollama",
+      guarded: external && !this.config.allowPrivateUpstreams,
+      priceMicros: 0,
+      directEndpoint: baseUrl,
+    };
+  }
+
+  private catalogueRoute(entry: CatalogueModel, model: string, purpose: Purpose): Route {
+    if (!fits(entry, purpose)) {
+      const wanted = purpose === "embeddings" ? "an embedding" : "a text";
+      throw new ApiError(
+        400,
+        `Model '${model}' is not ${wanted} model and cannot be used with ${PURPOSE_LABEL[purpose]}`,
+        { type: "invalid_request_error", param: "model", code: "invalid_model_type" },
+      );
+    }
+    return {
+      kind: "serverless",
+      deploymentId: entry.runpod_endpoint_id,
+      upstreamModel: entry.served_model_name ?? entry.id,
+      modelIdentifier: entry.served_model_name ?? entry.id,
+      baseUrl: `${this.runpodApiUrl}/${encodeURIComponent(entry.runpod_endpoint_id)}/openai/v1`,
+      authorization: this.config.runpodApiKey ? `Bearer ${this.config.runpodApiKey}` : undefined,
+      flavour: "vllm",
+      guarded: false,
+      priceMicros: this.catalogue.priceMicros(entry.id),
+      directEndpoint: null,
+    };
+  }
+}
+
+function fits(entry: CatalogueModel, purpose: Purpose): boolean {
+  return purpose === "embeddings" ? entry.kind === "embedding" : entry.kind === "text";
+}

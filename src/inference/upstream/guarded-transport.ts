@@ -1,0 +1,58 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { LookupAddress } from "node:dns";
+import { Readable } from "node:stream";
+import { isPrivateAddress, systemResolver } from "../../deployments/external/ssrf-guard.ts";
+
+/** Raised when an account-supplied host resolves to an address the SSRF rules refuse. */
+export class ForbiddenUpstreamAddress extends Error {
+  override readonly name = "ForbiddenUpstreamAddress";
+}
+
+/**
+ * fetch-like transport for account-supplied upstreams: the host is resolved, every address
+ * checked, and the socket connects to the checked address (a custom `lookup`), so a DNS answer
+ * that changes between the check and the connect (rebinding) cannot reach a private address.
+ */
+export function guardedFetch(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
+): Promise<Response> {
+  const target = new URL(url);
+  const request = target.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise<Response>((resolve, reject) => {
+    const req = request(target, {
+      method: init.method,
+      headers: init.body === undefined ? init.headers : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
+      signal: init.signal,
+      lookup: ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+        systemResolver(hostname).then((addresses) => {
+          const refused = addresses.find(isPrivateAddress);
+          if (refused || addresses.length === 0) {
+            return callback(new ForbiddenUpstreamAddress(`upstream host resolves to a forbidden address`));
+          }
+          const entries: LookupAddress[] = addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
+          if (options?.all) callback(null, entries);
+          else callback(null, entries[0].address, entries[0].family);
+        }, (error) => callback(error));
+      }) as never,
+    }, (res) => {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(res.headers)) {
+        if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+        else if (value !== undefined) headers.set(name, value);
+      }
+      const status = res.statusCode ?? 502;
+      const body = status === 204 || status === 304 ? null : Readable.toWeb(res) as ReadableStream<Uint8Array>;
+      resolve(new Response(body, { status, headers }));
+    });
+    req.on("error", reject);
+    // Literal IPs skip `lookup`: check them here.
+    const host = target.hostname.replace(/^\[|\]$/g, "");
+    if (/^[\d.]+$|:/.test(host) && isPrivateAddress(host)) {
+      req.destroy(new ForbiddenUpstreamAddress("upstream address is forbidden"));
+      return;
+    }
+    req.end(init.body);
+  });
+}

@@ -35,6 +35,7 @@ interface RunResult {
   seconds: number;
   appends_per_transaction: number;
   events_per_transaction: number;
+  charges_per_ledger_batch: number;
 }
 
 async function run(accounts: number): Promise<RunResult> {
@@ -53,6 +54,7 @@ async function run(accounts: number): Promise<RunResult> {
     })
   ));
   const statsBefore = store.stats();
+  const ledgerBefore = ledger.stats();
   let next = 0;
   const started = performance.now();
   await Promise.all(Array.from({ length: CLIENTS }, async () => {
@@ -69,6 +71,7 @@ async function run(accounts: number): Promise<RunResult> {
   }));
   const seconds = (performance.now() - started) / 1000;
   const statsAfter = store.stats();
+  const ledgerAfter = ledger.stats();
 
   // The books must balance: every account spent exactly its seed, one event per charge.
   let charged = 0;
@@ -96,6 +99,11 @@ async function run(accounts: number): Promise<RunResult> {
     ),
     events_per_transaction: Number(
       ((statsAfter.events - statsBefore.events) / transactions).toFixed(1),
+    ),
+    charges_per_ledger_batch: Number(
+      ((ledgerAfter.commands - ledgerBefore.commands) /
+        (ledgerAfter.batches - ledgerBefore.batches))
+        .toFixed(1),
     ),
   };
 }

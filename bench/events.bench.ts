@@ -11,6 +11,7 @@
  * All data lives in a temp directory that is removed afterwards.
  */
 import { spawn } from "node:child_process";
+import type { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -168,7 +169,8 @@ async function rebuildRun(store: SqliteEventStore, total: number): Promise<numbe
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once("error", reject);
+    // @types/node under Deno loses EventEmitter methods on these classes; they exist at runtime.
+    (server as unknown as EventEmitter).once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
       const port = typeof address === "object" && address ? address.port : 0;
@@ -188,7 +190,8 @@ async function startupRun(): Promise<{ ms: number | null; reason?: string }> {
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => stderr += chunk);
   let exitCode: number | null = null;
-  child.on("exit", (code: number | null) => exitCode = code ?? -1);
+  const events = child as unknown as EventEmitter;
+  events.on("exit", (code: number | null) => exitCode = code ?? -1);
   try {
     while (performance.now() - started < 30_000) {
       if (exitCode !== null) {
@@ -208,7 +211,7 @@ async function startupRun(): Promise<{ ms: number | null; reason?: string }> {
     child.kill("SIGTERM");
     await new Promise((resolve) => {
       if (exitCode !== null) return resolve(undefined);
-      child.once("exit", resolve);
+      events.once("exit", resolve);
       setTimeout(() => {
         child.kill("SIGKILL");
         resolve(undefined);

@@ -24,6 +24,8 @@ import {
 } from "./ledger.decider.ts";
 import { type LedgerEvent, ledgerStream } from "./ledger.events.ts";
 
+const MAX_CACHED_ACCOUNTS = 20_000;
+
 /** Optional event metadata a caller passes through (who, and which request caused it). */
 export type LedgerMetadata = Pick<
   EventMetadata,
@@ -115,6 +117,7 @@ export class LedgerService {
   private maxBatch: number;
   private maxConflictRetries: number;
   private readonly reservationTtlMs: number;
+  private readonly counters = { batches: 0, commands: 0, conflictRetries: 0 };
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -124,6 +127,11 @@ export class LedgerService {
     this.maxBatch = 1_000;
     this.maxConflictRetries = 50;
     this.reservationTtlMs = config.reservationTtlSeconds * 1000;
+  }
+
+  /** Batches appended, commands decided, and retries after another instance wrote first. */
+  stats(): { batches: number; commands: number; conflictRetries: number } {
+    return { ...this.counters };
   }
 
   /** Test and bench hook: tune batching without Nest. */
@@ -303,7 +311,12 @@ export class LedgerService {
     result: (state: LedgerState, decidedEvents: boolean) => T,
   ): Promise<T> {
     let ledger = this.accounts.get(accountId);
-    if (!ledger) {
+    if (ledger) {
+      // Re-insert: the map's order is then least recently used first, for eviction.
+      this.accounts.delete(accountId);
+      this.accounts.set(accountId, ledger);
+    } else {
+      this.evictIdleAccounts();
       ledger = {
         stream: ledgerStream(accountId),
         state: initialLedgerState(),
@@ -327,6 +340,15 @@ export class LedgerService {
       });
       if (!ledger.running) void this.drain(ledger);
     });
+  }
+
+  /** Bounds memory: forgets the least recently used idle accounts (they reload from the stream). */
+  private evictIdleAccounts(): void {
+    if (this.accounts.size < MAX_CACHED_ACCOUNTS) return;
+    for (const [accountId, cached] of this.accounts) {
+      if (this.accounts.size < MAX_CACHED_ACCOUNTS * 0.9) return;
+      if (!cached.running && cached.queue.length === 0) this.accounts.delete(accountId);
+    }
   }
 
   private async drain(ledger: AccountLedger): Promise<void> {
@@ -384,6 +406,8 @@ export class LedgerService {
             throw error;
           }
         }
+        this.counters.batches++;
+        this.counters.commands += batch.length;
         batch.forEach((work, index) => {
           const outcome = outcomes[index];
           if (outcome.ok) work.resolve(outcome.value);
@@ -393,6 +417,7 @@ export class LedgerService {
       } catch (error) {
         const conflict = error instanceof WrongExpectedVersion || error instanceof EventIdConflict;
         if (conflict && attempt < this.maxConflictRetries) {
+          this.counters.conflictRetries++;
           // Another instance wrote first; back off a little so instances don't collide in step.
           await sleep(Math.random() * Math.min(50, 2 + attempt * 3));
           continue;

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupAddress } from "node:dns";
@@ -16,7 +17,14 @@ export class ForbiddenUpstreamAddress extends Error {
  */
 export function guardedFetch(
   url: string,
-  init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal },
+  init: {
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    signal: AbortSignal;
+    /** Called once the TCP (and TLS) connection is up: the connect timeout stops there. */
+    onConnect?: () => void;
+  },
 ): Promise<Response> {
   const target = new URL(url);
   const request = target.protocol === "https:" ? httpsRequest : httpRequest;
@@ -47,6 +55,11 @@ export function guardedFetch(
       resolve(new Response(body, { status, headers }));
     });
     req.on("error", reject);
+    req.on("socket", (socket) => {
+      const connected = () => init.onConnect?.();
+      if (!socket.connecting) connected();
+      else socket.once(target.protocol === "https:" ? "secureConnect" : "connect", connected);
+    });
     // Literal IPs skip `lookup`: check them here.
     const host = target.hostname.replace(/^\[|\]$/g, "");
     if (/^[\d.]+$|:/.test(host) && isPrivateAddress(host)) {

@@ -1,0 +1,306 @@
+import type {
+  DeploymentEventMap,
+  DeploymentProvider,
+  DeploymentStatus,
+  PodStopReason,
+} from "./deployment.events.ts";
+
+/**
+ * The decider of one `deployment-<id>` stream (RunPod pods): pure `decide`/`evolve`, no I/O,
+ * no clock. Times, ids and prices arrive in the commands.
+ *
+ * Pod lifecycle as events: DeploymentRequested + PodCreated (pod rented) → DeploymentHealthChanged
+ * (Ollama answers through the proxy; read model shows `pulling`) → ModelPulled → PodStarted
+ * (routable, billed from here) → PodStopped / PodTerminated / DeploymentFailed.
+ */
+
+export type DeploymentEvent = {
+  [K in keyof DeploymentEventMap]: { type: K; data: DeploymentEventMap[K] };
+}[keyof DeploymentEventMap];
+
+export interface BillingInterval {
+  /** ISO instant the pod started serving (PodStarted). */
+  from: string;
+  /** ISO instant it stopped; the minutes started before it are billed. */
+  to: string;
+}
+
+export interface DeploymentState {
+  status: DeploymentStatus | "none";
+  deploymentId?: string;
+  accountId?: string;
+  provider?: DeploymentProvider;
+  name?: string;
+  modelIdentifier?: string;
+  podId?: string;
+  gpuTypeId?: string;
+  costPerHourUsd: number;
+  baseUrl?: string;
+  healthy?: boolean;
+  services?: Record<string, string>;
+  /** Start of the current billed interval (PodStarted), null when not serving. */
+  runningSince: string | null;
+  /** Closed intervals that may still hold unmetered minutes. */
+  closedIntervals: BillingInterval[];
+  /** The last metered minute (ISO, `…:00.000Z`). */
+  lastMeteredMinute: string | null;
+  stopReason?: PodStopReason;
+  failureReason?: string;
+}
+
+export const initialDeploymentState: DeploymentState = {
+  status: "none",
+  costPerHourUsd: 0,
+  runningSince: null,
+  closedIntervals: [],
+  lastMeteredMinute: null,
+};
+
+export type DeploymentCommand =
+  | {
+    type: "RequestPodDeployment";
+    deploymentId: string;
+    accountId: string;
+    name: string;
+    modelIdentifier: string;
+    gpuTypeId: string;
+    costPerHourUsd: number;
+    at: string;
+  }
+  | { type: "RecordHealth"; healthy: boolean; services: Record<string, string>; responseTimeMs: number | null; at: string }
+  | { type: "MarkModelPulled"; modelIdentifier: string; at: string }
+  | { type: "MarkPodStarted"; baseUrl: string; at: string }
+  | { type: "StopPod"; reason: PodStopReason; detail?: string; at: string }
+  | { type: "TerminatePod"; at: string }
+  | { type: "FailDeployment"; reason: string; podStopped: boolean; at: string }
+  | { type: "MeterMinute"; minute: string; amountMicros: number };
+
+/** A command the current state does not allow; the HTTP layer turns it into a 409/404. */
+export class DeploymentRejected extends Error {
+  constructor(message: string, readonly code: "not_found" | "exists" | "invalid_state") {
+    super(message);
+    this.name = "DeploymentRejected";
+  }
+}
+
+const ACTIVE: ReadonlyArray<DeploymentState["status"]> = ["pending", "provisioning", "pulling", "running"];
+
+export function isActive(state: DeploymentState): boolean {
+  return ACTIVE.includes(state.status);
+}
+
+export function decide(command: DeploymentCommand, state: DeploymentState): DeploymentEvent[] {
+  if (command.type === "RequestPodDeployment") {
+    if (state.status !== "none") {
+      throw new DeploymentRejected(`Deployment ${command.deploymentId} already exists.`, "exists");
+    }
+    return [
+      {
+        type: "DeploymentRequested",
+        data: {
+          deploymentId: command.deploymentId,
+          accountId: command.accountId,
+          provider: "runpod",
+          name: command.name,
+          modelIdentifier: command.modelIdentifier,
+          gpuTypeId: command.gpuTypeId,
+          requestedAt: command.at,
+        },
+      },
+      {
+        type: "PodCreated",
+        data: {
+          deploymentId: command.deploymentId,
+          podId: command.deploymentId,
+          gpuTypeId: command.gpuTypeId,
+          costPerHourUsd: command.costPerHourUsd,
+          createdAt: command.at,
+        },
+      },
+    ];
+  }
+  if (state.status === "none") throw new DeploymentRejected("No such deployment.", "not_found");
+  const deploymentId = state.deploymentId!;
+  switch (command.type) {
+    case "RecordHealth": {
+      const same = state.healthy === command.healthy &&
+        JSON.stringify(state.services ?? {}) === JSON.stringify(command.services);
+      if (same || state.status === "terminated") return [];
+      return [{
+        type: "DeploymentHealthChanged",
+        data: {
+          deploymentId,
+          healthy: command.healthy,
+          services: command.services,
+          responseTimeMs: command.responseTimeMs,
+          checkedAt: command.at,
+        },
+      }];
+    }
+    case "MarkModelPulled":
+      requireNotEnded(state, "record a model pull");
+      return [{
+        type: "ModelPulled",
+        data: { deploymentId, modelIdentifier: command.modelIdentifier, pulledAt: command.at },
+      }];
+    case "MarkPodStarted":
+      requireNotEnded(state, "start");
+      if (state.status === "running") return [];
+      return [{ type: "PodStarted", data: { deploymentId, baseUrl: command.baseUrl, startedAt: command.at } }];
+    case "StopPod":
+      if (!isActive(state)) return [];
+      return [{
+        type: "PodStopped",
+        data: {
+          deploymentId,
+          reason: command.reason,
+          ...(command.detail !== undefined ? { detail: command.detail } : {}),
+          stoppedAt: command.at,
+        },
+      }];
+    case "TerminatePod":
+      if (state.status === "terminated") return [];
+      return [{ type: "PodTerminated", data: { deploymentId, terminatedAt: command.at } }];
+    case "FailDeployment": {
+      if (state.status === "terminated" || state.status === "failed") return [];
+      const failed: DeploymentEvent = {
+        type: "DeploymentFailed",
+        data: { deploymentId, reason: command.reason, failedAt: command.at },
+      };
+      if (!command.podStopped || !isActive(state)) return [failed];
+      return [{
+        type: "PodStopped",
+        data: { deploymentId, reason: "failed", detail: command.reason, stoppedAt: command.at },
+      }, failed];
+    }
+    case "MeterMinute":
+      if (state.lastMeteredMinute !== null && command.minute <= state.lastMeteredMinute) return [];
+      return [{
+        type: "DeploymentUsageMetered",
+        data: {
+          deploymentId,
+          accountId: state.accountId!,
+          minute: command.minute,
+          amountMicros: command.amountMicros,
+        },
+      }];
+  }
+}
+
+function requireNotEnded(state: DeploymentState, what: string): void {
+  if (state.status === "terminated" || state.status === "failed") {
+    throw new DeploymentRejected(`Cannot ${what}: the deployment is ${state.status}.`, "invalid_state");
+  }
+}
+
+export function evolve(state: DeploymentState, event: DeploymentEvent): DeploymentState {
+  switch (event.type) {
+    case "DeploymentRequested":
+      return {
+        ...state,
+        status: event.data.provider === "external" ? "running" : "pending",
+        deploymentId: event.data.deploymentId,
+        accountId: event.data.accountId,
+        provider: event.data.provider,
+        name: event.data.name,
+        modelIdentifier: event.data.modelIdentifier,
+        gpuTypeId: event.data.gpuTypeId,
+      };
+    case "PodCreated":
+      return {
+        ...state,
+        status: "provisioning",
+        podId: event.data.podId,
+        gpuTypeId: event.data.gpuTypeId,
+        costPerHourUsd: event.data.costPerHourUsd,
+      };
+    case "DeploymentHealthChanged": {
+      const pulling = event.data.healthy && (state.status === "provisioning" || state.status === "stopped");
+      return {
+        ...state,
+        healthy: event.data.healthy,
+        services: event.data.services,
+        status: pulling ? "pulling" : state.status,
+      };
+    }
+    case "ModelPulled":
+      return { ...state, modelIdentifier: event.data.modelIdentifier };
+    case "PodStarted":
+      return {
+        ...state,
+        status: "running",
+        baseUrl: event.data.baseUrl,
+        runningSince: state.runningSince ?? event.data.startedAt,
+      };
+    case "PodStopped":
+      return { ...closeInterval(state, event.data.stoppedAt), status: "stopped", stopReason: event.data.reason };
+    case "PodTerminated":
+      return { ...closeInterval(state, event.data.terminatedAt), status: "terminated" };
+    case "DeploymentFailed":
+      return { ...closeInterval(state, event.data.failedAt), status: "failed", failureReason: event.data.reason };
+    case "DeploymentUsageMetered": {
+      const last = state.lastMeteredMinute === null || event.data.minute > state.lastMeteredMinute
+        ? event.data.minute
+        : state.lastMeteredMinute;
+      const lastEnd = Date.parse(last) + MINUTE_MS;
+      return {
+        ...state,
+        lastMeteredMinute: last,
+        closedIntervals: state.closedIntervals.filter((i) => Date.parse(i.to) > lastEnd),
+      };
+    }
+  }
+}
+
+function closeInterval(state: DeploymentState, at: string): DeploymentState {
+  if (state.runningSince === null) return state;
+  return { ...state, runningSince: null, closedIntervals: [...state.closedIntervals, { from: state.runningSince, to: at }] };
+}
+
+export function fold(events: DeploymentEvent[], state: DeploymentState = initialDeploymentState): DeploymentState {
+  return events.reduce(evolve, state);
+}
+
+// ---- metering (pure) ----
+
+export const MINUTE_MS = 60_000;
+
+export function minuteOf(at: Date | string): string {
+  const ms = typeof at === "string" ? Date.parse(at) : at.getTime();
+  return new Date(Math.floor(ms / MINUTE_MS) * MINUTE_MS).toISOString();
+}
+
+/**
+ * Minutes to charge now, oldest first. Billing is per started minute and prepaid: a minute is
+ * due as soon as the pod serves during it (so a failed charge stops the pod before it runs
+ * unpaid), and a minute already metered is never due again.
+ */
+export function dueMinutes(state: DeploymentState, now: Date): string[] {
+  const intervals: { from: number; to: number; closed: boolean }[] = state.closedIntervals.map((i) => ({
+    from: Date.parse(i.from),
+    to: Date.parse(i.to),
+    closed: true,
+  }));
+  if (state.runningSince !== null) {
+    intervals.push({ from: Date.parse(state.runningSince), to: now.getTime(), closed: false });
+  }
+  const after = state.lastMeteredMinute === null ? -Infinity : Date.parse(state.lastMeteredMinute);
+  const due = new Set<number>();
+  for (const interval of intervals) {
+    for (
+      let minute = Math.floor(interval.from / MINUTE_MS) * MINUTE_MS;
+      interval.closed ? minute < interval.to : minute <= interval.to;
+      minute += MINUTE_MS
+    ) {
+      if (minute > after) due.add(minute);
+    }
+  }
+  return [...due].sort((a, b) => a - b).map((ms) => new Date(ms).toISOString());
+}
+
+/** Price of one pod-minute in micro-dollars: round(cost USD/h × multiplier × 10^6 / 60). */
+export function minutePriceMicros(costPerHourUsd: number, multiplier: number): number {
+  // Integer micro-dollars per hour first, so float noise in `cost` never reaches the ledger.
+  const perHourMicros = Math.round(costPerHourUsd * 1_000_000);
+  return Math.round((perHourMicros * multiplier) / 60);
+}

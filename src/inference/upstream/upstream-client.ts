@@ -1,0 +1,158 @@
+import { Inject, Injectable } from "@nestjs/common";
+import { ApiError } from "../../common/api-error.ts";
+import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import type { Route } from "../model-router.ts";
+import { ForbiddenUpstreamAddress, guardedFetch } from "./guarded-transport.ts";
+import { upstreamErrorToApiError, upstreamTimeout, upstreamUnavailable } from "./upstream-errors.ts";
+
+/** The client went away; the upstream call was aborted. */
+export class ClientAborted extends Error {
+  override readonly name = "ClientAborted";
+}
+
+export interface OpenedUpstream {
+  response: Response;
+  /** Aborts the upstream request (client disconnect, gateway shutdown). */
+  abort(): void;
+  /** Milliseconds from the first attempt to the response headers. */
+  headersMs: number;
+}
+
+const MAX_ATTEMPTS = 3;
+const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * Calls an upstream's OpenAI-compatible API. First-byte timeout (UPSTREAM_FIRST_BYTE_TIMEOUT_MS)
+ * until the response headers, connect timeout (UPSTREAM_CONNECT_TIMEOUT_MS) for account-supplied
+ * upstreams, redirects refused, retries only when no connection could be made (nothing reached
+ * the upstream, so a retry cannot run the request twice). Non-2xx answers become envelopes.
+ */
+@Injectable()
+export class UpstreamClient {
+  private readonly firstByteTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.firstByteTimeoutMs = config.upstreamFirstByteTimeoutMs;
+    this.connectTimeoutMs = config.upstreamConnectTimeoutMs;
+  }
+
+  async open(
+    route: Route,
+    method: "GET" | "POST",
+    path: string,
+    payload: string | undefined,
+    clientSignal?: AbortSignal,
+  ): Promise<OpenedUpstream> {
+    const url = `${route.baseUrl}${path}`;
+    const headers: Record<string, string> = { accept: method === "POST" ? "application/json, text/event-stream" : "application/json" };
+    if (payload !== undefined) headers["content-type"] = "application/json";
+    if (route.authorization) headers.authorization = route.authorization;
+    const started = performance.now();
+    for (let attempt = 1;; attempt++) {
+      if (clientSignal?.aborted) throw new ClientAborted("client disconnected");
+      const controller = new AbortController();
+      let timedOut: "connect" | "first byte" | undefined;
+      const onClientAbort = () => controller.abort();
+      clientSignal?.addEventListener("abort", onClientAbort, { once: true });
+      const timer = setTimeout(() => {
+        timedOut = "first byte";
+        controller.abort();
+      }, this.firstByteTimeoutMs);
+      const detach = () => {
+        clearTimeout(timer);
+        clientSignal?.removeEventListener("abort", onClientAbort);
+      };
+      let response: Response;
+      try {
+        response = route.guarded
+          ? await this.guarded(url, method, headers, payload, controller, () => (timedOut = "connect"))
+          : await fetch(url, { method, headers, body: payload, signal: controller.signal, redirect: "manual" });
+      } catch (error) {
+        detach();
+        if (clientSignal?.aborted) throw new ClientAborted("client disconnected");
+        if (timedOut) {
+          throw upstreamTimeout(timedOut === "connect" ? this.connectTimeoutMs : this.firstByteTimeoutMs, timedOut);
+        }
+        if (error instanceof ForbiddenUpstreamAddress || (error as { cause?: unknown }).cause instanceof ForbiddenUpstreamAddress) {
+          throw new ApiError(400, "The deployment's upstream address is not allowed (private or loopback address).", {
+            type: "invalid_request_error",
+            param: "model",
+            code: "upstream_address_forbidden",
+          });
+        }
+        if (attempt < MAX_ATTEMPTS && isConnectFailure(error)) {
+          await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+          continue;
+        }
+        throw upstreamUnavailable();
+      }
+      // From here the first-byte timer no longer applies; the caller owns the body.
+      detach();
+      const onLateClientAbort = () => controller.abort();
+      clientSignal?.addEventListener("abort", onLateClientAbort, { once: true });
+      const opened: OpenedUpstream = {
+        response,
+        abort: () => controller.abort(),
+        headersMs: performance.now() - started,
+      };
+      if (response.status >= 300 && response.status < 400) {
+        opened.abort();
+        throw new ApiError(502, "The upstream model server answered with a redirect, which the gateway does not follow.", {
+          type: "api_error",
+          code: "upstream_redirect",
+        });
+      }
+      if (!response.ok) {
+        const text = await readLimited(response, MAX_ERROR_BODY).catch(() => "");
+        throw upstreamErrorToApiError(response.status, text, response.headers.get("retry-after"));
+      }
+      return opened;
+    }
+  }
+
+  private guarded(
+    url: string,
+    method: string,
+    headers: Record<string, string>,
+    payload: string | undefined,
+    controller: AbortController,
+    markConnectTimeout: () => void,
+  ): Promise<Response> {
+    const connectTimer = setTimeout(() => {
+      markConnectTimeout();
+      controller.abort();
+    }, this.connectTimeoutMs);
+    return guardedFetch(url, {
+      method,
+      headers,
+      body: payload,
+      signal: controller.signal,
+      onConnect: () => clearTimeout(connectTimer),
+    }).finally(() => clearTimeout(connectTimer));
+  }
+}
+
+function isConnectFailure(error: unknown): boolean {
+  const text = `${(error as Error)?.message ?? ""} ${String((error as { cause?: unknown })?.cause ?? "")} ${
+    (error as { code?: string })?.code ?? ""
+  }`;
+  return /ECONNREFUSED|connection refused|tcp connect error|EHOSTUNREACH|ENETUNREACH/i.test(text);
+}
+
+async function readLimited(response: Response, limit: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+    if (text.length >= limit) {
+      await reader.cancel().catch(() => undefined);
+      break;
+    }
+  }
+  return text;
+}

@@ -10,6 +10,8 @@ import { AdminModule } from "./admin/admin.module.ts";
 import { RateLimitModule } from "./common/rate-limit/rate-limit.module.ts";
 import { CatalogueModule } from "./catalogue/catalogue.module.ts";
 import { BillingModule } from "./billing/billing.module.ts";
+import { DeploymentsModule } from "./deployments/deployments.module.ts";
+import { InferenceModule } from "./inference/inference.module.ts";
 
 export interface AppModuleOptions {
   /** Tests pass a ManualClock to move time by hand. */
@@ -32,6 +34,8 @@ export class AppModule {
         AdminModule,
         CatalogueModule,
         BillingModule,
+        DeploymentsModule,
+        InferenceModule,
       ],
     };
   }

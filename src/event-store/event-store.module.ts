@@ -7,6 +7,7 @@ import {
 } from "@nestjs/common";
 import { createEventStore, type EventStoreConfig } from "./create-event-store.ts";
 import { EVENT_STORE, type EventStore } from "./event-store.port.ts";
+import { InstrumentedEventStore } from "./instrumented-event-store.ts";
 
 /** Closes the store (flushing queued appends) when Nest shuts down. */
 class EventStoreLifecycle implements OnApplicationShutdown {
@@ -29,7 +30,10 @@ export class EventStoreModule {
       module: EventStoreModule,
       global: true,
       providers: [
-        { provide: EVENT_STORE, useFactory: () => createEventStore(config) },
+        {
+          provide: EVENT_STORE,
+          useFactory: () => new InstrumentedEventStore(createEventStore(config)),
+        },
         EventStoreLifecycle,
       ],
       exports: [EVENT_STORE],

@@ -157,7 +157,10 @@ export class ProjectionRunner {
     return [...this.registered.values()].map((entry) => ({
       name: entry.projection.name,
       version: entry.projection.version,
-      state: entry.state,
+      // Nothing left to catch up on (e.g. an empty store) counts as live.
+      state: entry.state === "catching_up" && this.running && entry.checkpoint >= head
+        ? "live"
+        : entry.state,
       checkpoint: entry.checkpoint,
       head,
       lag: head > entry.checkpoint ? head - entry.checkpoint : 0n,

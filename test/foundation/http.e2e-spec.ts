@@ -9,7 +9,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { registerHttpHooks, requestIdFor } from "../../src/common/http-hooks.ts";
 import { OpenAiExceptionFilter } from "../../src/common/openai-exception.filter.ts";
-import { api, startTestApp, type TestApp } from "../support/test-app.ts";
+import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 
 function expectEnvelope(body: any) {
   expect(Object.keys(body)).toEqual(["error"]);
@@ -68,14 +68,20 @@ describe("common HTTP behaviour", () => {
     expect(response.body.error.code).toBe("payload_too_large");
   });
 
-  it("serves Prometheus metrics with the HTTP latency histogram and projection lag", async () => {
+  it("serves Prometheus metrics with the HTTP latency histogram, appends and projection lag", async () => {
     await api(app.url, "GET", "/health");
+    const created = await api(app.url, "POST", "/admin/accounts", {
+      token: TEST_ADMIN_KEY,
+      body: { email: "metrics@example.com" },
+    });
+    expect(created.status).toBe(201);
     const response = await fetch(`${app.url}/metrics`);
     const text = await response.text();
     expect(response.headers.get("content-type")).toContain("text/plain");
     expect(text).toContain('http_request_duration_seconds_bucket{method="GET",route="/health",status="200",le="+Inf"}');
-    expect(text).toContain("# TYPE eventstore_events_appended_total counter");
-    expect(text).toContain("# TYPE projection_lag_events gauge");
+    const appended = /^eventstore_events_appended_total (\d+)$/m.exec(text);
+    expect(Number(appended?.[1])).toBeGreaterThanOrEqual(2);
+    expect(text).toMatch(/^projection_lag_events\{projection="auth-accounts"\} \d+$/m);
   });
 });
 

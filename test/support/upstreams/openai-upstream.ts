@@ -376,7 +376,7 @@ function embeddings(res: ServerResponse, body: any, flavour: UpstreamFlavour) {
     flavour === "vllm" && Array.isArray(input) &&
     (input.every((item) => typeof item === "number") || input.every((item) => Array.isArray(item)))
   ) {
-    items = (typeof input[0] === "number" ? [input] : input).map((tokens: number[]) => tokens.join(","));
+    items = ((typeof input[0] === "number" ? [input] : input) as number[][]).map((tokens) => tokens.join(","));
   } else return error(res, flavour, 400, "invalid input", "input");
   const data = items.map((text, index) => {
     const vector = embeddingFor(text);

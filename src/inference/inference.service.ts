@@ -1,0 +1,558 @@
+import { Inject, Injectable } from "@nestjs/common";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { ServerResponse } from "node:http";
+import { ApiError } from "../common/api-error.ts";
+import { CLOCK, type Clock } from "../common/clock.ts";
+import { newId } from "../common/ids.ts";
+import { logger } from "../common/json-logger.ts";
+import type { Principal } from "../auth/principal.ts";
+import { LedgerService } from "../billing/ledger.service.ts";
+import type { InferenceEndpoint, InferenceUsage } from "./inference.events.ts";
+import { ModelRouter, type Purpose, type Route } from "./model-router.ts";
+import { estimateTokens, prepareUpstreamBody } from "./request-normaliser.ts";
+import {
+  chatCompletionToOutput,
+  newResponseId,
+  responseObject,
+  responsesToChatBody,
+  ResponsesStreamWriter,
+} from "./responses.adapter.ts";
+import { encodeEmbedding } from "./embeddings-encoding.ts";
+import { ChatStreamNormaliser } from "./streaming/chat-stream.normaliser.ts";
+import { SseParser } from "./streaming/sse-parser.ts";
+import { openAiChunkFormat, responsesFormat, type StreamFormat } from "./streaming/stream-formats.ts";
+import { ClientAborted, type OpenedUpstream, UpstreamClient } from "./upstream/upstream-client.ts";
+import { UsageRecorder } from "./usage-recorder.ts";
+import { validateChatRequest } from "./validation/chat.validation.ts";
+import { validateCompletionRequest } from "./validation/completions.validation.ts";
+import { validateEmbeddingRequest } from "./validation/embeddings.validation.ts";
+import { validateResponsesRequest } from "./validation/responses.validation.ts";
+import type { Body } from "./validation/common.ts";
+
+export interface InferenceContext {
+  principal: Principal;
+  request: FastifyRequest;
+  reply: FastifyReply;
+}
+
+interface JsonOutcome {
+  body: unknown;
+  usage: InferenceUsage;
+  finishReason: string | null;
+}
+
+/** One OpenAI-compatible call, described so one pipeline runs them all. */
+interface CallSpec {
+  endpoint: InferenceEndpoint;
+  purpose: Purpose;
+  model: string;
+  path: string;
+  stream: boolean;
+  includeUsage: boolean;
+  /** Refusals that depend on the route (e.g. Ollama has no `n`). */
+  check?(route: Route): void;
+  upstreamBody(route: Route): Body;
+  estimatePromptTokens(): number;
+  /** Non-stream: the upstream JSON into the client's body. */
+  shape?(data: any, route: Route, responseTimeMs: number): JsonOutcome;
+  /** Streams: chunk object and client format. */
+  streamObject?: "chat.completion.chunk" | "text_completion";
+  streamFormat?(): StreamFormat;
+}
+
+const KEEP_ALIVE_MS = 15_000;
+
+/**
+ * The gateway pipeline: validate → route → reserve (serverless catalogue models) → call the
+ * upstream → shape or relay → settle/release → record one InferenceCompleted/InferenceFailed.
+ * The event and the settlement are submitted without making the client wait for them.
+ */
+@Injectable()
+export class InferenceService {
+  constructor(
+    @Inject(ModelRouter) private readonly router: ModelRouter,
+    @Inject(UpstreamClient) private readonly upstream: UpstreamClient,
+    @Inject(UsageRecorder) private readonly recorder: UsageRecorder,
+    @Inject(LedgerService) private readonly ledger: LedgerService,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  chat(context: InferenceContext): Promise<void> {
+    const chat = validateChatRequest(context.request.body);
+    return this.execute(context, {
+      endpoint: "chat.completions",
+      purpose: "chat",
+      model: chat.model,
+      path: "/chat/completions",
+      stream: chat.stream,
+      includeUsage: chat.includeUsage,
+      check(route) {
+        if (route.flavour === "ollama" && chat.n > 1) {
+          throw ApiError.badRequest("This deployment (Ollama) supports only n = 1.", "n", "unsupported_value");
+        }
+      },
+      upstreamBody: (route) => prepareUpstreamBody(chat.body, route, chat.stream),
+      estimatePromptTokens: () => estimateTokens(chat.body.messages),
+      shape: (data, route, responseTimeMs) => {
+        const usage = usageOf(data.usage, () => estimateTokens(chat.body.messages), () =>
+          estimateTokens((data.choices ?? []).map((choice: any) => choice?.message ?? {})));
+        data.model = chat.model;
+        data.system_fingerprint = fingerprint(route);
+        if (!data.usage) data.usage = openAiUsage(usage);
+        data.x_modelpilot = {
+          deployment_id: route.deploymentId,
+          model_identifier: route.modelIdentifier,
+          response_time_ms: Math.round(responseTimeMs),
+          direct_endpoint: route.directEndpoint,
+        };
+        return { body: data, usage, finishReason: data.choices?.[0]?.finish_reason ?? null };
+      },
+      streamObject: "chat.completion.chunk",
+      streamFormat: () => openAiChunkFormat,
+    });
+  }
+
+  completions(context: InferenceContext): Promise<void> {
+    const completion = validateCompletionRequest(context.request.body);
+    return this.execute(context, {
+      endpoint: "completions",
+      purpose: "completions",
+      model: completion.model,
+      path: "/completions",
+      stream: completion.stream,
+      includeUsage: completion.includeUsage,
+      upstreamBody: (route) => prepareUpstreamBody(completion.body, route, completion.stream),
+      estimatePromptTokens: () => estimateTokens(completion.body.prompt),
+      shape: (data, route) => {
+        const usage = usageOf(data.usage, () => estimateTokens(completion.body.prompt), () =>
+          estimateTokens((data.choices ?? []).map((choice: any) => choice?.text ?? "")));
+        data.model = completion.model;
+        data.object = "text_completion";
+        data.system_fingerprint = fingerprint(route);
+        if (!data.usage) data.usage = openAiUsage(usage);
+        return { body: data, usage, finishReason: data.choices?.[0]?.finish_reason ?? null };
+      },
+      streamObject: "text_completion",
+      streamFormat: () => openAiChunkFormat,
+    });
+  }
+
+  embeddings(context: InferenceContext): Promise<void> {
+    const embedding = validateEmbeddingRequest(context.request.body);
+    return this.execute(context, {
+      endpoint: "embeddings",
+      purpose: "embeddings",
+      model: embedding.model,
+      path: "/embeddings",
+      stream: false,
+      includeUsage: false,
+      upstreamBody: (route) => ({ ...embedding.body, model: route.upstreamModel }),
+      estimatePromptTokens: () => estimateTokens(embedding.body.input),
+      shape: (data) => {
+        if (!Array.isArray(data.data)) {
+          throw new ApiError(502, "The upstream model server sent an invalid embeddings response.", {
+            type: "api_error",
+            code: "upstream_bad_response",
+          });
+        }
+        for (const item of data.data) item.embedding = encodeEmbedding(item.embedding, embedding.encoding);
+        data.model = embedding.model;
+        const prompt = Number.isInteger(data.usage?.prompt_tokens) ? data.usage.prompt_tokens : undefined;
+        const usage: InferenceUsage = prompt !== undefined
+          ? { promptTokens: prompt, completionTokens: 0, totalTokens: prompt, usageEstimated: false }
+          : (() => {
+            const estimate = estimateTokens(embedding.body.input);
+            return { promptTokens: estimate, completionTokens: 0, totalTokens: estimate, usageEstimated: true };
+          })();
+        data.usage ??= { prompt_tokens: usage.promptTokens, total_tokens: usage.totalTokens };
+        return { body: data, usage, finishReason: null };
+      },
+    });
+  }
+
+  responses(context: InferenceContext): Promise<void> {
+    const request = validateResponsesRequest(context.request.body);
+    const chatBody = responsesToChatBody(request.body);
+    const id = newResponseId();
+    const createdAt = Math.floor(this.clock.now().getTime() / 1000);
+    return this.execute(context, {
+      endpoint: "responses",
+      purpose: "responses",
+      model: request.model,
+      path: "/chat/completions",
+      stream: request.stream,
+      includeUsage: false,
+      upstreamBody: (route) => prepareUpstreamBody(chatBody, route, request.stream),
+      estimatePromptTokens: () => estimateTokens(chatBody.messages),
+      shape: (data) => {
+        const usage = usageOf(data.usage, () => estimateTokens(chatBody.messages), () =>
+          estimateTokens((data.choices ?? []).map((choice: any) => choice?.message ?? {})));
+        const finishReason = data.choices?.[0]?.finish_reason ?? null;
+        const body = responseObject(
+          request.body,
+          id,
+          createdAt,
+          request.model,
+          finishReason === "length" ? "incomplete" : "completed",
+          chatCompletionToOutput(data),
+          { input_tokens: usage.promptTokens, output_tokens: usage.completionTokens, total_tokens: usage.totalTokens },
+        );
+        return { body, usage, finishReason };
+      },
+      streamObject: "chat.completion.chunk",
+      streamFormat: () => responsesFormat(new ResponsesStreamWriter(request.body, id, createdAt, request.model)),
+    });
+  }
+
+  private async execute(context: InferenceContext, spec: CallSpec): Promise<void> {
+    const { principal, request, reply } = context;
+    const started = performance.now();
+    const startedAt = this.clock.now().toISOString();
+    const route = this.router.resolve(principal.accountId, spec.model, spec.purpose);
+    spec.check?.(route);
+    const payload = JSON.stringify(spec.upstreamBody(route));
+    const inferenceId = newId("inf", 20);
+    const base = {
+      inferenceId,
+      requestId: String(request.id),
+      accountId: principal.accountId,
+      keyId: principal.keyId ?? null,
+      endpoint: spec.endpoint,
+      model: spec.model,
+      upstreamModel: route.upstreamModel,
+      routeKind: route.kind,
+      deploymentId: route.deploymentId,
+      stream: spec.stream,
+      startedAt,
+    };
+    const billing = new RequestBilling(this.ledger, principal, route, inferenceId, spec.model, String(request.id));
+    await billing.reserve();
+
+    // The client going away aborts the upstream call at once.
+    const clientGone = new AbortController();
+    const raw = reply.raw;
+    raw.once("close", () => {
+      if (!raw.writableFinished) clientGone.abort();
+    });
+
+    const failed = (error: ApiError | ClientAborted, extra: Partial<InferenceUsage> & { midStream?: boolean; ttft?: number | null }) => {
+      billing.release(error instanceof ClientAborted ? "client_disconnected" : "upstream_failed");
+      const status = error instanceof ApiError ? error.getStatus() : 499;
+      this.recorder.record("InferenceFailed", {
+        ...base,
+        promptTokens: extra.promptTokens ?? 0,
+        completionTokens: extra.completionTokens ?? 0,
+        totalTokens: extra.totalTokens ?? 0,
+        usageEstimated: extra.usageEstimated ?? false,
+        latencyMs: round(performance.now() - started),
+        timeToFirstTokenMs: extra.ttft ?? null,
+        chargedMicros: 0,
+        finishedAt: this.clock.now().toISOString(),
+        status,
+        errorCode: error instanceof ApiError ? error.code : "client_disconnected",
+        errorMessage: error.message,
+        midStream: extra.midStream ?? false,
+      });
+    };
+
+    let opened: OpenedUpstream;
+    try {
+      opened = await this.upstream.open(route, "POST", spec.path, payload, clientGone.signal);
+    } catch (error) {
+      const known = error instanceof ApiError || error instanceof ClientAborted ? error : internalError(error);
+      failed(known, {});
+      if (known instanceof ClientAborted) return;
+      throw known;
+    }
+
+    if (!spec.stream) {
+      let outcome: JsonOutcome;
+      try {
+        const text = await opened.response.text();
+        let data: any;
+        try {
+          data = JSON.parse(text);
+        } catch {
+          throw new ApiError(502, "The upstream model server sent a response that is not JSON.", {
+            type: "api_error",
+            code: "upstream_bad_response",
+          });
+        }
+        if (!data || typeof data !== "object" || data.error) {
+          throw new ApiError(502, String(data?.error?.message ?? data?.error ?? "The upstream model server failed."), {
+            type: "api_error",
+            code: "upstream_error",
+          });
+        }
+        outcome = spec.shape!(data, route, performance.now() - started);
+      } catch (error) {
+        if (clientGone.signal.aborted) {
+          failed(new ClientAborted("client disconnected"), {});
+          return;
+        }
+        const known = error instanceof ApiError ? error : internalError(error);
+        failed(known, {});
+        throw known;
+      }
+      const latencyMs = round(performance.now() - started);
+      const charged = billing.settle();
+      reply.code(200).header("content-type", "application/json").send(JSON.stringify(outcome.body));
+      this.recorder.record("InferenceCompleted", {
+        ...base,
+        ...outcome.usage,
+        latencyMs,
+        timeToFirstTokenMs: latencyMs,
+        chargedMicros: charged,
+        finishedAt: this.clock.now().toISOString(),
+        finishReason: outcome.finishReason,
+        clientAborted: false,
+      });
+      return;
+    }
+
+    await this.relay(context, spec, route, opened, clientGone.signal, started, (result) => {
+      const latencyMs = round(performance.now() - started);
+      if (result.error && !result.clientAborted) {
+        failed(new ApiError(502, result.error.message, { code: result.error.code }), {
+          ...result.usage,
+          midStream: true,
+          ttft: result.ttft,
+        });
+        return;
+      }
+      // A client that leaves after tokens were generated pays for the work done; before, nothing.
+      const charged = result.clientAborted && !result.sawToken ? billing.release("client_disconnected") : billing.settle();
+      this.recorder.record("InferenceCompleted", {
+        ...base,
+        ...result.usage,
+        latencyMs,
+        timeToFirstTokenMs: result.ttft,
+        chargedMicros: charged,
+        finishedAt: this.clock.now().toISOString(),
+        finishReason: result.finishReason,
+        clientAborted: result.clientAborted,
+      });
+    });
+  }
+
+  /** Relays an upstream SSE stream chunk by chunk: parse, normalise, write and flush each frame. */
+  private async relay(
+    context: InferenceContext,
+    spec: CallSpec,
+    route: Route,
+    opened: OpenedUpstream,
+    clientGone: AbortSignal,
+    started: number,
+    done: (result: StreamResult) => void,
+  ): Promise<void> {
+    const { reply, request } = context;
+    const raw = reply.raw;
+    const normaliser = new ChatStreamNormaliser({
+      object: spec.streamObject!,
+      clientModel: spec.model,
+      systemFingerprint: fingerprint(route),
+      includeUsage: spec.includeUsage,
+      estimatePromptTokens: spec.estimatePromptTokens,
+    });
+    const format = spec.streamFormat!();
+    reply.hijack();
+    raw.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+      "x-request-id": String(request.id),
+    });
+    raw.socket?.setNoDelay?.(true);
+    let lastWrite = performance.now();
+    const write = (text: string): Promise<void> | undefined => {
+      if (!text || raw.destroyed || raw.writableEnded) return;
+      lastWrite = performance.now();
+      if (raw.write(text)) return;
+      return waitForDrain(raw);
+    };
+    // SSE comments keep idle proxies from closing a stream waiting for a slow first token.
+    const keepAlive = setInterval(() => {
+      if (performance.now() - lastWrite >= KEEP_ALIVE_MS) write(": keep-alive\n\n");
+    }, KEEP_ALIVE_MS);
+    let ttft: number | null = null;
+    let clientAborted = false;
+    try {
+      const start = write(format.start());
+      if (start) await start;
+      const reader = opened.response.body!.getReader();
+      const decoder = new TextDecoder();
+      const parser = new SseParser();
+      const emit = async (payloads: string[]) => {
+        for (const payload of payloads) {
+          for (const output of normaliser.accept(payload)) {
+            const pending = write(format.render(output));
+            if (pending) await pending;
+          }
+          if (ttft === null && normaliser.sawToken) ttft = round(performance.now() - started);
+          if (normaliser.done) return;
+        }
+      };
+      try {
+        while (!normaliser.done) {
+          const { done: ended, value } = await reader.read();
+          if (ended) {
+            await emit(parser.end());
+            for (const output of normaliser.finish(false)) await write(format.render(output));
+            break;
+          }
+          await emit(parser.push(decoder.decode(value, { stream: true })));
+        }
+      } catch (error) {
+        if (clientGone.aborted) clientAborted = true;
+        else {
+          logger.write("warn", "upstream stream failed", { requestId: request.id, error: (error as Error).message });
+          for (
+            const output of normaliser.fail("The connection to the upstream model server failed mid-stream.", "upstream_stream_failed")
+          ) await write(format.render(output));
+        }
+      } finally {
+        // Stop reading (and free the upstream connection) whatever ended the loop.
+        reader.cancel().catch(() => undefined);
+        opened.abort();
+      }
+      if (clientGone.aborted) clientAborted = true;
+      if (!clientAborted && !normaliser.error) await write(format.end(normaliser));
+    } finally {
+      clearInterval(keepAlive);
+      if (!raw.writableEnded) raw.end();
+      const usage = normaliser.finalUsage();
+      done({
+        usage: {
+          promptTokens: usage.prompt_tokens,
+          completionTokens: usage.completion_tokens,
+          totalTokens: usage.total_tokens,
+          usageEstimated: usage.estimated === true,
+        },
+        ttft,
+        finishReason: normaliser.finishReason,
+        error: normaliser.error,
+        clientAborted,
+        sawToken: normaliser.sawToken,
+      });
+    }
+  }
+}
+
+interface StreamResult {
+  usage: InferenceUsage;
+  ttft: number | null;
+  finishReason: string | null;
+  error?: { message: string; code: string | null };
+  clientAborted: boolean;
+  sawToken: boolean;
+}
+
+/**
+ * Per-request billing for serverless catalogue models: reserve before the upstream call,
+ * settle on success, release on failure. Pods and external upstreams cost nothing per request.
+ * Settle/release are submitted in order on the account's ledger queue; the client doesn't wait.
+ */
+class RequestBilling {
+  private state: "none" | "reserved" | "settled" | "released" = "none";
+
+  constructor(
+    private readonly ledger: LedgerService,
+    private readonly principal: Principal,
+    private readonly route: Route,
+    private readonly reservationId: string,
+    private readonly model: string,
+    private readonly requestId: string,
+  ) {}
+
+  async reserve(): Promise<void> {
+    if (this.route.priceMicros <= 0) return;
+    await this.ledger.reserve(this.principal.accountId, {
+      reservationId: this.reservationId,
+      amountMicros: this.route.priceMicros,
+      reference: `inference:${this.reservationId}`,
+      model: this.model,
+    }, { actor: this.principal.actor, requestId: this.requestId });
+    this.state = "reserved";
+  }
+
+  /** Returns the amount charged. */
+  settle(): number {
+    if (this.state !== "reserved") return 0;
+    this.state = "settled";
+    this.ledger.settle(this.principal.accountId, {
+      reservationId: this.reservationId,
+      amountMicros: this.route.priceMicros,
+      reference: `inference:${this.reservationId}`,
+      model: this.model,
+      kind: "inference",
+    }, { actor: this.principal.actor, requestId: this.requestId }).catch((error) =>
+      logger.write("error", "inference settlement failed; the reservation will expire", {
+        reservationId: this.reservationId,
+        error: (error as Error).message,
+      })
+    );
+    return this.route.priceMicros;
+  }
+
+  release(reason: string): number {
+    if (this.state !== "reserved") return 0;
+    this.state = "released";
+    this.ledger.release(this.principal.accountId, { reservationId: this.reservationId, reason }, {
+      actor: this.principal.actor,
+      requestId: this.requestId,
+    }).catch((error) =>
+      logger.write("error", "inference reservation release failed; it will expire", {
+        reservationId: this.reservationId,
+        error: (error as Error).message,
+      })
+    );
+    return 0;
+  }
+}
+
+function usageOf(usage: any, prompt: () => number, completion: () => number): InferenceUsage {
+  if (usage && Number.isInteger(usage.prompt_tokens) && Number.isInteger(usage.completion_tokens)) {
+    return {
+      promptTokens: usage.prompt_tokens,
+      completionTokens: usage.completion_tokens,
+      totalTokens: Number.isInteger(usage.total_tokens) ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens,
+      usageEstimated: false,
+    };
+  }
+  const promptTokens = prompt();
+  const completionTokens = completion();
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, usageEstimated: true };
+}
+
+function openAiUsage(usage: InferenceUsage) {
+  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
+}
+
+function fingerprint(route: Route): string {
+  return `modelpilot-${route.deploymentId}`;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function internalError(error: unknown): ApiError {
+  logger.write("error", "inference request failed", { error: (error as Error)?.message, stack: (error as Error)?.stack });
+  return new ApiError(500, "The server had an error while processing your request.", {
+    type: "server_error",
+    code: "internal_error",
+  });
+}
+
+function waitForDrain(raw: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const finish = () => {
+      raw.off("drain", finish);
+      raw.off("close", finish);
+      resolve();
+    };
+    raw.on("drain", finish);
+    raw.on("close", finish);
+  });
+}

@@ -1,0 +1,58 @@
+import { Inject, Injectable } from "@nestjs/common";
+import { ApiError } from "../common/api-error.ts";
+import { ModelCatalogue } from "../catalogue/catalogue.ts";
+import { DeploymentsQueries } from "../deployments/deployments.queries.ts";
+
+export interface ModelObject {
+  id: string;
+  object: "model";
+  created: number;
+  owned_by: string;
+}
+
+/** A fixed `created` for catalogue models (they have no deployment time). */
+const CATALOGUE_CREATED = 1_735_689_600;
+
+/**
+ * `GET /models`: what this account can call: its running deployments under their name and
+ * their model identifier, then the catalogue's serverless text models. The gateway answers
+ * retrieve itself (vLLM has no such route; Ollama's takes one path segment).
+ */
+@Injectable()
+export class ModelsService {
+  constructor(
+    @Inject(DeploymentsQueries) private readonly deployments: DeploymentsQueries,
+    @Inject(ModelCatalogue) private readonly catalogue: ModelCatalogue,
+  ) {}
+
+  list(accountId: string): ModelObject[] {
+    const models = new Map<string, ModelObject>();
+    for (const deployment of this.deployments.listForAccount(accountId)) {
+      if (deployment.status !== "running") continue;
+      const created = Math.floor(Date.parse(deployment.createdAt) / 1000);
+      const ownedBy = deployment.provider === "external" ? "external" : "runpod-pod";
+      for (const id of [deployment.name, deployment.modelIdentifier]) {
+        if (!models.has(id)) models.set(id, { id, object: "model", created, owned_by: ownedBy });
+      }
+    }
+    for (const entry of this.catalogue.list()) {
+      if (entry.kind !== "text" && entry.kind !== "embedding") continue;
+      if (!models.has(entry.id)) {
+        models.set(entry.id, { id: entry.id, object: "model", created: CATALOGUE_CREATED, owned_by: "modelpilot" });
+      }
+    }
+    return [...models.values()];
+  }
+
+  retrieve(accountId: string, id: string): ModelObject {
+    const found = this.list(accountId).find((model) => model.id === id);
+    if (!found) {
+      throw ApiError.notFound(
+        `The model '${id}' does not exist or you do not have access to it.`,
+        "model_not_found",
+        "model",
+      );
+    }
+    return found;
+  }
+}

@@ -17,6 +17,13 @@ export default {
       module: { type: "es6" },
     }],
   },
+  // @nestjs/throttler is CommonJS that require()s the ESM-only @nestjs/common, which jest under
+  // Deno cannot do; globalSetup writes an ES-module copy of the real package and this maps to it.
+  globalSetup: "<rootDir>/test/support/jest-global-setup.ts",
+  moduleNameMapper: {
+    "^@nestjs/throttler$":
+      "<rootDir>/node_modules/.cache/modelpilot-jest/nestjs-throttler/index.mjs",
+  },
   setupFilesAfterEnv: ["<rootDir>/test/support/jest-setup.ts"],
   testTimeout: 30000,
   maxWorkers: 1,

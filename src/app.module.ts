@@ -10,6 +10,7 @@ import { AdminModule } from "./admin/admin.module.ts";
 import { RateLimitModule } from "./common/rate-limit/rate-limit.module.ts";
 import { CatalogueModule } from "./catalogue/catalogue.module.ts";
 import { BillingModule } from "./billing/billing.module.ts";
+import { GenerationModule } from "./generation/generation.module.ts";
 import { DeploymentsModule } from "./deployments/deployments.module.ts";
 import { InferenceModule } from "./inference/inference.module.ts";
 
@@ -34,6 +35,7 @@ export class AppModule {
         AdminModule,
         CatalogueModule,
         BillingModule,
+        GenerationModule,
         DeploymentsModule,
         InferenceModule,
       ],

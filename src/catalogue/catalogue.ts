@@ -52,7 +52,8 @@ export const BUILT_IN_MODELS: readonly CatalogueModel[] = [
     kind: "image",
     runpod_endpoint_id: "flux-schnell",
     price_usd: 0.008,
-    worker: "comfyui-image",
+    // RunPod's Flux public-endpoint contract: prompt in, image_url out (runpod-api.md section 4).
+    worker: "flux-public",
     limits: { min_size: 256, max_size: 1536, size_step: 64 },
     supports_negative_prompt: false,
     estimated_time_ms: 20_000,

@@ -67,7 +67,13 @@ export type DeploymentCommand =
     costPerHourUsd: number;
     at: string;
   }
-  | { type: "RecordHealth"; healthy: boolean; services: Record<string, string>; responseTimeMs: number | null; at: string }
+  | {
+    type: "RecordHealth";
+    healthy: boolean;
+    services: Record<string, string>;
+    responseTimeMs: number | null;
+    at: string;
+  }
   | { type: "MarkModelPulled"; modelIdentifier: string; at: string }
   | { type: "MarkPodStarted"; baseUrl: string; at: string }
   | { type: "StopPod"; reason: PodStopReason; detail?: string; at: string }
@@ -83,7 +89,12 @@ export class DeploymentRejected extends Error {
   }
 }
 
-const ACTIVE: ReadonlyArray<DeploymentState["status"]> = ["pending", "provisioning", "pulling", "running"];
+const ACTIVE: ReadonlyArray<DeploymentState["status"]> = [
+  "pending",
+  "provisioning",
+  "pulling",
+  "running",
+];
 
 export function isActive(state: DeploymentState): boolean {
   return ACTIVE.includes(state.status);
@@ -146,7 +157,10 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
     case "MarkPodStarted":
       requireNotEnded(state, "start");
       if (state.status === "running") return [];
-      return [{ type: "PodStarted", data: { deploymentId, baseUrl: command.baseUrl, startedAt: command.at } }];
+      return [{
+        type: "PodStarted",
+        data: { deploymentId, baseUrl: command.baseUrl, startedAt: command.at },
+      }];
     case "StopPod":
       if (!isActive(state)) return [];
       return [{
@@ -189,7 +203,10 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
 
 function requireNotEnded(state: DeploymentState, what: string): void {
   if (state.status === "terminated" || state.status === "failed") {
-    throw new DeploymentRejected(`Cannot ${what}: the deployment is ${state.status}.`, "invalid_state");
+    throw new DeploymentRejected(
+      `Cannot ${what}: the deployment is ${state.status}.`,
+      "invalid_state",
+    );
   }
 }
 
@@ -215,7 +232,8 @@ export function evolve(state: DeploymentState, event: DeploymentEvent): Deployme
         costPerHourUsd: event.data.costPerHourUsd,
       };
     case "DeploymentHealthChanged": {
-      const pulling = event.data.healthy && (state.status === "provisioning" || state.status === "stopped");
+      const pulling = event.data.healthy &&
+        (state.status === "provisioning" || state.status === "stopped");
       return {
         ...state,
         healthy: event.data.healthy,
@@ -233,11 +251,19 @@ export function evolve(state: DeploymentState, event: DeploymentEvent): Deployme
         runningSince: state.runningSince ?? event.data.startedAt,
       };
     case "PodStopped":
-      return { ...closeInterval(state, event.data.stoppedAt), status: "stopped", stopReason: event.data.reason };
+      return {
+        ...closeInterval(state, event.data.stoppedAt),
+        status: "stopped",
+        stopReason: event.data.reason,
+      };
     case "PodTerminated":
       return { ...closeInterval(state, event.data.terminatedAt), status: "terminated" };
     case "DeploymentFailed":
-      return { ...closeInterval(state, event.data.failedAt), status: "failed", failureReason: event.data.reason };
+      return {
+        ...closeInterval(state, event.data.failedAt),
+        status: "failed",
+        failureReason: event.data.reason,
+      };
     case "DeploymentUsageMetered": {
       const last = state.lastMeteredMinute === null || event.data.minute > state.lastMeteredMinute
         ? event.data.minute
@@ -254,10 +280,17 @@ export function evolve(state: DeploymentState, event: DeploymentEvent): Deployme
 
 function closeInterval(state: DeploymentState, at: string): DeploymentState {
   if (state.runningSince === null) return state;
-  return { ...state, runningSince: null, closedIntervals: [...state.closedIntervals, { from: state.runningSince, to: at }] };
+  return {
+    ...state,
+    runningSince: null,
+    closedIntervals: [...state.closedIntervals, { from: state.runningSince, to: at }],
+  };
 }
 
-export function fold(events: DeploymentEvent[], state: DeploymentState = initialDeploymentState): DeploymentState {
+export function fold(
+  events: DeploymentEvent[],
+  state: DeploymentState = initialDeploymentState,
+): DeploymentState {
   return events.reduce(evolve, state);
 }
 
@@ -276,7 +309,9 @@ export function minuteOf(at: Date | string): string {
  * unpaid), and a minute already metered is never due again.
  */
 export function dueMinutes(state: DeploymentState, now: Date): string[] {
-  const intervals: { from: number; to: number; closed: boolean }[] = state.closedIntervals.map((i) => ({
+  const intervals: { from: number; to: number; closed: boolean }[] = state.closedIntervals.map((
+    i,
+  ) => ({
     from: Date.parse(i.from),
     to: Date.parse(i.to),
     closed: true,

@@ -1,10 +1,23 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from "@nestjs/common";
-import type { FastifyRequest } from "fastify";
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Req,
+  Res,
+} from "@nestjs/common";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts";
 import type { Principal } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
-import { type DeploymentView, DeploymentsQueries } from "./deployments.queries.ts";
+import { DeploymentsQueries, type DeploymentView } from "./deployments.queries.ts";
 import { ExternalUpstreamsService } from "./external/external-upstreams.service.ts";
+import { PodHealthService } from "./pods/pod-health.service.ts";
+import { PodLifecycleService } from "./pods/pod-lifecycle.service.ts";
 
 /**
  * The caller's deployments. `POST` dispatches on `provider`: `external` registers an
@@ -15,16 +28,19 @@ export class DeploymentsController {
   constructor(
     @Inject(DeploymentsQueries) private readonly queries: DeploymentsQueries,
     @Inject(ExternalUpstreamsService) private readonly external: ExternalUpstreamsService,
+    @Inject(PodLifecycleService) private readonly pods: PodLifecycleService,
+    @Inject(PodHealthService) private readonly podHealth: PodHealthService,
   ) {}
 
   @Post()
-  @HttpCode(201)
   @RequirePermission("manage")
   async create(
     // Untyped on purpose: the global whitelist pipe skips it; each provider validates its own body.
     @Body() body: Record<string, unknown>,
     @CurrentPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
+    // Sent by hand: external registrations answer 201, pods 202 (provisioning continues).
+    @Res() reply: FastifyReply,
   ) {
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw ApiError.badRequest("The request body must be a JSON object.", null, "invalid_json");
@@ -33,14 +49,17 @@ export class DeploymentsController {
     switch (provider) {
       case "external": {
         const input = this.external.parse(body);
-        return deploymentBody(await this.external.register(principal, input, request.id));
+        return reply.status(201).send(
+          deploymentBody(await this.external.register(principal, input, request.id)),
+        );
       }
-      case "runpod":
-        throw new ApiError(501, "RunPod pod deployments are not available on this server yet.", {
-          type: "invalid_request_error",
-          param: "provider",
-          code: "provider_not_implemented",
-        });
+      case "runpod": {
+        // 202: the pod is rented; provisioning (Ollama ready, model pulled) continues in the background.
+        const input = this.pods.parse(body);
+        return reply.status(202).send(
+          podDeploymentBody(await this.pods.deploy(principal, input, request.id)),
+        );
+      }
       default:
         throw ApiError.badRequest(
           `Invalid 'provider': expected 'runpod' or 'external', got ${JSON.stringify(provider)}.`,
@@ -53,16 +72,68 @@ export class DeploymentsController {
   @Get()
   @RequirePermission("read")
   list(@CurrentPrincipal() principal: Principal) {
-    return { object: "list", data: this.queries.listForAccount(principal.accountId).map(deploymentBody) };
+    return {
+      object: "list",
+      data: this.queries.listForAccount(principal.accountId).map(deploymentBody),
+    };
   }
 
   @Get(":id")
   @RequirePermission("read")
   get(@Param("id") id: string, @CurrentPrincipal() principal: Principal) {
     const deployment = this.queries.get(principal.accountId, id);
-    if (!deployment) throw ApiError.notFound(`No deployment found with id '${id}'.`, "deployment_not_found", "id");
+    if (!deployment) {
+      throw ApiError.notFound(`No deployment found with id '${id}'.`, "deployment_not_found", "id");
+    }
     return deploymentBody(deployment);
   }
+
+  @Get(":id/health")
+  @RequirePermission("read")
+  health(@Param("id") id: string, @CurrentPrincipal() principal: Principal) {
+    return this.podHealth.check(principal.accountId, id);
+  }
+
+  @Post(":id/stop")
+  @HttpCode(200)
+  @RequirePermission("manage")
+  async stop(
+    @Param("id") id: string,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ) {
+    return podDeploymentBody(await this.pods.stop(principal, id, request.id));
+  }
+
+  @Post(":id/start")
+  @HttpCode(202)
+  @RequirePermission("manage")
+  async start(
+    @Param("id") id: string,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ) {
+    return podDeploymentBody(await this.pods.start(principal, id, request.id));
+  }
+
+  @Delete(":id")
+  @HttpCode(200)
+  @RequirePermission("manage")
+  async terminate(
+    @Param("id") id: string,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+  ) {
+    return {
+      ...podDeploymentBody(await this.pods.terminate(principal, id, request.id)),
+      deleted: true,
+    };
+  }
+}
+
+/** A pod deployment: the common shape plus `model_identifier` (what Ollama serves). */
+export function podDeploymentBody(deployment: DeploymentView) {
+  return { ...deploymentBody(deployment), model_identifier: deployment.modelIdentifier };
 }
 
 /** The public shape of a deployment. Never includes the upstream API key. */

@@ -7,6 +7,14 @@ import { deploymentsProjection } from "./deployments.projection.ts";
 import { DeploymentsQueries } from "./deployments.queries.ts";
 import { ExternalUpstreamsService } from "./external/external-upstreams.service.ts";
 import { SECRET_BOX, SecretBox } from "./external/secret-box.ts";
+import { RunpodModule } from "../runpod/runpod.module.ts";
+import { DeploymentCommandHandler } from "./pods/deployment.handler.ts";
+import { PodDeploymentsQueries } from "./pods/pod-deployments.queries.ts";
+import { PodHealthService } from "./pods/pod-health.service.ts";
+import { PodLifecycleService } from "./pods/pod-lifecycle.service.ts";
+import { PodMetering } from "./pods/pod-metering.ts";
+import { PodProvisioner } from "./pods/pod-provisioner.ts";
+import { PodReconciler } from "./pods/pod-reconciler.ts";
 
 /**
  * Deployments: the read model the inference router uses, external upstream registration, and
@@ -14,17 +22,26 @@ import { SECRET_BOX, SecretBox } from "./external/secret-box.ts";
  */
 @Global()
 @Module({
+  imports: [RunpodModule],
   controllers: [DeploymentsController],
   providers: [
     DeploymentsQueries,
     ExternalUpstreamsService,
+    // RunPod pods: command handler, background provisioning, health, reconciler, metering.
+    DeploymentCommandHandler,
+    PodDeploymentsQueries,
+    PodProvisioner,
+    PodLifecycleService,
+    PodHealthService,
+    PodReconciler,
+    PodMetering,
     {
       provide: SECRET_BOX,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => SecretBox.open(config.dataDir, process.env.SECRETS_KEY),
     },
   ],
-  exports: [DeploymentsQueries, SECRET_BOX],
+  exports: [DeploymentsQueries, SECRET_BOX, PodProvisioner, PodReconciler, PodMetering],
 })
 export class DeploymentsModule {
   constructor(@Inject(ProjectionRunner) runner: ProjectionRunner) {

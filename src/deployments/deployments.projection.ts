@@ -44,7 +44,11 @@ export const deploymentsProjection: Projection = {
   apply(event: RecordedEvent, db: DatabaseSync) {
     const at = event.createdAt.toISOString();
     const setStatus = (id: string, status: DeploymentStatus, updatedAt: string) =>
-      db.prepare("UPDATE deployments SET status = ?, updated_at = ? WHERE id = ?").run(status, updatedAt, id);
+      db.prepare("UPDATE deployments SET status = ?, updated_at = ? WHERE id = ?").run(
+        status,
+        updatedAt,
+        id,
+      );
     switch (event.type as keyof DeploymentEventMap) {
       case "DeploymentRequested": {
         const data = event.data as DeploymentEventMap["DeploymentRequested"];
@@ -110,6 +114,12 @@ export const deploymentsProjection: Projection = {
         const data = event.data as DeploymentEventMap["DeploymentHealthChanged"];
         db.prepare("UPDATE deployments SET healthy = ?, updated_at = ? WHERE id = ?")
           .run(data.healthy ? 1 : 0, data.checkedAt ?? at, data.deploymentId);
+        // Pods: Ollama answering while the pod is (re)starting means the model pull is next.
+        if (data.healthy) {
+          db.prepare(
+            "UPDATE deployments SET status = 'pulling' WHERE id = ? AND provider = 'runpod' AND status IN ('provisioning', 'stopped')",
+          ).run(data.deploymentId);
+        }
         return;
       }
       default:

@@ -20,7 +20,8 @@ export function artifactPath(artifactId: string): string {
 }
 
 export const COLD_START_MESSAGE = "Cold start in progress. Poll the status URL every 10 seconds.";
-export const VIDEO_MESSAGE = "Video generation is asynchronous. Poll the status URL until it completes.";
+export const VIDEO_MESSAGE =
+  "Video generation is asynchronous. Poll the status URL until it completes.";
 
 export function processingBody(job: JobView, message?: string): Record<string, unknown> {
   return {
@@ -115,7 +116,9 @@ export async function statusBody(
     model: job.model,
     status: video ? status.toUpperCase() : status,
     ...(job.status === "failed"
-      ? { error: { message: job.error ?? "The job failed.", code: job.failureReason?.toLowerCase() } }
+      ? {
+        error: { message: job.error ?? "The job failed.", code: job.failureReason?.toLowerCase() },
+      }
       : {}),
     cost: 0,
     ...(job.executionTimeMs !== null ? { execution_time_ms: job.executionTimeMs } : {}),

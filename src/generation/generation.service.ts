@@ -113,11 +113,15 @@ export class GenerationService {
         },
       }], metadata);
       await this.bill(principal.accountId, jobId, failed.events);
-      throw new ApiError(502, `The model '${model.id}' could not take the job; you were not charged.`, {
-        type: "api_error",
-        code: "upstream_unavailable",
-        extra: { job_id: jobId },
-      });
+      throw new ApiError(
+        502,
+        `The model '${model.id}' could not take the job; you were not charged.`,
+        {
+          type: "api_error",
+          code: "upstream_unavailable",
+          extra: { job_id: jobId },
+        },
+      );
     }
 
     const commands: JobCommand[] = [submitted(runpodJob.id)];
@@ -136,7 +140,11 @@ export class GenerationService {
     await this.bill(principal.accountId, jobId, result.events);
     await this.runner.waitFor(result.position, [JOB_STATUS_PROJECTION]);
     const job = this.queries.find(jobId);
-    if (!job) throw new ApiError(503, "The job read model is behind; poll the job.", { code: "projection_lagging" });
+    if (!job) {
+      throw new ApiError(503, "The job read model is behind; poll the job.", {
+        code: "projection_lagging",
+      });
+    }
     return job;
   }
 
@@ -149,14 +157,22 @@ export class GenerationService {
     } catch (error) {
       if ((error as { status?: number }).status !== 404) throw error;
       // Past RunPod's retention or TTL: the result is gone, and it is not billed.
-      runpodJob = { id: job.runpodJobId, status: "FAILED", error: "the job no longer exists on RunPod" };
+      runpodJob = {
+        id: job.runpodJobId,
+        status: "FAILED",
+        error: "the job no longer exists on RunPod",
+      };
       return this.finish(job, runpodJob, "LOST");
     }
     if (!isTerminal(runpodJob.status)) return [];
     return this.finish(job, runpodJob);
   }
 
-  private async finish(job: JobView, runpodJob: ServerlessJob, reason?: "LOST"): Promise<JobEvent[]> {
+  private async finish(
+    job: JobView,
+    runpodJob: ServerlessJob,
+    reason?: "LOST",
+  ): Promise<JobEvent[]> {
     const model = this.catalogue.get(job.model);
     let command: JobCommand;
     if (reason) {
@@ -209,7 +225,9 @@ export class GenerationService {
           runpodJobId: runpodJob.id,
           reason: runpodJob.status === "TIMED_OUT" ? "TIMED_OUT" : "FAILED",
           error: describeError(runpodJob.error) ?? `RunPod reported ${runpodJob.status}`,
-          ...(runpodJob.executionTime !== undefined ? { executionTimeMs: runpodJob.executionTime } : {}),
+          ...(runpodJob.executionTime !== undefined
+            ? { executionTimeMs: runpodJob.executionTime }
+            : {}),
           at: at(),
         },
       };
@@ -221,17 +239,31 @@ export class GenerationService {
       if (!(error instanceof WorkerOutputError)) throw error;
       return {
         type: "FailJob",
-        data: { jobId, runpodJobId: runpodJob.id, reason: "BAD_OUTPUT", error: error.message, at: at() },
+        data: {
+          jobId,
+          runpodJobId: runpodJob.id,
+          reason: "BAD_OUTPUT",
+          error: error.message,
+          at: at(),
+        },
       };
     }
     let outputs: ArtifactRef[];
     try {
-      outputs = await Promise.all(result.files.map((file, index) => this.store(jobId, index, file)));
+      outputs = await Promise.all(
+        result.files.map((file, index) => this.store(jobId, index, file)),
+      );
     } catch (error) {
       if (!(error instanceof WorkerOutputError)) throw error;
       return {
         type: "FailJob",
-        data: { jobId, runpodJobId: runpodJob.id, reason: "BAD_OUTPUT", error: error.message, at: at() },
+        data: {
+          jobId,
+          runpodJobId: runpodJob.id,
+          reason: "BAD_OUTPUT",
+          error: error.message,
+          at: at(),
+        },
       };
     }
     return {
@@ -257,7 +289,12 @@ export class GenerationService {
     const extension = EXTENSIONS[file.contentType] ?? "bin";
     const artifactId = `${jobId}_${index}.${extension}`;
     const stored = await this.artifacts.put(artifactId, data, file.contentType);
-    return { artifactId, contentType: file.contentType, bytes: stored.bytes, filename: file.filename };
+    return {
+      artifactId,
+      contentType: file.contentType,
+      bytes: stored.bytes,
+      filename: file.filename,
+    };
   }
 
   /**
@@ -273,7 +310,9 @@ export class GenerationService {
         } else if (event.type === "JobFailed" || event.type === "JobCancelled") {
           await this.ledger.release(accountId, {
             reservationId: jobId,
-            reason: event.type === "JobCancelled" ? "job_cancelled" : `job_${event.data.reason.toLowerCase()}`,
+            reason: event.type === "JobCancelled"
+              ? "job_cancelled"
+              : `job_${event.data.reason.toLowerCase()}`,
           }, { actor: "system:generation", correlationId: jobId });
         }
       } catch (error) {
@@ -311,14 +350,22 @@ export class GenerationService {
     if (!job) throw ApiError.notFound(`No job '${id}'.`, "job_not_found", "job_id");
     if (job.status === "cancelled") return job;
     if (job.status !== "processing") {
-      throw ApiError.conflict(`Job '${job.id}' is already ${job.status} and cannot be cancelled.`, "job_not_cancellable");
+      throw ApiError.conflict(
+        `Job '${job.id}' is already ${job.status} and cannot be cancelled.`,
+        "job_not_cancellable",
+      );
     }
     let runpodJob: ServerlessJob | undefined;
     if (job.runpodJobId) {
       try {
         runpodJob = await this.serverless.cancel(job.endpointId, job.runpodJobId);
       } catch (error) {
-        if ((error as { status?: number }).status !== 404) throw error;
+        if ((error as { status?: number }).status !== 404) {
+          throw new ApiError(502, `RunPod did not cancel job '${job.id}'; try again.`, {
+            type: "api_error",
+            code: "upstream_unavailable",
+          });
+        }
       }
     }
     let events: JobEvent[];
@@ -346,7 +393,10 @@ export class GenerationService {
     await this.runner.waitFor(position || await this.headPosition(), [JOB_STATUS_PROJECTION]);
     const after = this.queries.find(job.id)!;
     if (after.status === "completed" || after.status === "failed") {
-      throw ApiError.conflict(`Job '${job.id}' is already ${after.status} and cannot be cancelled.`, "job_not_cancellable");
+      throw ApiError.conflict(
+        `Job '${job.id}' is already ${after.status} and cannot be cancelled.`,
+        "job_not_cancellable",
+      );
     }
     return after;
   }
@@ -366,7 +416,11 @@ export class GenerationService {
 
   private async artifactBytes(id: string): Promise<Uint8Array> {
     const data = await this.artifacts.get(id);
-    if (!data) throw new ApiError(500, `Artifact '${id}' is missing from the store.`, { code: "artifact_missing" });
+    if (!data) {
+      throw new ApiError(500, `Artifact '${id}' is missing from the store.`, {
+        code: "artifact_missing",
+      });
+    }
     return data;
   }
 }

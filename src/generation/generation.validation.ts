@@ -70,7 +70,11 @@ function invalid(message: string, param: string, code = "invalid_value"): ApiErr
 }
 
 /** Resolves the model for an endpoint of `kind`: 404 when unknown, 400 when another kind. */
-export function resolveModel(kind: GenerationKind, body: Record<string, unknown>, catalogue: ModelLookup) {
+export function resolveModel(
+  kind: GenerationKind,
+  body: Record<string, unknown>,
+  catalogue: ModelLookup,
+) {
   const id = body.model;
   if (id === undefined || id === null || id === "") {
     throw invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter");
@@ -82,7 +86,9 @@ export function resolveModel(kind: GenerationKind, body: Record<string, unknown>
   }
   if (model.kind !== kind) {
     throw invalid(
-      `Model '${id}' is not a${kind === "image" || kind === "audio" ? "n" : ""} ${kind} model and cannot be used with /generate/${kind}`,
+      `Model '${id}' is not a${
+        kind === "image" || kind === "audio" ? "n" : ""
+      } ${kind} model and cannot be used with /generate/${kind}`,
       "model",
       "invalid_model_type",
     );

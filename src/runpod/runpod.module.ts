@@ -1,14 +1,24 @@
 import { Global, Module } from "@nestjs/common";
-import process from "node:process";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { PodsClient } from "./pods.client.ts";
-import { RUNPOD_CONFIG, type RunpodConfig, runpodConfigFromEnv } from "./runpod.config.ts";
+import { DEFAULT_RUNPOD_CONFIG, RUNPOD_CONFIG, type RunpodConfig } from "./runpod.config.ts";
 import { ServerlessClient } from "./serverless.client.ts";
 
-/** RunPod clients for the whole app; configuration comes from RUNPOD_* variables. */
+/** RunPod clients for the whole app, configured from the one validated AppConfig. */
+export function runpodConfigFromApp(config: AppConfig): RunpodConfig {
+  return {
+    ...DEFAULT_RUNPOD_CONFIG,
+    restUrl: config.runpodRestUrl.replace(/\/+$/, ""),
+    apiUrl: config.runpodApiUrl.replace(/\/+$/, ""),
+    podProxyTemplate: config.runpodPodProxyUrl.replace(/\/+$/, ""),
+    apiKey: config.runpodApiKey,
+  };
+}
+
 @Global()
 @Module({
   providers: [
-    { provide: RUNPOD_CONFIG, useFactory: (): RunpodConfig => runpodConfigFromEnv(process.env) },
+    { provide: RUNPOD_CONFIG, inject: [APP_CONFIG], useFactory: runpodConfigFromApp },
     {
       provide: PodsClient,
       useFactory: (config: RunpodConfig) => new PodsClient(config),

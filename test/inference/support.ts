@@ -29,7 +29,7 @@ export async function createTenant(gateway: TestApp, creditUsd?: string): Promis
   if (creditUsd) {
     const credit = await api(gateway.url, "POST", `/admin/accounts/${accountId}/credits`, {
       token: TEST_ADMIN_KEY,
-      body: { amount_usd: creditUsd, reason: "test credit" },
+      body: { amount_usd: Number(creditUsd), reason: "test credit" },
     });
     if (credit.status >= 300) throw new Error(`credit: ${credit.status} ${JSON.stringify(credit.body)}`);
   }

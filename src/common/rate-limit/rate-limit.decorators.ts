@@ -1,7 +1,8 @@
-import { SetMetadata } from "@nestjs/common";
+import { type ExecutionContext, SetMetadata } from "@nestjs/common";
+import type { Reflector } from "@nestjs/core";
+import { SkipThrottle } from "@nestjs/throttler";
 
 export const RATE_LIMIT_GROUP = "modelpilot:rate-limit-group";
-export const SKIP_RATE_LIMIT = "modelpilot:skip-rate-limit";
 
 export interface RateLimitGroup {
   /** Routes of one group share one counter per client IP. */
@@ -12,7 +13,8 @@ export interface RateLimitGroup {
 
 /**
  * Gives a controller or handler its own per-IP budget instead of the default one, e.g.
- * `@RateLimit("auth", (n) => Math.floor(n / 10))`.
+ * `@RateLimit("auth", (n) => Math.floor(n / 10))`. The throttler's "default" throttler reads it
+ * (rate-limit.module.ts): @Throttle's per-route limit cannot be a function of the configured one.
  */
 export function RateLimit(
   group: string,
@@ -23,5 +25,25 @@ export function RateLimit(
 
 /** Never rate limited (health checks, metrics scrapes). */
 export function SkipRateLimit(): ClassDecorator & MethodDecorator {
-  return SetMetadata(SKIP_RATE_LIMIT, true);
+  return SkipThrottle() as ClassDecorator & MethodDecorator;
+}
+
+/** The route's group (handler over controller), or none for the default budget. */
+export function rateLimitGroupOf(
+  reflector: Reflector,
+  context: ExecutionContext,
+): RateLimitGroup | undefined {
+  return reflector.getAllAndOverride<RateLimitGroup | undefined>(RATE_LIMIT_GROUP, [
+    context.getHandler(),
+    context.getClass(),
+  ]);
+}
+
+/** Requests per minute for a route: its group's budget, else the default. At least 1. */
+export function rateLimitFor(group: RateLimitGroup | undefined, defaultPerMinute: number): number {
+  if (!group) return defaultPerMinute;
+  const value = typeof group.perMinute === "function"
+    ? group.perMinute(defaultPerMinute)
+    : group.perMinute;
+  return Math.max(1, Math.floor(value));
 }

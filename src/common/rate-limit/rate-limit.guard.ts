@@ -1,47 +1,58 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable } from "@nestjs/common";
+import { type ExecutionContext, HttpException, Inject, Injectable } from "@nestjs/common";
 import { Reflector } from "@nestjs/core";
-import type { FastifyReply, FastifyRequest } from "fastify";
-import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import {
+  getOptionsToken,
+  getStorageToken,
+  ThrottlerGuard,
+  type ThrottlerLimitDetail,
+  type ThrottlerModuleOptions,
+  type ThrottlerRequest,
+  type ThrottlerStorage,
+} from "@nestjs/throttler";
+import type { FastifyRequest } from "fastify";
 import { ApiError } from "../api-error.ts";
 import { logger } from "../json-logger.ts";
-import { RATE_LIMIT_GROUP, type RateLimitGroup, SKIP_RATE_LIMIT } from "./rate-limit.decorators.ts";
-import { RATE_LIMIT_STORAGE, type RateLimitStorage } from "./rate-limit.storage.ts";
 
-const WINDOW_MS = 60_000;
+/** The throttler's header names (throttler "default", so no suffix) → OpenAI's. */
+const OPENAI_HEADERS: Record<string, string> = {
+  "X-RateLimit-Limit": "x-ratelimit-limit-requests",
+  "X-RateLimit-Remaining": "x-ratelimit-remaining-requests",
+  "X-RateLimit-Reset": "x-ratelimit-reset-requests",
+  "Retry-After": "retry-after",
+};
 
 /**
- * The global rate limit: one counter per client IP (req.ip; Fastify's trustProxy decides
- * whether X-Forwarded-For counts) and route group, RATE_LIMIT_PER_MINUTE by default. Every
- * limited response carries OpenAI's x-ratelimit-* headers; going over gives a 429 envelope
- * with Retry-After in whole seconds.
+ * @nestjs/throttler's guard speaking OpenAI: one counter per client IP (req.ip; Fastify's
+ * trustProxy decides whether X-Forwarded-For counts), x-ratelimit-* headers on every limited
+ * response, and a 429 in the OpenAI envelope with Retry-After in whole seconds.
  */
 @Injectable()
-export class RateLimitGuard implements CanActivate {
+export class RateLimitGuard extends ThrottlerGuard {
   private storageWarnedAt = 0;
 
   constructor(
-    @Inject(RATE_LIMIT_STORAGE) private readonly storage: RateLimitStorage,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(Reflector) private readonly reflector: Reflector,
-  ) {}
+    @Inject(getOptionsToken()) options: ThrottlerModuleOptions,
+    @Inject(getStorageToken()) storage: ThrottlerStorage,
+    @Inject(Reflector) reflector: Reflector,
+  ) {
+    super(options, storage, reflector);
+  }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (context.getType() !== "http") return true;
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(SKIP_RATE_LIMIT, targets)) return true;
-    const group = this.reflector.getAllAndOverride<RateLimitGroup | undefined>(
-      RATE_LIMIT_GROUP,
-      targets,
-    );
-    const limit = limitFor(group, this.config.rateLimitPerMinute);
-    const http = context.switchToHttp();
-    const request = http.getRequest<FastifyRequest>();
-    const reply = http.getResponse<FastifyReply>();
-    const key = `${group?.group ?? "default"}:${request.ip}`;
-    let record;
+  override canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== "http") return Promise.resolve(true);
+    return super.canActivate(context);
+  }
+
+  /** The exact client address: the throttler's default would group IPv6 clients by /56. */
+  protected override getTracker(request: Record<string, any>): Promise<string> {
+    return Promise.resolve((request as FastifyRequest).ip);
+  }
+
+  protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
     try {
-      record = await this.storage.increment(key, WINDOW_MS, limit, WINDOW_MS, "default");
+      return await super.handleRequest(request);
     } catch (error) {
+      if (error instanceof HttpException) throw error;
       // Fail open: a Redis outage must not take the whole API down with it.
       if (Date.now() - this.storageWarnedAt > 10_000) {
         this.storageWarnedAt = Date.now();
@@ -51,37 +62,41 @@ export class RateLimitGuard implements CanActivate {
       }
       return true;
     }
-    const resetSeconds = Math.max(
-      1,
-      record.isBlocked ? record.timeToBlockExpire : record.timeToExpire,
-    );
-    const headers = {
-      "x-ratelimit-limit-requests": String(limit),
-      "x-ratelimit-remaining-requests": String(Math.max(0, limit - record.totalHits)),
-      "x-ratelimit-reset-requests": formatDuration(resetSeconds),
-    };
-    for (const [name, value] of Object.entries(headers)) reply.header(name, value);
-    if (record.isBlocked) {
-      throw new ApiError(
-        429,
-        `Rate limit reached: ${limit} requests per minute. Please try again in ${resetSeconds}s.`,
-        {
-          type: "rate_limit_error",
-          code: "rate_limit_exceeded",
-          headers: { ...headers, "retry-after": String(resetSeconds) },
-        },
-      );
-    }
-    return true;
   }
-}
 
-function limitFor(group: RateLimitGroup | undefined, perMinute: number): number {
-  if (!group) return perMinute;
-  const value = typeof group.perMinute === "function"
-    ? group.perMinute(perMinute)
-    : group.perMinute;
-  return Math.max(1, Math.floor(value));
+  protected override setResponseHeader(
+    response: Record<string, any>,
+    name: string,
+    value: string | number,
+  ): void {
+    const openAiName = OPENAI_HEADERS[name];
+    if (!openAiName) return;
+    const text = openAiName === "x-ratelimit-reset-requests"
+      ? formatDuration(Math.max(1, Number(value)))
+      : String(openAiName === "retry-after" ? Math.max(1, Number(value)) : value);
+    super.setResponseHeader(response, openAiName, text);
+  }
+
+  protected override async throwThrottlingException(
+    _context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
+    const seconds = Math.max(1, detail.timeToBlockExpire);
+    throw new ApiError(
+      429,
+      `Rate limit reached: ${detail.limit} requests per minute. Please try again in ${seconds}s.`,
+      {
+        type: "rate_limit_error",
+        code: "rate_limit_exceeded",
+        headers: {
+          "x-ratelimit-limit-requests": String(detail.limit),
+          "x-ratelimit-remaining-requests": String(Math.max(0, detail.limit - detail.totalHits)),
+          "x-ratelimit-reset-requests": formatDuration(seconds),
+          "retry-after": String(seconds),
+        },
+      },
+    );
+  }
 }
 
 /** OpenAI's reset format: `20s`, `1m0s`. */

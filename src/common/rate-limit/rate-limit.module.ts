@@ -1,39 +1,36 @@
-import { Inject, Module, type OnApplicationShutdown } from "@nestjs/common";
-import { APP_GUARD } from "@nestjs/core";
+import { Module } from "@nestjs/common";
+import { APP_GUARD, Reflector } from "@nestjs/core";
+import { ThrottlerModule, type ThrottlerModuleOptions } from "@nestjs/throttler";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import { rateLimitFor, rateLimitGroupOf } from "./rate-limit.decorators.ts";
 import { RateLimitGuard } from "./rate-limit.guard.ts";
-import {
-  InMemoryRateLimitStorage,
-  RATE_LIMIT_STORAGE,
-  type RateLimitStorage,
-} from "./rate-limit.storage.ts";
 import { RedisThrottlerStorage } from "./redis-throttler.storage.ts";
 
+const WINDOW_MS = 60_000;
+
 /**
- * The global rate-limit guard: RATE_LIMIT_PER_MINUTE per client IP, counters in memory, or in
- * Redis when REDIS_URL is set so several instances share one limit.
- *
- * Why not @nestjs/throttler's guard at runtime: it is CommonJS and require()s the ESM-only
- * @nestjs/common 12, which jest under Deno cannot do (no require(esm) in Deno's node:vm), so
- * the app would not boot in tests. The storage keeps throttler's ThrottlerStorage contract.
+ * The global rate limit on @nestjs/throttler: RATE_LIMIT_PER_MINUTE per client IP and route
+ * group (@RateLimit), counters in the throttler's memory storage, or in Redis when REDIS_URL is
+ * set so several instances share one limit. Nest closes either storage on shutdown.
  */
 @Module({
-  providers: [
-    {
-      provide: RATE_LIMIT_STORAGE,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): RateLimitStorage =>
-        config.redisUrl
-          ? new RedisThrottlerStorage(config.redisUrl)
-          : new InMemoryRateLimitStorage(),
-    },
-    { provide: APP_GUARD, useClass: RateLimitGuard },
+  imports: [
+    ThrottlerModule.forRootAsync({
+      inject: [APP_CONFIG, Reflector],
+      useFactory: (config: AppConfig, reflector: Reflector): ThrottlerModuleOptions => ({
+        throttlers: [{
+          name: "default",
+          ttl: WINDOW_MS,
+          limit: (context) =>
+            rateLimitFor(rateLimitGroupOf(reflector, context), config.rateLimitPerMinute),
+          // One counter per group and client, shared by the group's routes (readable in Redis).
+          generateKey: (context, tracker, name) =>
+            `${rateLimitGroupOf(reflector, context)?.group ?? name}:${tracker}`,
+        }],
+        storage: config.redisUrl ? new RedisThrottlerStorage(config.redisUrl) : undefined,
+      }),
+    }),
   ],
+  providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }],
 })
-export class RateLimitModule implements OnApplicationShutdown {
-  constructor(@Inject(RATE_LIMIT_STORAGE) private readonly storage: RateLimitStorage) {}
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.storage.close?.();
-  }
-}
+export class RateLimitModule {}

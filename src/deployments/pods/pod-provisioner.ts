@@ -6,7 +6,7 @@ import {
 } from "@nestjs/common";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
-import { OllamaClient, OllamaError, OLLAMA_PORT, podProxyUrl } from "../../runpod/pod-proxy.ts";
+import { OLLAMA_PORT, OllamaClient, OllamaError, podProxyUrl } from "../../runpod/pod-proxy.ts";
 import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
 import { RUNPOD_CONFIG, type RunpodConfig } from "../../runpod/runpod.config.ts";
 import { RunpodError, RunpodNotFound } from "../../runpod/runpod-http.ts";
@@ -36,7 +36,11 @@ export const DEFAULT_PROVISIONER_OPTIONS: ProvisionerOptions = {
 /** Services reported while the pod serves: Ollama only (ModelPilot pods run no web UI). */
 export const SERVING_SERVICES = { ollama: "running", webui: "not_deployed" } as const;
 
-const IN_PROGRESS: ReadonlyArray<DeploymentState["status"]> = ["pending", "provisioning", "pulling"];
+const IN_PROGRESS: ReadonlyArray<DeploymentState["status"]> = [
+  "pending",
+  "provisioning",
+  "pulling",
+];
 
 /**
  * Brings a rented (or restarted) pod to serving: waits for RunPod to report RUNNING, then for
@@ -66,7 +70,7 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
 
   onApplicationBootstrap(): void {
     void this.resumeAll().catch((error) =>
-      logger.warn("provisioner resume failed", { error: (error as Error).message })
+      logger.write("warn", "provisioner resume failed", { error: (error as Error).message })
     );
   }
 
@@ -97,7 +101,10 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
     const done = this.drive(deploymentId, options.restart === true, controller.signal)
       .catch((error) => {
         if (controller.signal.aborted || error instanceof DeploymentRejected) return;
-        logger.warn("pod provisioning failed", { deploymentId, error: (error as Error).message });
+        logger.write("warn", "pod provisioning failed", {
+          deploymentId,
+          error: (error as Error).message,
+        });
       })
       .finally(() => this.active.delete(deploymentId));
     this.active.set(deploymentId, { controller, done });
@@ -205,10 +212,15 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
         break;
       } catch (error) {
         if (signal.aborted) throw error;
-        const refused = error instanceof OllamaError && error.status !== null && error.status < 500 &&
+        const refused = error instanceof OllamaError && error.status !== null &&
+          error.status < 500 &&
           error.status !== 429;
         if (refused || attempt >= this.options.pullAttempts || Date.now() > deadline) {
-          await this.stopAndFail(deploymentId, podId, `Pulling '${model}' failed: ${(error as Error).message}`);
+          await this.stopAndFail(
+            deploymentId,
+            podId,
+            `Pulling '${model}' failed: ${(error as Error).message}`,
+          );
           return;
         }
         await pause();
@@ -219,7 +231,11 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
     signal.throwIfAborted();
     const pod = await this.pods.getPod(podId, signal);
     if (pod.status !== "RUNNING") return;
-    await this.handler.handle(deploymentId, { type: "MarkModelPulled", modelIdentifier: model, at: this.now() }, {
+    await this.handler.handle(deploymentId, {
+      type: "MarkModelPulled",
+      modelIdentifier: model,
+      at: this.now(),
+    }, {
       actor: "system:provisioner",
     });
     await this.handler.handle(deploymentId, {
@@ -240,7 +256,9 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
     }
     await this.handler.handle(deploymentId, {
       type: "FailDeployment",
-      reason: terminated ? `${reason} The pod was terminated.` : `${reason} Terminating the pod failed.`,
+      reason: terminated
+        ? `${reason} The pod was terminated.`
+        : `${reason} Terminating the pod failed.`,
       podStopped: false,
       at: this.now(),
     }, { actor: "system:provisioner" });

@@ -27,11 +27,15 @@ export function runpodApiError(error: unknown, action: string): ApiError {
   const detail = error.detail;
   if (error instanceof RunpodRateLimited) {
     const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
-    return new ApiError(429, `RunPod is rate limiting requests; could not ${action}. Try again later.`, {
-      type: "rate_limit_error",
-      code: "runpod_rate_limited",
-      headers: { "retry-after": String(seconds) },
-    });
+    return new ApiError(
+      429,
+      `RunPod is rate limiting requests; could not ${action}. Try again later.`,
+      {
+        type: "rate_limit_error",
+        code: "runpod_rate_limited",
+        headers: { "retry-after": String(seconds) },
+      },
+    );
   }
   if (error instanceof RunpodTimeout) {
     return new ApiError(504, `RunPod did not answer in time; could not ${action}.`, {
@@ -42,12 +46,16 @@ export function runpodApiError(error: unknown, action: string): ApiError {
   }
   if (error instanceof RunpodUnavailable) {
     if (NO_CAPACITY.test(detail)) {
-      return new ApiError(503, `No GPU of the requested type is available on RunPod right now: ${detail}`, {
-        type: "api_error",
-        param: "gpu_type_id",
-        code: "gpu_unavailable",
-        headers: { "retry-after": "30" },
-      });
+      return new ApiError(
+        503,
+        `No GPU of the requested type is available on RunPod right now: ${detail}`,
+        {
+          type: "api_error",
+          param: "gpu_type_id",
+          code: "gpu_unavailable",
+          headers: { "retry-after": "30" },
+        },
+      );
     }
     return new ApiError(503, `RunPod is unavailable; could not ${action}: ${detail}`, {
       type: "api_error",

@@ -1,0 +1,80 @@
+import { Inject, Injectable } from "@nestjs/common";
+import { ApiError } from "../../common/api-error.ts";
+import { CLOCK, type Clock } from "../../common/clock.ts";
+import { OllamaClient } from "../../runpod/pod-proxy.ts";
+import { RUNPOD_CONFIG, type RunpodConfig } from "../../runpod/runpod.config.ts";
+import type { DeploymentStatus } from "../deployment.events.ts";
+import { DeploymentsQueries } from "../deployments.queries.ts";
+import { DeploymentCommandHandler } from "./deployment.handler.ts";
+
+/** The documented `GET /api/deployments/{id}/health` body. */
+export interface DeploymentHealth {
+  status: "healthy" | "unhealthy";
+  timestamp: string;
+  services: { ollama: string; webui: string };
+  deployment_status: DeploymentStatus;
+  response_time_ms: number | null;
+  last_checked: string;
+}
+
+const SERVICE_WHEN_NOT_SERVING: Record<DeploymentStatus, string> = {
+  pending: "starting",
+  provisioning: "starting",
+  pulling: "starting",
+  running: "running",
+  stopped: "stopped",
+  failed: "failed",
+  terminated: "terminated",
+};
+
+/**
+ * Live health of a pod deployment: Ollama is asked through the pod proxy and timed. A change
+ * of health is recorded as DeploymentHealthChanged (nothing is appended when it is unchanged).
+ */
+@Injectable()
+export class PodHealthService {
+  constructor(
+    @Inject(DeploymentsQueries) private readonly queries: DeploymentsQueries,
+    @Inject(DeploymentCommandHandler) private readonly handler: DeploymentCommandHandler,
+    @Inject(RUNPOD_CONFIG) private readonly runpod: RunpodConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async check(accountId: string, id: string): Promise<DeploymentHealth> {
+    const deployment = this.queries.get(accountId, id);
+    if (!deployment || deployment.provider !== "runpod") {
+      throw ApiError.notFound(`No deployment found with id '${id}'.`, "deployment_not_found", "id");
+    }
+    let ollama = SERVICE_WHEN_NOT_SERVING[deployment.status];
+    let responseTimeMs: number | null = null;
+    if ((deployment.status === "running" || deployment.status === "pulling") && deployment.podId) {
+      const client = OllamaClient.forPod(this.runpod.podProxyTemplate, deployment.podId, {
+        readyTimeoutMs: 5_000,
+      });
+      const started = performance.now();
+      const ready = await client.isReady();
+      responseTimeMs = Math.round(performance.now() - started);
+      ollama = ready ? "running" : "unreachable";
+    }
+    const checkedAt = this.clock.now().toISOString();
+    const healthy = deployment.status === "running" && ollama === "running";
+    const services = { ollama, webui: "not_deployed" };
+    if (deployment.status !== "terminated") {
+      await this.handler.handle(id, {
+        type: "RecordHealth",
+        healthy,
+        services,
+        responseTimeMs,
+        at: checkedAt,
+      }, { actor: "system:health" });
+    }
+    return {
+      status: healthy ? "healthy" : "unhealthy",
+      timestamp: checkedAt,
+      services,
+      deployment_status: deployment.status,
+      response_time_ms: responseTimeMs,
+      last_checked: checkedAt,
+    };
+  }
+}

@@ -1,0 +1,133 @@
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from "@nestjs/common";
+import { setInterval } from "node:timers/promises";
+import { ApiError } from "../../common/api-error.ts";
+import { CLOCK, type Clock } from "../../common/clock.ts";
+import { logger } from "../../common/json-logger.ts";
+import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import { LedgerService } from "../../billing/ledger.service.ts";
+import { dueMinutes, minutePriceMicros } from "../deployment.decider.ts";
+import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { PodDeploymentsQueries } from "./pod-deployments.queries.ts";
+import { PodLifecycleService } from "./pod-lifecycle.service.ts";
+
+export interface MeteringReport {
+  /** Pod-minutes charged in this pass. */
+  charged: { deploymentId: string; minute: string; amountMicros: number }[];
+  /** Accounts whose pods were stopped because the balance could not cover the next minute. */
+  stoppedAccounts: string[];
+}
+
+/** Stopped deployments are looked at this long after their last change, for unmetered minutes. */
+const RECENTLY_CHANGED_MS = 60 * 60_000;
+
+export const meteringChargeId = (podId: string, minute: string) => `metering:${podId}:${minute}`;
+
+/**
+ * Bills running pods by time: each started minute, prepaid, at RunPod's `cost` (USD/h) ×
+ * POD_PRICE_MULTIPLIER. For every minute: CreditsCharged (chargeId `metering:<podId>:<minute>`,
+ * idempotent in the ledger) then DeploymentUsageMetered (deterministic event id, expected
+ * revision). Minutes come from the deployment stream (PodStarted … last metered), so a
+ * restart neither skips nor repeats one. A refused charge stops the account's pods
+ * (`insufficient_credits`) before they run a minute unpaid.
+ */
+@Injectable()
+export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly loop = new AbortController();
+  private running?: Promise<MeteringReport>;
+
+  constructor(
+    @Inject(PodDeploymentsQueries) private readonly queries: PodDeploymentsQueries,
+    @Inject(DeploymentCommandHandler) private readonly handler: DeploymentCommandHandler,
+    @Inject(LedgerService) private readonly ledger: LedgerService,
+    @Inject(PodLifecycleService) private readonly lifecycle: PodLifecycleService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    void this.runLoop();
+  }
+
+  private async runLoop(): Promise<void> {
+    const ticks = setInterval(this.config.meteringIntervalMs, undefined, {
+      signal: this.loop.signal,
+      ref: false,
+    });
+    try {
+      for await (const _tick of ticks) {
+        await this.meterNow().catch((error) =>
+          logger.write("warn", "metering failed", { error: (error as Error).message })
+        );
+      }
+    } catch {
+      // Aborted at shutdown.
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.loop.abort();
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass (the loop calls this; tests call it with a ManualClock). Concurrent calls share a pass. */
+  meterNow(): Promise<MeteringReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<MeteringReport> {
+    await this.queries.catchUp();
+    const now = this.clock.now();
+    const recent = new Date(now.getTime() - RECENTLY_CHANGED_MS).toISOString();
+    const rows = [
+      ...this.queries.withStatus(["running"]),
+      ...this.queries.withStatus(["stopped", "terminated", "failed"]).filter((r) =>
+        r.updatedAt >= recent
+      ),
+    ];
+    const report: MeteringReport = { charged: [], stoppedAccounts: [] };
+    const refused = new Map<string, string>();
+    for (const row of rows) {
+      if (refused.has(row.accountId)) continue;
+      const { state } = await this.handler.load(row.id);
+      const due = dueMinutes(state, now);
+      if (due.length === 0 || !state.accountId) continue;
+      const amountMicros = minutePriceMicros(state.costPerHourUsd, this.config.podPriceMultiplier);
+      for (const minute of due) {
+        if (amountMicros > 0) {
+          try {
+            await this.ledger.charge(state.accountId, {
+              chargeId: meteringChargeId(row.id, minute),
+              amountMicros,
+              reference: `deployment:${row.id}`,
+              ...(state.modelIdentifier ? { model: state.modelIdentifier } : {}),
+              kind: "pod_minute",
+            }, { actor: "system:metering" });
+          } catch (error) {
+            if (error instanceof ApiError && error.getStatus() === 402) {
+              refused.set(state.accountId, `The balance cannot cover the pod minute ${minute}.`);
+              break;
+            }
+            throw error;
+          }
+        }
+        await this.handler.handle(row.id, { type: "MeterMinute", minute, amountMicros }, {
+          actor: "system:metering",
+        });
+        report.charged.push({ deploymentId: row.id, minute, amountMicros });
+      }
+    }
+    for (const [accountId, detail] of refused) {
+      await this.lifecycle.stopAccountPods(accountId, "insufficient_credits", detail);
+      report.stoppedAccounts.push(accountId);
+    }
+    return report;
+  }
+}

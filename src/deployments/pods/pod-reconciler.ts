@@ -1,0 +1,130 @@
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from "@nestjs/common";
+import { setInterval } from "node:timers/promises";
+import { CLOCK, type Clock } from "../../common/clock.ts";
+import { logger } from "../../common/json-logger.ts";
+import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
+import { RunpodError, RunpodNotFound } from "../../runpod/runpod-http.ts";
+import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { PodDeploymentsQueries } from "./pod-deployments.queries.ts";
+import { PodProvisioner } from "./pod-provisioner.ts";
+
+export interface ReconcileReport {
+  checked: number;
+  /** Deployments whose events changed in this pass. */
+  changed: string[];
+}
+
+/**
+ * Compares every live deployment with RunPod's view and records what changed behind the
+ * gateway's back: a pod that died or was stopped from the console → PodStopped `external`; a
+ * pod that is gone → PodTerminated; a pod started from the console → provisioning resumes.
+ * State lives in the event store only, so it survives restarts; appends carry the expected
+ * revision, so two instances reconciling at once record each change once.
+ */
+@Injectable()
+export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly loop = new AbortController();
+  private running?: Promise<ReconcileReport>;
+
+  constructor(
+    @Inject(PodDeploymentsQueries) private readonly queries: PodDeploymentsQueries,
+    @Inject(DeploymentCommandHandler) private readonly handler: DeploymentCommandHandler,
+    @Inject(PodsClient) private readonly pods: PodsClient,
+    @Inject(PodProvisioner) private readonly provisioner: PodProvisioner,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    void this.runLoop();
+  }
+
+  private async runLoop(): Promise<void> {
+    const ticks = setInterval(this.config.reconcileIntervalMs, undefined, {
+      signal: this.loop.signal,
+      ref: false,
+    });
+    try {
+      for await (const _tick of ticks) {
+        await this.reconcileNow().catch((error) =>
+          logger.write("warn", "reconcile failed", { error: (error as Error).message })
+        );
+      }
+    } catch {
+      // Aborted at shutdown.
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.loop.abort();
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass (the loop calls this; tests call it directly). Concurrent calls share a pass. */
+  reconcileNow(): Promise<ReconcileReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<ReconcileReport> {
+    await this.queries.catchUp();
+    const rows = this.queries.withStatus([
+      "pending",
+      "provisioning",
+      "pulling",
+      "running",
+      "stopped",
+    ]);
+    const changed: string[] = [];
+    for (const row of rows) {
+      let pod: Pod | undefined;
+      try {
+        pod = await this.pods.getPod(row.id);
+      } catch (error) {
+        if (!(error instanceof RunpodNotFound)) {
+          if (!(error instanceof RunpodError)) throw error;
+          continue; // RunPod unsure: decide nothing this pass.
+        }
+      }
+      const at = this.clock.now().toISOString();
+      const metadata = { actor: "system:reconciler" };
+      if (!pod || pod.status === "TERMINATED") {
+        await this.provisioner.cancel(row.id);
+        const result = await this.handler.handle(row.id, { type: "TerminatePod", at }, metadata);
+        if (result.events.length) changed.push(row.id);
+        continue;
+      }
+      const serving = row.status === "running";
+      const inProgress = row.status === "pending" || row.status === "provisioning" ||
+        row.status === "pulling";
+      if (pod.status === "EXITED" || pod.status === "ERROR") {
+        if (serving || (inProgress && !this.provisioner.isActive(row.id))) {
+          const result = await this.handler.handle(row.id, {
+            type: "StopPod",
+            reason: "external",
+            detail: `RunPod reports the pod ${pod.status}.`,
+            at,
+          }, metadata);
+          if (result.events.length) changed.push(row.id);
+        }
+        continue;
+      }
+      // PROVISIONING, STARTING or RUNNING on RunPod.
+      if (row.status === "stopped") {
+        // Started from the console (or our own start in flight, which this joins).
+        void this.provisioner.provision(row.id, { restart: true });
+      } else if (inProgress && !this.provisioner.isActive(row.id)) {
+        void this.provisioner.provision(row.id);
+      }
+    }
+    return { checked: rows.length, changed };
+  }
+}

@@ -1,0 +1,79 @@
+import { Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
+import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts";
+import type { Principal } from "../auth/principal.ts";
+import { ApiError } from "../common/api-error.ts";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { jobListEntry } from "./generation.responses.ts";
+import { GenerationService } from "./generation.service.ts";
+import { GENERATION_KINDS } from "./job.events.ts";
+import { JobQueries } from "./job.queries.ts";
+
+const STATUSES = ["processing", "completed", "failed", "cancelled"];
+
+/** The account's generation jobs, from the job-status projection. */
+@Controller("api/jobs")
+@RequirePermission("read")
+export class JobsController {
+  constructor(
+    @Inject(JobQueries) private readonly queries: JobQueries,
+    @Inject(GenerationService) private readonly generation: GenerationService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Get()
+  list(
+    @CurrentPrincipal() principal: Principal,
+    @Query() query: Record<string, string | undefined>,
+  ) {
+    const limit = query.limit === undefined ? 20 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw ApiError.badRequest(
+        "Invalid 'limit': expected an integer from 1 to 100.",
+        "limit",
+        "invalid_value",
+      );
+    }
+    if (query.status !== undefined && !STATUSES.includes(query.status)) {
+      throw ApiError.badRequest(
+        `Invalid 'status': one of ${STATUSES.join(", ")}.`,
+        "status",
+        "invalid_value",
+      );
+    }
+    if (query.kind !== undefined && !(GENERATION_KINDS as readonly string[]).includes(query.kind)) {
+      throw ApiError.badRequest(
+        `Invalid 'kind': one of ${GENERATION_KINDS.join(", ")}.`,
+        "kind",
+        "invalid_value",
+      );
+    }
+    const jobs = this.queries.list(principal.accountId, {
+      limit: limit + 1,
+      status: query.status,
+      kind: query.kind,
+      before: query.before,
+    });
+    const page = jobs.slice(0, limit);
+    return {
+      object: "list",
+      data: page.map((job) => jobListEntry(job, this.config.publicBaseUrl)),
+      has_more: jobs.length > limit,
+      ...(jobs.length > limit ? { next_before: page[page.length - 1].id } : {}),
+    };
+  }
+
+  @Get(":id")
+  show(@CurrentPrincipal() principal: Principal, @Param("id") id: string) {
+    const job = this.queries.findForAccount(principal.accountId, id);
+    if (!job) throw ApiError.notFound(`No job '${id}'.`, "job_not_found", "id");
+    return jobListEntry(job, this.config.publicBaseUrl);
+  }
+
+  @Post(":id/cancel")
+  @HttpCode(200)
+  @RequirePermission("proxy")
+  async cancel(@CurrentPrincipal() principal: Principal, @Param("id") id: string) {
+    const job = await this.generation.cancel(principal, id);
+    return jobListEntry(job, this.config.publicBaseUrl);
+  }
+}

@@ -4,7 +4,6 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from "@nestjs/common";
-import { clearInterval, setInterval } from "node:timers";
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { logger } from "../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";

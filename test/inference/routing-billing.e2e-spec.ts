@@ -32,18 +32,21 @@ describe("routing, errors and per-request billing", () => {
   beforeAll(async () => {
     sim = await startRunpodSimulator({ tokensPerSecond: 2_000, executionMs: 1, coldStartMs: 0 });
     ollama = await startLocalUpstream("ollama");
-    gateway = await startGateway({ RUNPOD_API_URL: sim.serverlessUrl, RUNPOD_API_KEY: "rp-secret-key-123" });
+    gateway = await startGateway({
+      RUNPOD_API_URL: sim.serverlessUrl,
+      RUNPOD_API_KEY: "rp-secret-key-123",
+      // The pods below are synthetic: keep the pod reconciler and metering out of this suite.
+      RECONCILE_INTERVAL_MS: "3600000",
+      METERING_INTERVAL_MS: "3600000",
+    });
     tenant = await createTenant(gateway, "1");
     await pod(tenant.accountId, "pod-running-1", "mistral", "mistral:7b", true);
     await pod(tenant.accountId, "pod-stopped-1", "gemma", "gemma3:7b", true, true);
   });
 
   afterAll(async () => {
-    console.log("closing gw", Date.now());
     await gateway?.close();
-    console.log("closing sim", Date.now());
     await sim?.close();
-    console.log("closing ollama", Date.now());
     await ollama?.close();
   });
 

@@ -35,7 +35,9 @@ export class PodDeploymentsQueries {
     if (statuses.length === 0) return [];
     const rows = this.readModels.db.prepare(
       `SELECT id, account_id, status, updated_at FROM deployments
-       WHERE provider = 'runpod' AND status IN (${statuses.map(() => "?").join(", ")})
+       WHERE provider = 'runpod' AND pod_id IS NOT NULL AND status IN (${
+        statuses.map(() => "?").join(", ")
+      })
        ORDER BY created_at, id`,
     ).all(...statuses) as unknown as {
       id: string;

@@ -87,8 +87,9 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
     for (const row of rows) {
       let pod: Pod | undefined;
       try {
-        pod = await this.pods.getPod(row.id);
+        pod = await this.pods.getPod(row.id, this.loop.signal);
       } catch (error) {
+        if (this.loop.signal.aborted) break;
         if (!(error instanceof RunpodNotFound)) {
           if (!(error instanceof RunpodError)) throw error;
           continue; // RunPod unsure: decide nothing this pass.

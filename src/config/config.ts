@@ -35,6 +35,8 @@ export interface AppConfig {
   runpodPodProxyUrl: string;
   runpodApiKey?: string;
   runpodDefaultGpu: string;
+  runpodTimeoutMs: number;
+  runpodMaxRetries: number;
   podPriceMultiplier: number;
   reconcileIntervalMs: number;
   meteringIntervalMs: number;
@@ -88,6 +90,8 @@ export function loadConfig(env: Env): AppConfig {
     ),
     runpodApiKey: read.optionalString("RUNPOD_API_KEY"),
     runpodDefaultGpu: read.string("RUNPOD_DEFAULT_GPU", "NVIDIA GeForce RTX 4090"),
+    runpodTimeoutMs: read.integer("RUNPOD_TIMEOUT_MS", 30_000, 100, 600_000),
+    runpodMaxRetries: read.integer("RUNPOD_MAX_RETRIES", 3, 0, 10),
     podPriceMultiplier: read.number("POD_PRICE_MULTIPLIER", 1.0, 0, 100),
     reconcileIntervalMs: read.integer("RECONCILE_INTERVAL_MS", 30_000, 100, 3_600_000),
     meteringIntervalMs: read.integer("METERING_INTERVAL_MS", 15_000, 100, 3_600_000),

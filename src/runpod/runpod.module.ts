@@ -1,17 +1,18 @@
 import { Global, Module } from "@nestjs/common";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { PodsClient } from "./pods.client.ts";
-import { DEFAULT_RUNPOD_CONFIG, RUNPOD_CONFIG, type RunpodConfig } from "./runpod.config.ts";
+import { RUNPOD_CONFIG, type RunpodConfig } from "./runpod.config.ts";
 import { ServerlessClient } from "./serverless.client.ts";
 
 /** RunPod clients for the whole app, configured from the one validated AppConfig. */
 export function runpodConfigFromApp(config: AppConfig): RunpodConfig {
   return {
-    ...DEFAULT_RUNPOD_CONFIG,
     restUrl: config.runpodRestUrl.replace(/\/+$/, ""),
     apiUrl: config.runpodApiUrl.replace(/\/+$/, ""),
     podProxyTemplate: config.runpodPodProxyUrl.replace(/\/+$/, ""),
     apiKey: config.runpodApiKey,
+    requestTimeoutMs: config.runpodTimeoutMs,
+    maxRetries: config.runpodMaxRetries,
   };
 }
 

@@ -1,0 +1,58 @@
+import { ConfigError, loadConfig } from "./config.ts";
+
+describe("loadConfig", () => {
+  it("has working defaults for a fresh machine", () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(3000);
+    expect(config.host).toBe("0.0.0.0");
+    expect(config.dataDir).toBe("./data");
+    expect(config.eventStoreSync).toBe("normal");
+    expect(config.eventStoreConnectionString).toBeUndefined();
+    expect(config.adminApiKey).toBeUndefined();
+    expect(config.rateLimitPerMinute).toBe(100);
+    expect(config.runpodRestUrl).toBe("https://api.runpod.io/v2");
+    expect(config.runpodApiUrl).toBe("https://api.runpod.ai/v2");
+    expect(config.runpodPodProxyUrl).toBe("https://{podId}-{port}.proxy.runpod.net");
+    expect(config.runpodTimeoutMs).toBe(30_000);
+    expect(config.runpodMaxRetries).toBe(3);
+    expect(config.podPriceMultiplier).toBe(1);
+  });
+
+  it("reads typed values", () => {
+    const config = loadConfig({
+      PORT: "8080",
+      EVENT_STORE_SYNC: "full",
+      EVENTSTORE_CONNECTION_STRING: "esdb+discover://node1:2113,node2:2113?tls=false",
+      TRUST_PROXY: "true",
+      POD_PRICE_MULTIPLIER: "1.25",
+      RUNPOD_MAX_RETRIES: "0",
+    });
+    expect(config.port).toBe(8080);
+    expect(config.eventStoreSync).toBe("full");
+    expect(config.eventStoreConnectionString).toContain("esdb+discover://");
+    expect(config.trustProxy).toBe(true);
+    expect(config.podPriceMultiplier).toBe(1.25);
+    expect(config.runpodMaxRetries).toBe(0);
+  });
+
+  it.each([
+    [{ PORT: "70000" }, "PORT must be an integer from 0 to 65535"],
+    [{ PORT: "3.5" }, "PORT must be an integer"],
+    [{ EVENT_STORE_SYNC: "sometimes" }, "EVENT_STORE_SYNC must be one of normal, full"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL must be one of debug, info, warn, error, silent"],
+    [{ EVENTSTORE_CONNECTION_STRING: "http://localhost:2113" }, "EVENTSTORE_CONNECTION_STRING must be an esdb://"],
+    [{ ADMIN_API_KEY: "short" }, "ADMIN_API_KEY must be at least 16 characters"],
+    [{ TRUST_PROXY: "maybe" }, "TRUST_PROXY must be true or false"],
+    [{ RUNPOD_POD_PROXY_URL: "https://proxy.example/{podId}" }, "RUNPOD_POD_PROXY_URL must be an http(s) URL template containing {podId} and {port}"],
+    [{ RUNPOD_TIMEOUT_MS: "5" }, "RUNPOD_TIMEOUT_MS must be an integer from 100 to 600000"],
+    [{ REDIS_URL: "localhost:6379" }, "REDIS_URL must be a redis:// or rediss:// URL"],
+  ])("refuses %j with a message naming the variable", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("never quotes credentials embedded in a bad URL", () => {
+    expect(() => loadConfig({ EVENTSTORE_CONNECTION_STRING: "http://admin:changeit@host:2113" }))
+      .toThrow(/\/\/\*\*\*@host/);
+  });
+});

@@ -17,7 +17,7 @@ export const DEPLOYMENTS_PROJECTION = "deployments";
  */
 export const deploymentsProjection: Projection = {
   name: DEPLOYMENTS_PROJECTION,
-  version: 1,
+  version: 2,
   filter: { streamPrefixes: ["deployment-"], eventTypes: [...DEPLOYMENT_EVENT_TYPES] },
   setup(db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS deployments (
@@ -112,8 +112,12 @@ export const deploymentsProjection: Projection = {
       }
       case "DeploymentHealthChanged": {
         const data = event.data as DeploymentEventMap["DeploymentHealthChanged"];
-        db.prepare("UPDATE deployments SET healthy = ?, updated_at = ? WHERE id = ?")
-          .run(data.healthy ? 1 : 0, data.checkedAt ?? at, data.deploymentId);
+        // Same rule as the decider: a healthy pod that was provisioning (or restarting) is pulling.
+        db.prepare(
+          `UPDATE deployments SET healthy = ?, updated_at = ?,
+           status = CASE WHEN ? = 1 AND status IN ('provisioning', 'stopped') THEN 'pulling' ELSE status END
+           WHERE id = ?`,
+        ).run(data.healthy ? 1 : 0, data.checkedAt ?? at, data.healthy ? 1 : 0, data.deploymentId);
         // Pods: Ollama answering while the pod is (re)starting means the model pull is next.
         if (data.healthy) {
           db.prepare(

@@ -18,22 +18,38 @@ export class InferenceController {
   ) {}
 
   @Post("chat/completions")
-  chat(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
+  chat(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ) {
     return this.inference.chat({ request, reply, principal });
   }
 
   @Post("completions")
-  completions(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
+  completions(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ) {
     return this.inference.completions({ request, reply, principal });
   }
 
   @Post("embeddings")
-  embeddings(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
+  embeddings(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ) {
     return this.inference.embeddings({ request, reply, principal });
   }
 
   @Post("responses")
-  responses(@Req() request: FastifyRequest, @Res() reply: FastifyReply, @CurrentPrincipal() principal: Principal) {
+  responses(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+    @CurrentPrincipal() principal: Principal,
+  ) {
     return this.inference.responses({ request, reply, principal });
   }
 

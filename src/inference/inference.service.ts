@@ -1,6 +1,7 @@
 import { Inject, Injectable } from "@nestjs/common";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ServerResponse } from "node:http";
+import { PassThrough } from "node:stream";
 import { ApiError } from "../common/api-error.ts";
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { newId } from "../common/ids.ts";
@@ -14,13 +15,17 @@ import {
   chatCompletionToOutput,
   newResponseId,
   responseObject,
-  responsesToChatBody,
   ResponsesStreamWriter,
+  responsesToChatBody,
 } from "./responses.adapter.ts";
 import { encodeEmbedding } from "./embeddings-encoding.ts";
 import { ChatStreamNormaliser } from "./streaming/chat-stream.normaliser.ts";
 import { SseParser } from "./streaming/sse-parser.ts";
-import { openAiChunkFormat, responsesFormat, type StreamFormat } from "./streaming/stream-formats.ts";
+import {
+  openAiChunkFormat,
+  responsesFormat,
+  type StreamFormat,
+} from "./streaming/stream-formats.ts";
 import { ClientAborted, type OpenedUpstream, UpstreamClient } from "./upstream/upstream-client.ts";
 import { UsageRecorder } from "./usage-recorder.ts";
 import { validateChatRequest } from "./validation/chat.validation.ts";
@@ -88,14 +93,21 @@ export class InferenceService {
       includeUsage: chat.includeUsage,
       check(route) {
         if (route.flavour === "ollama" && chat.n > 1) {
-          throw ApiError.badRequest("This deployment (Ollama) supports only n = 1.", "n", "unsupported_value");
+          throw ApiError.badRequest(
+            "This deployment (Ollama) supports only n = 1.",
+            "n",
+            "unsupported_value",
+          );
         }
       },
       upstreamBody: (route) => prepareUpstreamBody(chat.body, route, chat.stream),
       estimatePromptTokens: () => estimateTokens(chat.body.messages),
       shape: (data, route, responseTimeMs) => {
-        const usage = usageOf(data.usage, () => estimateTokens(chat.body.messages), () =>
-          estimateTokens((data.choices ?? []).map((choice: any) => choice?.message ?? {})));
+        const usage = usageOf(
+          data.usage,
+          () => estimateTokens(chat.body.messages),
+          () => estimateTokens((data.choices ?? []).map((choice: any) => choice?.message ?? {})),
+        );
         data.model = chat.model;
         data.system_fingerprint = fingerprint(route);
         if (!data.usage) data.usage = openAiUsage(usage);
@@ -124,8 +136,11 @@ export class InferenceService {
       upstreamBody: (route) => prepareUpstreamBody(completion.body, route, completion.stream),
       estimatePromptTokens: () => estimateTokens(completion.body.prompt),
       shape: (data, route) => {
-        const usage = usageOf(data.usage, () => estimateTokens(completion.body.prompt), () =>
-          estimateTokens((data.choices ?? []).map((choice: any) => choice?.text ?? "")));
+        const usage = usageOf(
+          data.usage,
+          () => estimateTokens(completion.body.prompt),
+          () => estimateTokens((data.choices ?? []).map((choice: any) => choice?.text ?? "")),
+        );
         data.model = completion.model;
         data.object = "text_completion";
         data.system_fingerprint = fingerprint(route);
@@ -150,19 +165,37 @@ export class InferenceService {
       estimatePromptTokens: () => estimateTokens(embedding.body.input),
       shape: (data) => {
         if (!Array.isArray(data.data)) {
-          throw new ApiError(502, "The upstream model server sent an invalid embeddings response.", {
-            type: "api_error",
-            code: "upstream_bad_response",
-          });
+          throw new ApiError(
+            502,
+            "The upstream model server sent an invalid embeddings response.",
+            {
+              type: "api_error",
+              code: "upstream_bad_response",
+            },
+          );
         }
-        for (const item of data.data) item.embedding = encodeEmbedding(item.embedding, embedding.encoding);
+        for (const item of data.data) {
+          item.embedding = encodeEmbedding(item.embedding, embedding.encoding);
+        }
         data.model = embedding.model;
-        const prompt = Number.isInteger(data.usage?.prompt_tokens) ? data.usage.prompt_tokens : undefined;
+        const prompt = Number.isInteger(data.usage?.prompt_tokens)
+          ? data.usage.prompt_tokens
+          : undefined;
         const usage: InferenceUsage = prompt !== undefined
-          ? { promptTokens: prompt, completionTokens: 0, totalTokens: prompt, usageEstimated: false }
+          ? {
+            promptTokens: prompt,
+            completionTokens: 0,
+            totalTokens: prompt,
+            usageEstimated: false,
+          }
           : (() => {
             const estimate = estimateTokens(embedding.body.input);
-            return { promptTokens: estimate, completionTokens: 0, totalTokens: estimate, usageEstimated: true };
+            return {
+              promptTokens: estimate,
+              completionTokens: 0,
+              totalTokens: estimate,
+              usageEstimated: true,
+            };
           })();
         data.usage ??= { prompt_tokens: usage.promptTokens, total_tokens: usage.totalTokens };
         return { body: data, usage, finishReason: null };
@@ -172,7 +205,7 @@ export class InferenceService {
 
   responses(context: InferenceContext): Promise<void> {
     const request = validateResponsesRequest(context.request.body);
-    const chatBody = responsesToChatBody(request.body);
+    const chatBody: Body = { ...responsesToChatBody(request.body), stream: request.stream };
     const id = newResponseId();
     const createdAt = Math.floor(this.clock.now().getTime() / 1000);
     return this.execute(context, {
@@ -185,8 +218,11 @@ export class InferenceService {
       upstreamBody: (route) => prepareUpstreamBody(chatBody, route, request.stream),
       estimatePromptTokens: () => estimateTokens(chatBody.messages),
       shape: (data) => {
-        const usage = usageOf(data.usage, () => estimateTokens(chatBody.messages), () =>
-          estimateTokens((data.choices ?? []).map((choice: any) => choice?.message ?? {})));
+        const usage = usageOf(
+          data.usage,
+          () => estimateTokens(chatBody.messages),
+          () => estimateTokens((data.choices ?? []).map((choice: any) => choice?.message ?? {})),
+        );
         const finishReason = data.choices?.[0]?.finish_reason ?? null;
         const body = responseObject(
           request.body,
@@ -195,12 +231,17 @@ export class InferenceService {
           request.model,
           finishReason === "length" ? "incomplete" : "completed",
           chatCompletionToOutput(data),
-          { input_tokens: usage.promptTokens, output_tokens: usage.completionTokens, total_tokens: usage.totalTokens },
+          {
+            input_tokens: usage.promptTokens,
+            output_tokens: usage.completionTokens,
+            total_tokens: usage.totalTokens,
+          },
         );
         return { body, usage, finishReason };
       },
       streamObject: "chat.completion.chunk",
-      streamFormat: () => responsesFormat(new ResponsesStreamWriter(request.body, id, createdAt, request.model)),
+      streamFormat: () =>
+        responsesFormat(new ResponsesStreamWriter(request.body, id, createdAt, request.model)),
     });
   }
 
@@ -225,7 +266,14 @@ export class InferenceService {
       stream: spec.stream,
       startedAt,
     };
-    const billing = new RequestBilling(this.ledger, principal, route, inferenceId, spec.model, String(request.id));
+    const billing = new RequestBilling(
+      this.ledger,
+      principal,
+      route,
+      inferenceId,
+      spec.model,
+      String(request.id),
+    );
     await billing.reserve();
 
     // The client going away aborts the upstream call at once.
@@ -235,7 +283,10 @@ export class InferenceService {
       if (!raw.writableFinished) clientGone.abort();
     });
 
-    const failed = (error: ApiError | ClientAborted, extra: Partial<InferenceUsage> & { midStream?: boolean; ttft?: number | null }) => {
+    const failed = (
+      error: ApiError | ClientAborted,
+      extra: Partial<InferenceUsage> & { midStream?: boolean; ttft?: number | null },
+    ) => {
       billing.release(error instanceof ClientAborted ? "client_disconnected" : "upstream_failed");
       const status = error instanceof ApiError ? error.getStatus() : 499;
       this.recorder.record("InferenceFailed", {
@@ -259,7 +310,9 @@ export class InferenceService {
     try {
       opened = await this.upstream.open(route, "POST", spec.path, payload, clientGone.signal);
     } catch (error) {
-      const known = error instanceof ApiError || error instanceof ClientAborted ? error : internalError(error);
+      const known = error instanceof ApiError || error instanceof ClientAborted
+        ? error
+        : internalError(error);
       failed(known, {});
       if (known instanceof ClientAborted) return;
       throw known;
@@ -279,10 +332,14 @@ export class InferenceService {
           });
         }
         if (!data || typeof data !== "object" || data.error) {
-          throw new ApiError(502, String(data?.error?.message ?? data?.error ?? "The upstream model server failed."), {
-            type: "api_error",
-            code: "upstream_error",
-          });
+          throw new ApiError(
+            502,
+            String(data?.error?.message ?? data?.error ?? "The upstream model server failed."),
+            {
+              type: "api_error",
+              code: "upstream_error",
+            },
+          );
         }
         outcome = spec.shape!(data, route, performance.now() - started);
       } catch (error) {
@@ -321,7 +378,9 @@ export class InferenceService {
         return;
       }
       // A client that leaves after tokens were generated pays for the work done; before, nothing.
-      const charged = result.clientAborted && !result.sawToken ? billing.release("client_disconnected") : billing.settle();
+      const charged = result.clientAborted && !result.sawToken
+        ? billing.release("client_disconnected")
+        : billing.settle();
       this.recorder.record("InferenceCompleted", {
         ...base,
         ...result.usage,
@@ -355,21 +414,25 @@ export class InferenceService {
       estimatePromptTokens: spec.estimatePromptTokens,
     });
     const format = spec.streamFormat!();
-    reply.hijack();
-    raw.writeHead(200, {
+    // A PassThrough body (not a hijacked reply): Fastify keeps owning the connection and its
+    // keep-alive, and every frame written here is piped to the socket at once.
+    const body = new PassThrough();
+    reply.code(200).headers({
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
-      connection: "keep-alive",
       "x-accel-buffering": "no",
       "x-request-id": String(request.id),
-    });
+      // Deno's node:http keeps a socket that carried a streamed response marked busy if the
+      // client reuses it, which blocks graceful shutdown; one connection per stream avoids it.
+      connection: "close",
+    }).send(body);
     raw.socket?.setNoDelay?.(true);
     let lastWrite = performance.now();
     const write = (text: string): Promise<void> | undefined => {
-      if (!text || raw.destroyed || raw.writableEnded) return;
+      if (!text || raw.destroyed || body.writableEnded) return;
       lastWrite = performance.now();
-      if (raw.write(text)) return;
-      return waitForDrain(raw);
+      if (body.write(text)) return;
+      return waitForDrain(body, raw);
     };
     // SSE comments keep idle proxies from closing a stream waiting for a slow first token.
     const keepAlive = setInterval(() => {
@@ -406,9 +469,15 @@ export class InferenceService {
       } catch (error) {
         if (clientGone.aborted) clientAborted = true;
         else {
-          logger.write("warn", "upstream stream failed", { requestId: request.id, error: (error as Error).message });
+          logger.write("warn", "upstream stream failed", {
+            requestId: request.id,
+            error: (error as Error).message,
+          });
           for (
-            const output of normaliser.fail("The connection to the upstream model server failed mid-stream.", "upstream_stream_failed")
+            const output of normaliser.fail(
+              "The connection to the upstream model server failed mid-stream.",
+              "upstream_stream_failed",
+            )
           ) await write(format.render(output));
         }
       } finally {
@@ -419,8 +488,9 @@ export class InferenceService {
       if (clientGone.aborted) clientAborted = true;
       if (!clientAborted && !normaliser.error) await write(format.end(normaliser));
     } finally {
-      clearInterval(keepAlive);
-      if (!raw.writableEnded) raw.end();
+      // The cast bridges Deno's and @types/node's timer types (both checked together with tests).
+      clearInterval(keepAlive as Parameters<typeof clearInterval>[0]);
+      if (!body.writableEnded) body.end();
       const usage = normaliser.finalUsage();
       done({
         usage: {
@@ -516,17 +586,28 @@ function usageOf(usage: any, prompt: () => number, completion: () => number): In
     return {
       promptTokens: usage.prompt_tokens,
       completionTokens: usage.completion_tokens,
-      totalTokens: Number.isInteger(usage.total_tokens) ? usage.total_tokens : usage.prompt_tokens + usage.completion_tokens,
+      totalTokens: Number.isInteger(usage.total_tokens)
+        ? usage.total_tokens
+        : usage.prompt_tokens + usage.completion_tokens,
       usageEstimated: false,
     };
   }
   const promptTokens = prompt();
   const completionTokens = completion();
-  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, usageEstimated: true };
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: promptTokens + completionTokens,
+    usageEstimated: true,
+  };
 }
 
 function openAiUsage(usage: InferenceUsage) {
-  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.totalTokens,
+  };
 }
 
 function fingerprint(route: Route): string {
@@ -538,21 +619,24 @@ function round(ms: number): number {
 }
 
 function internalError(error: unknown): ApiError {
-  logger.write("error", "inference request failed", { error: (error as Error)?.message, stack: (error as Error)?.stack });
+  logger.write("error", "inference request failed", {
+    error: (error as Error)?.message,
+    stack: (error as Error)?.stack,
+  });
   return new ApiError(500, "The server had an error while processing your request.", {
     type: "server_error",
     code: "internal_error",
   });
 }
 
-function waitForDrain(raw: ServerResponse): Promise<void> {
+function waitForDrain(body: PassThrough, raw: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const finish = () => {
-      raw.off("drain", finish);
+      body.off("drain", finish);
       raw.off("close", finish);
       resolve();
     };
-    raw.on("drain", finish);
+    body.on("drain", finish);
     raw.on("close", finish);
   });
 }

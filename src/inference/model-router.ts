@@ -85,11 +85,15 @@ export class ModelRouter {
 
   private deploymentRoute(deployment: DeploymentView, model: string): Route {
     if (deployment.status !== "running" || !deployment.baseUrl) {
-      throw new ApiError(400, `Model '${model}' deployment is not running (status: ${deployment.status})`, {
-        type: "invalid_request_error",
-        param: "model",
-        code: "model_not_available",
-      });
+      throw new ApiError(
+        400,
+        `Model '${model}' deployment is not running (status: ${deployment.status})`,
+        {
+          type: "invalid_request_error",
+          param: "model",
+          code: "model_not_available",
+        },
+      );
     }
     const external = deployment.provider === "external";
     let authorization: string | undefined;

@@ -38,7 +38,12 @@ export class ModelsService {
     for (const entry of this.catalogue.list()) {
       if (entry.kind !== "text" && entry.kind !== "embedding") continue;
       if (!models.has(entry.id)) {
-        models.set(entry.id, { id: entry.id, object: "model", created: CATALOGUE_CREATED, owned_by: "modelpilot" });
+        models.set(entry.id, {
+          id: entry.id,
+          object: "model",
+          created: CATALOGUE_CREATED,
+          owned_by: "modelpilot",
+        });
       }
     }
     return [...models.values()];

@@ -23,7 +23,10 @@ export function prepareUpstreamBody(body: Body, route: Route, stream: boolean): 
     delete upstream.tools;
     if (body.tool_choice === "none" || body.tool_choice === "auto") delete upstream.tool_choice;
   }
-  if (route.flavour !== "vllm" && body.max_completion_tokens !== undefined && body.max_completion_tokens !== null) {
+  if (
+    route.flavour !== "vllm" && body.max_completion_tokens !== undefined &&
+    body.max_completion_tokens !== null
+  ) {
     upstream.max_tokens ??= body.max_completion_tokens;
     if (route.flavour === "ollama") delete upstream.max_completion_tokens;
   }
@@ -38,7 +41,9 @@ export function estimateTokens(value: unknown): number {
     else if (typeof item === "number") chars += 4;
     else if (Array.isArray(item)) item.forEach(visit);
     else if (item && typeof item === "object") {
-      for (const [key, inner] of Object.entries(item)) if (key === "content" || key === "text") visit(inner);
+      for (const [key, inner] of Object.entries(item)) {
+        if (key === "content" || key === "text") visit(inner);
+      }
     }
   };
   visit(value);

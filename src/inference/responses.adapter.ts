@@ -15,17 +15,37 @@ export function responsesToChatBody(body: Body): Body {
   }
   if (typeof body.input === "string") messages.push({ role: "user", content: body.input });
   else {
-    (body.input as unknown[]).forEach((item, index) => messages.push(inputItemToMessage(item, index)));
+    (body.input as unknown[]).forEach((item, index) =>
+      messages.push(inputItemToMessage(item, index))
+    );
   }
   const chat: Body = { model: body.model, messages };
-  if (body.max_output_tokens !== undefined && body.max_output_tokens !== null) chat.max_tokens = body.max_output_tokens;
-  for (const field of ["temperature", "top_p", "parallel_tool_calls", "user", "seed", "top_k", "min_p", "repetition_penalty"]) {
+  if (body.max_output_tokens !== undefined && body.max_output_tokens !== null) {
+    chat.max_tokens = body.max_output_tokens;
+  }
+  for (
+    const field of [
+      "temperature",
+      "top_p",
+      "parallel_tool_calls",
+      "user",
+      "seed",
+      "top_k",
+      "min_p",
+      "repetition_penalty",
+    ]
+  ) {
     if (body[field] !== undefined && body[field] !== null) chat[field] = body[field];
   }
   if (Array.isArray(body.tools) && body.tools.length > 0) {
     chat.tools = body.tools.filter((tool: any) => tool?.type === "function").map((tool: any) => ({
       type: "function",
-      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: tool.strict },
+      function: {
+        name: tool.name,
+        description: tool.description,
+        parameters: tool.parameters,
+        strict: tool.strict,
+      },
     }));
     if (typeof body.tool_choice === "string") chat.tool_choice = body.tool_choice;
     else if ((body.tool_choice as any)?.type === "function") {
@@ -35,36 +55,62 @@ export function responsesToChatBody(body: Body): Body {
   const format = (body.text as any)?.format;
   if (format?.type === "json_object") chat.response_format = { type: "json_object" };
   if (format?.type === "json_schema") {
-    chat.response_format = { type: "json_schema", json_schema: { name: format.name, schema: format.schema, strict: format.strict } };
+    chat.response_format = {
+      type: "json_schema",
+      json_schema: { name: format.name, schema: format.schema, strict: format.strict },
+    };
   }
   return chat;
 }
 
 function inputItemToMessage(item: unknown, index: number): Body {
   const param = `input[${index}]`;
-  if (!item || typeof item !== "object") throw ApiError.badRequest(`Invalid '${param}': expected an object.`, param, "invalid_type");
+  if (!item || typeof item !== "object") {
+    throw ApiError.badRequest(`Invalid '${param}': expected an object.`, param, "invalid_type");
+  }
   const entry = item as Body;
   if (entry.type === "function_call_output") {
-    return { role: "tool", tool_call_id: entry.call_id, content: typeof entry.output === "string" ? entry.output : JSON.stringify(entry.output) };
+    return {
+      role: "tool",
+      tool_call_id: entry.call_id,
+      content: typeof entry.output === "string" ? entry.output : JSON.stringify(entry.output),
+    };
   }
   if (entry.type === "function_call") {
     return {
       role: "assistant",
       content: null,
-      tool_calls: [{ id: entry.call_id, type: "function", function: { name: entry.name, arguments: entry.arguments } }],
+      tool_calls: [{
+        id: entry.call_id,
+        type: "function",
+        function: { name: entry.name, arguments: entry.arguments },
+      }],
     };
   }
   const role = entry.role;
   if (role !== "user" && role !== "assistant" && role !== "system" && role !== "developer") {
-    throw ApiError.badRequest(`Invalid '${param}.role': expected user, assistant, system or developer.`, `${param}.role`);
+    throw ApiError.badRequest(
+      `Invalid '${param}.role': expected user, assistant, system or developer.`,
+      `${param}.role`,
+    );
   }
   const content = entry.content;
   if (typeof content === "string") return { role, content };
-  if (!Array.isArray(content)) throw ApiError.badRequest(`Invalid '${param}.content'.`, `${param}.content`, "invalid_type");
+  if (!Array.isArray(content)) {
+    throw ApiError.badRequest(`Invalid '${param}.content'.`, `${param}.content`, "invalid_type");
+  }
   const parts = content.map((part: any) => {
-    if (part?.type === "input_text" || part?.type === "output_text" || part?.type === "text") return { type: "text", text: part.text };
-    if (part?.type === "input_image") return { type: "image_url", image_url: { url: part.image_url } };
-    throw ApiError.badRequest(`Unsupported content part type '${part?.type}'.`, `${param}.content`, "unsupported_value");
+    if (part?.type === "input_text" || part?.type === "output_text" || part?.type === "text") {
+      return { type: "text", text: part.text };
+    }
+    if (part?.type === "input_image") {
+      return { type: "image_url", image_url: { url: part.image_url } };
+    }
+    throw ApiError.badRequest(
+      `Unsupported content part type '${part?.type}'.`,
+      `${param}.content`,
+      "unsupported_value",
+    );
   });
   const textOnly = parts.every((part: any) => part.type === "text");
   return { role, content: textOnly ? parts.map((part: any) => part.text).join("") : parts };
@@ -161,7 +207,11 @@ export class ResponsesStreamWriter {
   private readonly messageId = `msg_${randomBase62(24)}`;
   private text = "";
   private messageOpen = false;
-  private readonly calls = new Map<number, { id: string; callId: string; name: string; arguments: string; outputIndex: number }>();
+  private messageIndex = 0;
+  private readonly calls = new Map<
+    number,
+    { id: string; callId: string; name: string; arguments: string; outputIndex: number }
+  >();
   private outputCount = 0;
 
   constructor(
@@ -172,8 +222,17 @@ export class ResponsesStreamWriter {
   ) {}
 
   start(): string {
-    const response = responseObject(this.request, this.id, this.createdAt, this.model, "in_progress", [], null);
-    return this.event("response.created", { response }) + this.event("response.in_progress", { response });
+    const response = responseObject(
+      this.request,
+      this.id,
+      this.createdAt,
+      this.model,
+      "in_progress",
+      [],
+      null,
+    );
+    return this.event("response.created", { response }) +
+      this.event("response.in_progress", { response });
   }
 
   chunk(chunk: any): string {
@@ -186,7 +245,7 @@ export class ResponsesStreamWriter {
         this.text += delta.content;
         out += this.event("response.output_text.delta", {
           item_id: this.messageId,
-          output_index: 0,
+          output_index: this.messageIndex,
           content_index: 0,
           delta: delta.content,
           logprobs: [],
@@ -206,13 +265,24 @@ export class ResponsesStreamWriter {
           this.calls.set(index, entry);
           out += this.event("response.output_item.added", {
             output_index: entry.outputIndex,
-            item: { type: "function_call", id: entry.id, call_id: entry.callId, name: entry.name, arguments: "", status: "in_progress" },
+            item: {
+              type: "function_call",
+              id: entry.id,
+              call_id: entry.callId,
+              name: entry.name,
+              arguments: "",
+              status: "in_progress",
+            },
           });
         }
         const piece = call.function?.arguments ?? "";
         if (piece) {
           entry.arguments += piece;
-          out += this.event("response.function_call_arguments.delta", { item_id: entry.id, output_index: entry.outputIndex, delta: piece });
+          out += this.event("response.function_call_arguments.delta", {
+            item_id: entry.id,
+            output_index: entry.outputIndex,
+            delta: piece,
+          });
         }
       }
     }
@@ -224,21 +294,61 @@ export class ResponsesStreamWriter {
     const output: unknown[] = [];
     if (this.messageOpen) {
       const part = { type: "output_text", text: this.text, annotations: [] };
-      const item = { type: "message", id: this.messageId, status: "completed", role: "assistant", content: [part] };
-      out += this.event("response.output_text.done", { item_id: this.messageId, output_index: 0, content_index: 0, text: this.text, logprobs: [] });
-      out += this.event("response.content_part.done", { item_id: this.messageId, output_index: 0, content_index: 0, part });
-      out += this.event("response.output_item.done", { output_index: 0, item });
+      const item = {
+        type: "message",
+        id: this.messageId,
+        status: "completed",
+        role: "assistant",
+        content: [part],
+      };
+      const at = this.messageIndex;
+      out += this.event("response.output_text.done", {
+        item_id: this.messageId,
+        output_index: at,
+        content_index: 0,
+        text: this.text,
+        logprobs: [],
+      });
+      out += this.event("response.content_part.done", {
+        item_id: this.messageId,
+        output_index: at,
+        content_index: 0,
+        part,
+      });
+      out += this.event("response.output_item.done", { output_index: at, item });
       output.push(item);
     }
     for (const entry of this.calls.values()) {
-      const item = { type: "function_call", id: entry.id, call_id: entry.callId, name: entry.name, arguments: entry.arguments, status: "completed" };
-      out += this.event("response.function_call_arguments.done", { item_id: entry.id, output_index: entry.outputIndex, arguments: entry.arguments });
+      const item = {
+        type: "function_call",
+        id: entry.id,
+        call_id: entry.callId,
+        name: entry.name,
+        arguments: entry.arguments,
+        status: "completed",
+      };
+      out += this.event("response.function_call_arguments.done", {
+        item_id: entry.id,
+        output_index: entry.outputIndex,
+        arguments: entry.arguments,
+      });
       out += this.event("response.output_item.done", { output_index: entry.outputIndex, item });
       output.push(item);
     }
     const status = finishReason === "length" ? "incomplete" : "completed";
-    const response = responseObject(this.request, this.id, this.createdAt, this.model, status, output, usage);
-    return out + this.event(status === "completed" ? "response.completed" : "response.incomplete", { response });
+    const response = responseObject(
+      this.request,
+      this.id,
+      this.createdAt,
+      this.model,
+      status,
+      output,
+      usage,
+    );
+    return out +
+      this.event(status === "completed" ? "response.completed" : "response.incomplete", {
+        response,
+      });
   }
 
   error(error: OpenAiErrorBody): string {
@@ -248,9 +358,16 @@ export class ResponsesStreamWriter {
   private openMessage(): string {
     this.messageOpen = true;
     const outputIndex = this.outputCount++;
+    this.messageIndex = outputIndex;
     return this.event("response.output_item.added", {
       output_index: outputIndex,
-      item: { type: "message", id: this.messageId, status: "in_progress", role: "assistant", content: [] },
+      item: {
+        type: "message",
+        id: this.messageId,
+        status: "in_progress",
+        role: "assistant",
+        content: [],
+      },
     }) + this.event("response.content_part.added", {
       item_id: this.messageId,
       output_index: outputIndex,
@@ -260,6 +377,8 @@ export class ResponsesStreamWriter {
   }
 
   private event(type: string, data: Record<string, unknown>): string {
-    return `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.sequence++, ...data })}\n\n`;
+    return `event: ${type}\ndata: ${
+      JSON.stringify({ type, sequence_number: this.sequence++, ...data })
+    }\n\n`;
   }
 }

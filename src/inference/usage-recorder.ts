@@ -5,8 +5,14 @@ import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts
 import { metrics } from "../operations/metrics.ts";
 import { type InferenceEventMap, inferenceStream } from "./inference.events.ts";
 
-const recorded = metrics.counter("inference_requests_total", "OpenAI-compatible requests recorded, by outcome");
-const lost = metrics.counter("inference_events_lost_total", "Inference events that could not be appended after retries");
+const recorded = metrics.counter(
+  "inference_requests_total",
+  "OpenAI-compatible requests recorded, by outcome",
+);
+const lost = metrics.counter(
+  "inference_events_lost_total",
+  "Inference events that could not be appended after retries",
+);
 
 const RETRY_DELAYS_MS = [50, 200, 1_000, 5_000];
 
@@ -22,7 +28,10 @@ export class UsageRecorder implements BeforeApplicationShutdown {
   constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
 
   record<Type extends keyof InferenceEventMap>(type: Type, data: InferenceEventMap[Type]): void {
-    recorded.inc({ outcome: type === "InferenceCompleted" ? "completed" : "failed", route: data.routeKind });
+    recorded.inc({
+      outcome: type === "InferenceCompleted" ? "completed" : "failed",
+      route: data.routeKind,
+    });
     const work = this.append(type, data).finally(() => this.pending.delete(work));
     this.pending.add(work);
   }
@@ -40,7 +49,10 @@ export class UsageRecorder implements BeforeApplicationShutdown {
     await this.flush();
   }
 
-  private async append<Type extends keyof InferenceEventMap>(type: Type, data: InferenceEventMap[Type]) {
+  private async append<Type extends keyof InferenceEventMap>(
+    type: Type,
+    data: InferenceEventMap[Type],
+  ) {
     const event = {
       id: deterministicEventId("inference", data.inferenceId),
       type,
@@ -48,12 +60,16 @@ export class UsageRecorder implements BeforeApplicationShutdown {
       metadata: {
         accountId: data.accountId,
         requestId: data.requestId,
-        actor: data.keyId ? `account:${data.accountId}/key:${data.keyId}` : `account:${data.accountId}`,
+        actor: data.keyId
+          ? `account:${data.accountId}/key:${data.keyId}`
+          : `account:${data.accountId}`,
       },
     };
     for (let attempt = 0;; attempt++) {
       try {
-        await this.store.append(inferenceStream(data.inferenceId), [event], { expectedRevision: "any" });
+        await this.store.append(inferenceStream(data.inferenceId), [event], {
+          expectedRevision: "any",
+        });
         return;
       } catch (error) {
         if (attempt >= RETRY_DELAYS_MS.length) {

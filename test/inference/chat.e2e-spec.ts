@@ -1,7 +1,15 @@
 import OpenAI from "openai";
-import { startLocalUpstream, type LocalUpstream } from "../support/upstreams/openai-upstream.ts";
+import { type LocalUpstream, startLocalUpstream } from "../support/upstreams/openai-upstream.ts";
 import type { TestApp } from "../support/test-app.ts";
-import { createTenant, dataFrames, inferenceEvents, rawStream, registerExternal, startGateway, type Tenant } from "./support.ts";
+import {
+  createTenant,
+  dataFrames,
+  inferenceEvents,
+  rawStream,
+  registerExternal,
+  startGateway,
+  type Tenant,
+} from "./support.ts";
 
 describe("chat completions through the gateway", () => {
   let gateway: TestApp;
@@ -14,7 +22,13 @@ describe("chat completions through the gateway", () => {
     vllm = await startLocalUpstream("vllm", { apiKey: "upstream-secret-key" });
     gateway = await startGateway();
     tenant = await createTenant(gateway);
-    expect((await registerExternal(gateway, tenant, { name: "mistral", model: "mistral:7b", base_url: ollama.baseUrl })).status).toBe(201);
+    expect(
+      (await registerExternal(gateway, tenant, {
+        name: "mistral",
+        model: "mistral:7b",
+        base_url: ollama.baseUrl,
+      })).status,
+    ).toBe(201);
     const qwen = await registerExternal(gateway, tenant, {
       name: "qwen",
       model: "Qwen/Qwen3-8B",
@@ -36,13 +50,18 @@ describe("chat completions through the gateway", () => {
       .create({ model: "mistral", messages: [{ role: "user", content: "Hello there" }] })
       .withResponse();
     expect(response.headers.get("content-type")).toContain("application/json");
-    expect(data._request_id).toBe(response.headers.get("x-request-id"));
+    expect((data as { _request_id?: string | null })._request_id).toBe(
+      response.headers.get("x-request-id"),
+    );
     expect(data.model).toBe("mistral");
     expect(data.choices[0].message.content).toBe("Hello from ollama! You said: Hello there");
     expect(data.usage).toEqual({ prompt_tokens: 2, completion_tokens: 7, total_tokens: 9 });
     const deployment = (data as any).x_modelpilot;
     expect(data.system_fingerprint).toBe(`modelpilot-${deployment.deployment_id}`);
-    expect(deployment).toMatchObject({ model_identifier: "mistral:7b", direct_endpoint: ollama.baseUrl });
+    expect(deployment).toMatchObject({
+      model_identifier: "mistral:7b",
+      direct_endpoint: ollama.baseUrl,
+    });
     expect(typeof deployment.response_time_ms).toBe("number");
     expect(ollama.requests.at(-1)!.body.model).toBe("mistral:7b");
     expect(ollama.requests.at(-1)!.headers.authorization).toBeUndefined();
@@ -97,7 +116,10 @@ describe("chat completions through the gateway", () => {
   });
 
   it("lets the node helper reassemble the final completion (role and finish_reason present)", async () => {
-    const runner = tenant.client.chat.completions.stream({ model: "qwen", messages: [{ role: "user", content: "x" }] });
+    const runner = tenant.client.chat.completions.stream({
+      model: "qwen",
+      messages: [{ role: "user", content: "x" }],
+    });
     const final = await runner.finalChatCompletion();
     expect(final.choices[0].message.content).toBe("Hello from vllm! You said: x");
     expect(final.choices[0].finish_reason).toBe("stop");
@@ -108,7 +130,10 @@ describe("chat completions through the gateway", () => {
       const runner = tenant.client.chat.completions.stream({
         model,
         messages: [{ role: "user", content: "weather in Paris?" }],
-        tools: [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: {} } } }],
+        tools: [{
+          type: "function",
+          function: { name: "get_weather", parameters: { type: "object", properties: {} } },
+        }],
       });
       const final = await runner.finalChatCompletion();
       expect(final.choices[0].finish_reason).toBe("tool_calls");
@@ -158,7 +183,11 @@ describe("chat completions through the gateway", () => {
       const frames = dataFrames(text);
       expect(frames.at(-1)).toBe("[DONE]");
       expect(JSON.parse(frames.at(-2)!).error.message).toBe("CUDA out of memory while generating");
-      const stream = await tenant.client.chat.completions.create({ model: "qwen", stream: true, messages: [{ role: "user", content: "x" }] });
+      const stream = await tenant.client.chat.completions.create({
+        model: "qwen",
+        stream: true,
+        messages: [{ role: "user", content: "x" }],
+      });
       await expect((async () => {
         for await (const _ of stream) { /* read until the error */ }
       })()).rejects.toThrow(/CUDA out of memory/);
@@ -170,7 +199,11 @@ describe("chat completions through the gateway", () => {
   it("turns an Ollama truncated stream (no finish, no [DONE]) into an error frame", async () => {
     ollama.knobs.dieAfterTokens = 3;
     try {
-      const stream = await tenant.client.chat.completions.create({ model: "mistral", stream: true, messages: [{ role: "user", content: "x" }] });
+      const stream = await tenant.client.chat.completions.create({
+        model: "mistral",
+        stream: true,
+        messages: [{ role: "user", content: "x" }],
+      });
       const error = await (async () => {
         try {
           for await (const _ of stream) { /* read */ }
@@ -179,7 +212,9 @@ describe("chat completions through the gateway", () => {
         }
       })();
       expect(error).toBeInstanceOf(OpenAI.APIError);
-      expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe("upstream_stream_truncated");
+      expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe(
+        "upstream_stream_truncated",
+      );
     } finally {
       ollama.knobs.dieAfterTokens = null;
     }
@@ -191,7 +226,11 @@ describe("chat completions through the gateway", () => {
       const before = ollama.abortedStreams;
       const controller = new AbortController();
       const stream = await tenant.client.chat.completions.create(
-        { model: "mistral", stream: true, messages: [{ role: "user", content: "one two three four five six" }] },
+        {
+          model: "mistral",
+          stream: true,
+          messages: [{ role: "user", content: "one two three four five six" }],
+        },
         { signal: controller.signal },
       );
       let seen = 0;
@@ -204,7 +243,9 @@ describe("chat completions through the gateway", () => {
       }
       expect(seen).toBe(3);
       const deadline = Date.now() + 2_000;
-      while (ollama.abortedStreams === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while (ollama.abortedStreams === before && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
       expect(ollama.abortedStreams).toBe(before + 1);
       const events = await inferenceEvents(gateway);
       const aborted = events.find((event) => event.data.clientAborted === true);
@@ -216,7 +257,10 @@ describe("chat completions through the gateway", () => {
   });
 
   it("records one InferenceCompleted per request with upstream usage, latency and time to first token", async () => {
-    const completion = await tenant.client.chat.completions.create({ model: "mistral", messages: [{ role: "user", content: "measure me" }] });
+    const completion = await tenant.client.chat.completions.create({
+      model: "mistral",
+      messages: [{ role: "user", content: "measure me" }],
+    });
     const events = await inferenceEvents(gateway);
     const mine = events.filter((event) => event.data.requestId === completion._request_id);
     expect(mine).toHaveLength(1);
@@ -240,7 +284,10 @@ describe("chat completions through the gateway", () => {
   it("marks usage as estimated when the upstream reports none", async () => {
     ollama.knobs.omitUsage = true;
     try {
-      const completion = await tenant.client.chat.completions.create({ model: "mistral", messages: [{ role: "user", content: "no usage" }] });
+      const completion = await tenant.client.chat.completions.create({
+        model: "mistral",
+        messages: [{ role: "user", content: "no usage" }],
+      });
       const events = await inferenceEvents(gateway);
       const mine = events.find((event) => event.data.requestId === completion._request_id)!;
       expect(mine.data.usageEstimated).toBe(true);

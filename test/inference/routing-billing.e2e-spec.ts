@@ -3,10 +3,18 @@ import { newEventId } from "../../src/common/ids.ts";
 import { deploymentStream } from "../../src/deployments/deployment.events.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { ProjectionRunner } from "../../src/projections/projection-runner.ts";
-import { startRunpodSimulator, type RunpodSimulator } from "../support/runpod-sim/index.ts";
+import { type RunpodSimulator, startRunpodSimulator } from "../support/runpod-sim/index.ts";
 import { type LocalUpstream, startLocalUpstream } from "../support/upstreams/openai-upstream.ts";
 import { api, type TestApp } from "../support/test-app.ts";
-import { balanceUsd, createTenant, inferenceEvents, rawStream, registerExternal, startGateway, type Tenant } from "./support.ts";
+import {
+  balanceUsd,
+  createTenant,
+  inferenceEvents,
+  rawStream,
+  registerExternal,
+  startGateway,
+  type Tenant,
+} from "./support.ts";
 
 describe("routing, errors and per-request billing", () => {
   let gateway: TestApp;
@@ -15,17 +23,45 @@ describe("routing, errors and per-request billing", () => {
   let tenant: Tenant;
 
   /** A pod deployment as the RunPod work will record it. */
-  async function pod(accountId: string, id: string, name: string, model: string, started: boolean, stopped = false) {
+  async function pod(
+    accountId: string,
+    id: string,
+    name: string,
+    model: string,
+    started: boolean,
+    stopped = false,
+  ) {
     const store = gateway.app.get<EventStore>(EVENT_STORE);
     const at = new Date().toISOString();
     const events = [{
       id: newEventId(),
       type: "DeploymentRequested",
-      data: { deploymentId: id, accountId, provider: "runpod", name, modelIdentifier: model, requestedAt: at },
+      data: {
+        deploymentId: id,
+        accountId,
+        provider: "runpod",
+        name,
+        modelIdentifier: model,
+        requestedAt: at,
+      },
     }];
-    if (started) events.push({ id: newEventId(), type: "PodStarted", data: { deploymentId: id, baseUrl: ollama.baseUrl, startedAt: at } as any });
-    if (stopped) events.push({ id: newEventId(), type: "PodStopped", data: { deploymentId: id, reason: "user", stoppedAt: at } as any });
-    const appended = await store.append(deploymentStream(id), events, { expectedRevision: "no_stream" });
+    if (started) {
+      events.push({
+        id: newEventId(),
+        type: "PodStarted",
+        data: { deploymentId: id, baseUrl: ollama.baseUrl, startedAt: at } as any,
+      });
+    }
+    if (stopped) {
+      events.push({
+        id: newEventId(),
+        type: "PodStopped",
+        data: { deploymentId: id, reason: "user", stoppedAt: at } as any,
+      });
+    }
+    const appended = await store.append(deploymentStream(id), events, {
+      expectedRevision: "no_stream",
+    });
     await gateway.app.get(ProjectionRunner).waitFor(appended.position, ["deployments"]);
   }
 
@@ -52,7 +88,10 @@ describe("routing, errors and per-request billing", () => {
 
   it("routes a running pod by name, without a per-request charge", async () => {
     const before = await balanceUsd(gateway, tenant.accountId);
-    const completion = await tenant.client.chat.completions.create({ model: "mistral", messages: [{ role: "user", content: "hi" }] });
+    const completion = await tenant.client.chat.completions.create({
+      model: "mistral",
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(completion.system_fingerprint).toBe("modelpilot-pod-running-1");
     expect((completion as any).x_modelpilot.deployment_id).toBe("pod-running-1");
     expect(await balanceUsd(gateway, tenant.accountId)).toBe(before);
@@ -71,8 +110,15 @@ describe("routing, errors and per-request billing", () => {
       param: "model",
       code: "model_not_found",
     });
-    expect(response.body.available_models).toEqual(expect.arrayContaining(["mistral", "mistral:7b", "qwen3-8b"]));
-    await expect(tenant.client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: "x" }] }))
+    expect(response.body.available_models).toEqual(
+      expect.arrayContaining(["mistral", "mistral:7b", "qwen3-8b"]),
+    );
+    await expect(
+      tenant.client.chat.completions.create({
+        model: "nope",
+        messages: [{ role: "user", content: "x" }],
+      }),
+    )
       .rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
@@ -129,15 +175,30 @@ describe("routing, errors and per-request billing", () => {
   });
 
   it("refuses a key without the proxy permission", async () => {
-    const key = await api(gateway.url, "POST", "/api/keys", { token: tenant.key, body: { name: "ro", permissions: ["read"] } });
-    const client = new OpenAI({ apiKey: key.body.key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
-    await expect(client.chat.completions.create({ model: "mistral", messages: [{ role: "user", content: "x" }] }))
+    const key = await api(gateway.url, "POST", "/api/keys", {
+      token: tenant.key,
+      body: { name: "ro", permissions: ["read"] },
+    });
+    const client = new OpenAI({
+      apiKey: key.body.key,
+      baseURL: `${gateway.url}/v1`,
+      maxRetries: 0,
+    });
+    await expect(
+      client.chat.completions.create({
+        model: "mistral",
+        messages: [{ role: "user", content: "x" }],
+      }),
+    )
       .rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
   });
 
   it("charges a serverless text model once per request from the catalogue (qwen3-8b $0.01), streamed or not", async () => {
     const start = await balanceUsd(gateway, tenant.accountId);
-    const completion = await tenant.client.chat.completions.create({ model: "qwen3-8b", messages: [{ role: "user", content: "hi" }] });
+    const completion = await tenant.client.chat.completions.create({
+      model: "qwen3-8b",
+      messages: [{ role: "user", content: "hi" }],
+    });
     expect(completion.model).toBe("qwen3-8b");
     expect(completion.system_fingerprint).toBe("modelpilot-qwen3-8b");
     expect(await balanceUsd(gateway, tenant.accountId)).toBeCloseTo(start - 0.01, 6);
@@ -156,7 +217,9 @@ describe("routing, errors and per-request billing", () => {
     expect(text.length).toBeGreaterThan(0);
     expect(Number.isInteger(usage.completion_tokens)).toBe(true);
     expect(await balanceUsd(gateway, tenant.accountId)).toBeCloseTo(start - 0.02, 6);
-    const charged = (await inferenceEvents(gateway)).filter((event) => event.data.model === "qwen3-8b");
+    const charged = (await inferenceEvents(gateway)).filter((event) =>
+      event.data.model === "qwen3-8b"
+    );
     expect(charged.map((event) => event.data.chargedMicros)).toEqual([10_000, 10_000]);
     // The RunPod key goes to RunPod only, never back to the client.
     expect(sim.requests.at(-1)!.authorization).toBe("Bearer rp-secret-key-123");
@@ -174,7 +237,9 @@ describe("routing, errors and per-request billing", () => {
     expect(failure.body.error.message).toBe("worker crashed");
     expect(typeof failure.body.error.type).toBe("string");
     expect(await balanceUsd(gateway, tenant.accountId)).toBeCloseTo(start, 6);
-    const failed = (await inferenceEvents(gateway)).filter((event) => event.type === "InferenceFailed");
+    const failed = (await inferenceEvents(gateway)).filter((event) =>
+      event.type === "InferenceFailed"
+    );
     expect(failed.at(-1)!.data).toMatchObject({ model: "qwen3-8b", status: 500, chargedMicros: 0 });
   });
 
@@ -195,7 +260,11 @@ describe("routing, errors and per-request billing", () => {
     const dead = await startLocalUpstream("vllm");
     const url = dead.baseUrl;
     await dead.close();
-    await registerExternal(gateway, tenant, { name: "dead", model: "Qwen/Qwen3-8B", base_url: url });
+    await registerExternal(gateway, tenant, {
+      name: "dead",
+      model: "Qwen/Qwen3-8B",
+      base_url: url,
+    });
     const unreachable = await api(gateway.url, "POST", "/v1/chat/completions", {
       token: tenant.key,
       body: { model: "dead", messages: [{ role: "user", content: "x" }] },
@@ -207,7 +276,11 @@ describe("routing, errors and per-request billing", () => {
     const slow = await startLocalUpstream("vllm", { latencyMs: 1_000 });
     try {
       const other = await createTenant(slowGateway);
-      await registerExternal(slowGateway, other, { name: "slow", model: "Qwen/Qwen3-8B", base_url: slow.baseUrl });
+      await registerExternal(slowGateway, other, {
+        name: "slow",
+        model: "Qwen/Qwen3-8B",
+        base_url: slow.baseUrl,
+      });
       const timedOut = await rawStream(`${slowGateway.url}/v1/chat/completions`, other.key, {
         model: "slow",
         stream: true,
@@ -224,10 +297,20 @@ describe("routing, errors and per-request billing", () => {
   it("rewrites upstream errors into the envelope with the upstream status kept", async () => {
     const vllm = await startLocalUpstream("vllm");
     try {
-      await registerExternal(gateway, tenant, { name: "vllm-errors", model: "Qwen/Qwen3-8B", base_url: vllm.baseUrl });
+      await registerExternal(gateway, tenant, {
+        name: "vllm-errors",
+        model: "Qwen/Qwen3-8B",
+        base_url: vllm.baseUrl,
+      });
       vllm.failNext("/chat/completions", {
         status: 400,
-        body: { object: "error", message: "This model's maximum context length is 32768 tokens", type: "BadRequestError", param: "input_tokens", code: 400 },
+        body: {
+          object: "error",
+          message: "This model's maximum context length is 32768 tokens",
+          type: "BadRequestError",
+          param: "input_tokens",
+          code: 400,
+        },
       });
       const response = await api(gateway.url, "POST", "/v1/chat/completions", {
         token: tenant.key,

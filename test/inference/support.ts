@@ -1,5 +1,9 @@
 import OpenAI from "openai";
-import { EVENT_STORE, type EventStore, type RecordedEvent } from "../../src/event-store/event-store.port.ts";
+import {
+  EVENT_STORE,
+  type EventStore,
+  type RecordedEvent,
+} from "../../src/event-store/event-store.port.ts";
 import { UsageRecorder } from "../../src/inference/usage-recorder.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 
@@ -18,8 +22,13 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Te
 /** A fresh account with a proxy+read+manage key and optional credit. */
 export async function createTenant(gateway: TestApp, creditUsd?: string): Promise<Tenant> {
   const email = `user-${Math.random().toString(36).slice(2)}@example.com`;
-  const account = await api(gateway.url, "POST", "/admin/accounts", { token: TEST_ADMIN_KEY, body: { email } });
-  if (account.status >= 300) throw new Error(`account: ${account.status} ${JSON.stringify(account.body)}`);
+  const account = await api(gateway.url, "POST", "/admin/accounts", {
+    token: TEST_ADMIN_KEY,
+    body: { email },
+  });
+  if (account.status >= 300) {
+    throw new Error(`account: ${account.status} ${JSON.stringify(account.body)}`);
+  }
   const accountId = account.body.id as string;
   const key = await api(gateway.url, "POST", `/admin/accounts/${accountId}/api-keys`, {
     token: TEST_ADMIN_KEY,
@@ -31,13 +40,19 @@ export async function createTenant(gateway: TestApp, creditUsd?: string): Promis
       token: TEST_ADMIN_KEY,
       body: { amount_usd: Number(creditUsd), reason: "test credit" },
     });
-    if (credit.status >= 300) throw new Error(`credit: ${credit.status} ${JSON.stringify(credit.body)}`);
+    if (credit.status >= 300) {
+      throw new Error(`credit: ${credit.status} ${JSON.stringify(credit.body)}`);
+    }
   }
   return {
     accountId,
     key: key.body.key,
     client: new OpenAI({ apiKey: key.body.key, baseURL: `${gateway.url}/v1`, maxRetries: 0 }),
-    apiClient: new OpenAI({ apiKey: key.body.key, baseURL: `${gateway.url}/api/v1`, maxRetries: 0 }),
+    apiClient: new OpenAI({
+      apiKey: key.body.key,
+      baseURL: `${gateway.url}/api/v1`,
+      maxRetries: 0,
+    }),
   };
 }
 
@@ -53,7 +68,9 @@ export async function registerExternal(
 }
 
 export async function balanceUsd(gateway: TestApp, accountId: string): Promise<number> {
-  const account = await api(gateway.url, "GET", `/admin/accounts/${accountId}`, { token: TEST_ADMIN_KEY });
+  const account = await api(gateway.url, "GET", `/admin/accounts/${accountId}`, {
+    token: TEST_ADMIN_KEY,
+  });
   return account.body.balance_usd;
 }
 
@@ -64,7 +81,10 @@ export async function inferenceEvents(gateway: TestApp): Promise<RecordedEvent[]
   return await store.readAll({ filter: { streamPrefixes: ["inference-"] }, maxCount: 10_000 });
 }
 
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 3_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
@@ -73,7 +93,11 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
 }
 
 /** Raw SSE frames of a streamed request (what a client receives on the wire). */
-export async function rawStream(url: string, key: string, body: unknown): Promise<{ status: number; headers: Headers; text: string }> {
+export async function rawStream(
+  url: string,
+  key: string,
+  body: unknown,
+): Promise<{ status: number; headers: Headers; text: string }> {
   const response = await fetch(url, {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
@@ -83,5 +107,7 @@ export async function rawStream(url: string, key: string, body: unknown): Promis
 }
 
 export function dataFrames(text: string): string[] {
-  return text.split("\n\n").filter((frame) => frame.startsWith("data: ")).map((frame) => frame.slice(6));
+  return text.split("\n\n").filter((frame) => frame.startsWith("data: ")).map((frame) =>
+    frame.slice(6)
+  );
 }

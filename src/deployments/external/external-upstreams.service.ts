@@ -6,7 +6,7 @@ import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { EVENT_STORE, type EventStore } from "../../event-store/event-store.port.ts";
 import type { Principal } from "../../auth/principal.ts";
 import { type DeploymentRequested, deploymentStream } from "../deployment.events.ts";
-import { type DeploymentView, DeploymentsQueries } from "../deployments.queries.ts";
+import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
 import { SECRET_BOX, type SecretBox } from "./secret-box.ts";
 import { checkUpstreamUrl } from "./ssrf-guard.ts";
 
@@ -35,11 +35,21 @@ export class ExternalUpstreamsService {
     const text = (field: string, required: boolean): string | undefined => {
       const value = body[field];
       if (value === undefined || value === null) {
-        if (required) throw ApiError.badRequest(`Missing required parameter: '${field}'.`, field, "missing_required_parameter");
+        if (required) {
+          throw ApiError.badRequest(
+            `Missing required parameter: '${field}'.`,
+            field,
+            "missing_required_parameter",
+          );
+        }
         return undefined;
       }
       if (typeof value !== "string" || value.trim() === "") {
-        throw ApiError.badRequest(`Invalid '${field}': expected a non-empty string.`, field, "invalid_type");
+        throw ApiError.badRequest(
+          `Invalid '${field}': expected a non-empty string.`,
+          field,
+          "invalid_type",
+        );
       }
       return value.trim();
     };
@@ -52,7 +62,9 @@ export class ExternalUpstreamsService {
       );
     }
     const model = text("model", true)!;
-    if (model.length > 256) throw ApiError.badRequest("Invalid 'model': too long.", "model", "invalid_value");
+    if (model.length > 256) {
+      throw ApiError.badRequest("Invalid 'model': too long.", "model", "invalid_value");
+    }
     const baseUrl = text("base_url", true)!;
     const apiKey = text("api_key", false);
     if (apiKey !== undefined && apiKey.length > 4096) {
@@ -61,14 +73,21 @@ export class ExternalUpstreamsService {
     return { name, model, baseUrl, apiKey };
   }
 
-  async register(principal: Principal, input: RegisterExternalUpstream, requestId?: string): Promise<DeploymentView> {
+  async register(
+    principal: Principal,
+    input: RegisterExternalUpstream,
+    requestId?: string,
+  ): Promise<DeploymentView> {
     const checked = await checkUpstreamUrl(input.baseUrl, {
       allowPrivate: this.config.allowPrivateUpstreams,
     });
     const baseUrl = checked.url.toString().replace(/\/+$/, "");
     const existing = this.queries.resolve(principal.accountId, input.name);
     if (existing && existing.name === input.name) {
-      throw ApiError.conflict(`A deployment named '${input.name}' already exists.`, "deployment_exists");
+      throw ApiError.conflict(
+        `A deployment named '${input.name}' already exists.`,
+        "deployment_exists",
+      );
     }
     const deploymentId = newId("ext", 16);
     const data: DeploymentRequested = {

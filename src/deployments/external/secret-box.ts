@@ -39,15 +39,23 @@ export class SecretBox {
     const cipher = createCipheriv("aes-256-gcm", this.key, iv);
     const data = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
     const tag = cipher.getAuthTag();
-    return [VERSION, iv.toString("base64url"), tag.toString("base64url"), data.toString("base64url")].join(":");
+    return [
+      VERSION,
+      iv.toString("base64url"),
+      tag.toString("base64url"),
+      data.toString("base64url"),
+    ].join(":");
   }
 
   decrypt(ciphertext: string): string {
     const [version, iv, tag, data] = ciphertext.split(":");
-    if (version !== VERSION || !iv || !tag || data === undefined) throw new Error("unknown secret format");
+    if (version !== VERSION || !iv || !tag || data === undefined) {
+      throw new Error("unknown secret format");
+    }
     const decipher = createDecipheriv("aes-256-gcm", this.key, Buffer.from(iv, "base64url"));
     decipher.setAuthTag(Buffer.from(tag, "base64url"));
-    return Buffer.concat([decipher.update(Buffer.from(data, "base64url")), decipher.final()]).toString("utf8");
+    return Buffer.concat([decipher.update(Buffer.from(data, "base64url")), decipher.final()])
+      .toString("utf8");
   }
 }
 

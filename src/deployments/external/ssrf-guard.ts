@@ -89,7 +89,11 @@ export async function checkUpstreamUrl(
     throw ApiError.badRequest(`Invalid '${param}': not a valid URL.`, param, "invalid_url");
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw ApiError.badRequest(`Invalid '${param}': only http and https URLs are allowed.`, param, "invalid_url");
+    throw ApiError.badRequest(
+      `Invalid '${param}': only http and https URLs are allowed.`,
+      param,
+      "invalid_url",
+    );
   }
   if (url.username || url.password) {
     throw ApiError.badRequest(
@@ -105,11 +109,19 @@ export async function checkUpstreamUrl(
     try {
       addresses = await (options.resolve ?? systemResolver)(hostname);
     } catch {
-      throw ApiError.badRequest(`Invalid '${param}': the host '${hostname}' does not resolve.`, param, "invalid_url");
+      throw ApiError.badRequest(
+        `Invalid '${param}': the host '${hostname}' does not resolve.`,
+        param,
+        "invalid_url",
+      );
     }
   }
   if (addresses.length === 0) {
-    throw ApiError.badRequest(`Invalid '${param}': the host '${hostname}' does not resolve.`, param, "invalid_url");
+    throw ApiError.badRequest(
+      `Invalid '${param}': the host '${hostname}' does not resolve.`,
+      param,
+      "invalid_url",
+    );
   }
   if (!options.allowPrivate && addresses.some(isPrivateAddress)) {
     throw ApiError.badRequest(

@@ -59,13 +59,21 @@ export class ChatStreamNormaliser {
     try {
       chunk = JSON.parse(payload);
     } catch {
-      return this.fail("The upstream model server sent a malformed stream frame.", "upstream_bad_frame");
+      return this.fail(
+        "The upstream model server sent a malformed stream frame.",
+        "upstream_bad_frame",
+      );
     }
     if (chunk === null || typeof chunk !== "object") {
-      return this.fail("The upstream model server sent a malformed stream frame.", "upstream_bad_frame");
+      return this.fail(
+        "The upstream model server sent a malformed stream frame.",
+        "upstream_bad_frame",
+      );
     }
     if (chunk.error) {
-      const upstream = typeof chunk.error === "object" ? chunk.error : { message: String(chunk.error) };
+      const upstream = typeof chunk.error === "object"
+        ? chunk.error
+        : { message: String(chunk.error) };
       return this.fail(
         typeof upstream.message === "string" && upstream.message
           ? upstream.message
@@ -88,7 +96,9 @@ export class ChatStreamNormaliser {
           this.roleSent.add(index);
           if (delta.role !== "assistant") {
             choice.delta = { role: "assistant", ...delta };
-            if (delta.content === undefined && delta.tool_calls === undefined) choice.delta.content = "";
+            if (delta.content === undefined && delta.tool_calls === undefined) {
+              choice.delta.content = "";
+            }
           }
         } else if (delta.role !== undefined) {
           delete delta.role;
@@ -139,7 +149,8 @@ export class ChatStreamNormaliser {
    */
   finish(sawDone: boolean): StreamOutput[] {
     if (this.ended) return [];
-    const unfinished = this.roleSent.size === 0 || [...this.roleSent].some((index) => !this.finished.has(index));
+    const unfinished = this.roleSent.size === 0 ||
+      [...this.roleSent].some((index) => !this.finished.has(index));
     if (unfinished) {
       return this.fail(
         sawDone
@@ -167,7 +178,10 @@ export class ChatStreamNormaliser {
 
   /** The upstream's usage, else an estimate (about 4 characters per token). */
   finalUsage(): UpstreamUsage & { estimated?: boolean } {
-    if (this.usage && Number.isInteger(this.usage.prompt_tokens) && Number.isInteger(this.usage.completion_tokens)) {
+    if (
+      this.usage && Number.isInteger(this.usage.prompt_tokens) &&
+      Number.isInteger(this.usage.completion_tokens)
+    ) {
       return {
         ...this.usage,
         total_tokens: Number.isInteger(this.usage.total_tokens)
@@ -177,7 +191,12 @@ export class ChatStreamNormaliser {
     }
     const prompt = this.options.estimatePromptTokens();
     const completion = Math.ceil(this.outputChars / 4);
-    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, estimated: true };
+    return {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      estimated: true,
+    };
   }
 
   /** Marks the stream failed with an error the client sees as an error frame. */
@@ -192,5 +211,6 @@ export class ChatStreamNormaliser {
 function isEmptyChoice(choice: any, object: NormaliserOptions["object"]): boolean {
   if (object === "text_completion") return !choice.text;
   const delta = choice.delta ?? {};
-  return !delta.content && !delta.tool_calls && !delta.refusal && !delta.reasoning && !delta.reasoning_content;
+  return !delta.content && !delta.tool_calls && !delta.refusal && !delta.reasoning &&
+    !delta.reasoning_content;
 }

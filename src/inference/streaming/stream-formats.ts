@@ -37,7 +37,11 @@ export function responsesFormat(writer: ResponsesStreamWriter): StreamFormat {
     end(normaliser) {
       const usage = normaliser.finalUsage();
       return writer.complete(
-        { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens, total_tokens: usage.total_tokens },
+        {
+          input_tokens: usage.prompt_tokens,
+          output_tokens: usage.completion_tokens,
+          total_tokens: usage.total_tokens,
+        },
         normaliser.finishReason,
       );
     },

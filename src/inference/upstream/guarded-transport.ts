@@ -31,27 +31,37 @@ export function guardedFetch(
   return new Promise<Response>((resolve, reject) => {
     const req = request(target, {
       method: init.method,
-      headers: init.body === undefined ? init.headers : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
+      headers: init.body === undefined
+        ? init.headers
+        : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
       signal: init.signal,
-      lookup: ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
-        systemResolver(hostname).then((addresses) => {
-          const refused = addresses.find(isPrivateAddress);
-          if (refused || addresses.length === 0) {
-            return callback(new ForbiddenUpstreamAddress(`upstream host resolves to a forbidden address`));
-          }
-          const entries: LookupAddress[] = addresses.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
-          if (options?.all) callback(null, entries);
-          else callback(null, entries[0].address, entries[0].family);
-        }, (error) => callback(error));
-      }) as never,
+      lookup:
+        ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+          systemResolver(hostname).then((addresses) => {
+            const refused = addresses.find(isPrivateAddress);
+            if (refused || addresses.length === 0) {
+              return callback(
+                new ForbiddenUpstreamAddress(`upstream host resolves to a forbidden address`),
+              );
+            }
+            const entries: LookupAddress[] = addresses.map((address) => ({
+              address,
+              family: address.includes(":") ? 6 : 4,
+            }));
+            if (options?.all) callback(null, entries);
+            else callback(null, entries[0].address, entries[0].family);
+          }, (error) => callback(error));
+        }) as never,
     }, (res) => {
       const headers = new Headers();
       for (const [name, value] of Object.entries(res.headers)) {
-        if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+        if (Array.isArray(value)) { for (const item of value) headers.append(name, item); }
         else if (value !== undefined) headers.set(name, value);
       }
       const status = res.statusCode ?? 502;
-      const body = status === 204 || status === 304 ? null : Readable.toWeb(res) as ReadableStream<Uint8Array>;
+      const body = status === 204 || status === 304
+        ? null
+        : Readable.toWeb(res) as ReadableStream<Uint8Array>;
       resolve(new Response(body, { status, headers }));
     });
     req.on("error", reject);

@@ -3,7 +3,11 @@ import { ApiError } from "../../common/api-error.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import type { Route } from "../model-router.ts";
 import { ForbiddenUpstreamAddress, guardedFetch } from "./guarded-transport.ts";
-import { upstreamErrorToApiError, upstreamTimeout, upstreamUnavailable } from "./upstream-errors.ts";
+import {
+  upstreamErrorToApiError,
+  upstreamTimeout,
+  upstreamUnavailable,
+} from "./upstream-errors.ts";
 
 /** The client went away; the upstream call was aborted. */
 export class ClientAborted extends Error {
@@ -45,7 +49,9 @@ export class UpstreamClient {
     clientSignal?: AbortSignal,
   ): Promise<OpenedUpstream> {
     const url = `${route.baseUrl}${path}`;
-    const headers: Record<string, string> = { accept: method === "POST" ? "application/json, text/event-stream" : "application/json" };
+    const headers: Record<string, string> = {
+      accept: method === "POST" ? "application/json, text/event-stream" : "application/json",
+    };
     if (payload !== undefined) headers["content-type"] = "application/json";
     if (route.authorization) headers.authorization = route.authorization;
     const started = performance.now();
@@ -66,20 +72,43 @@ export class UpstreamClient {
       let response: Response;
       try {
         response = route.guarded
-          ? await this.guarded(url, method, headers, payload, controller, () => (timedOut = "connect"))
-          : await fetch(url, { method, headers, body: payload, signal: controller.signal, redirect: "manual" });
+          ? await this.guarded(
+            url,
+            method,
+            headers,
+            payload,
+            controller,
+            () => (timedOut = "connect"),
+          )
+          : await fetch(url, {
+            method,
+            headers,
+            body: payload,
+            signal: controller.signal,
+            redirect: "manual",
+          });
       } catch (error) {
         detach();
         if (clientSignal?.aborted) throw new ClientAborted("client disconnected");
         if (timedOut) {
-          throw upstreamTimeout(timedOut === "connect" ? this.connectTimeoutMs : this.firstByteTimeoutMs, timedOut);
+          throw upstreamTimeout(
+            timedOut === "connect" ? this.connectTimeoutMs : this.firstByteTimeoutMs,
+            timedOut,
+          );
         }
-        if (error instanceof ForbiddenUpstreamAddress || (error as { cause?: unknown }).cause instanceof ForbiddenUpstreamAddress) {
-          throw new ApiError(400, "The deployment's upstream address is not allowed (private or loopback address).", {
-            type: "invalid_request_error",
-            param: "model",
-            code: "upstream_address_forbidden",
-          });
+        if (
+          error instanceof ForbiddenUpstreamAddress ||
+          (error as { cause?: unknown }).cause instanceof ForbiddenUpstreamAddress
+        ) {
+          throw new ApiError(
+            400,
+            "The deployment's upstream address is not allowed (private or loopback address).",
+            {
+              type: "invalid_request_error",
+              param: "model",
+              code: "upstream_address_forbidden",
+            },
+          );
         }
         if (attempt < MAX_ATTEMPTS && isConnectFailure(error)) {
           await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
@@ -98,10 +127,14 @@ export class UpstreamClient {
       };
       if (response.status >= 300 && response.status < 400) {
         opened.abort();
-        throw new ApiError(502, "The upstream model server answered with a redirect, which the gateway does not follow.", {
-          type: "api_error",
-          code: "upstream_redirect",
-        });
+        throw new ApiError(
+          502,
+          "The upstream model server answered with a redirect, which the gateway does not follow.",
+          {
+            type: "api_error",
+            code: "upstream_redirect",
+          },
+        );
       }
       if (!response.ok) {
         const text = await readLimited(response, MAX_ERROR_BODY).catch(() => "");
@@ -134,9 +167,9 @@ export class UpstreamClient {
 }
 
 function isConnectFailure(error: unknown): boolean {
-  const text = `${(error as Error)?.message ?? ""} ${String((error as { cause?: unknown })?.cause ?? "")} ${
-    (error as { code?: string })?.code ?? ""
-  }`;
+  const text = `${(error as Error)?.message ?? ""} ${
+    String((error as { cause?: unknown })?.cause ?? "")
+  } ${(error as { code?: string })?.code ?? ""}`;
   return /ECONNREFUSED|connection refused|tcp connect error|EHOSTUNREACH|ENETUNREACH/i.test(text);
 }
 

@@ -20,7 +20,11 @@ const STANDARD_TYPES = new Set([
  * A 401/403 from the upstream is about the gateway's (or the registered) upstream key, not the
  * client's: it becomes a 502 so the client is not told its own key is wrong.
  */
-export function upstreamErrorToApiError(status: number, text: string, retryAfter?: string | null): ApiError {
+export function upstreamErrorToApiError(
+  status: number,
+  text: string,
+  retryAfter?: string | null,
+): ApiError {
   let message = "";
   let type: string | undefined;
   let param: string | null = null;
@@ -32,7 +36,11 @@ export function upstreamErrorToApiError(status: number, text: string, retryAfter
       : undefined;
     if (typeof parsed?.error === "string") message = parsed.error;
     else if (error) {
-      message = typeof error.message === "string" ? error.message : typeof error.detail === "string" ? error.detail : "";
+      message = typeof error.message === "string"
+        ? error.message
+        : typeof error.detail === "string"
+        ? error.detail
+        : "";
       if (typeof error.type === "string" && STANDARD_TYPES.has(error.type)) type = error.type;
       if (typeof error.param === "string") param = error.param;
       if (typeof error.code === "string") code = error.code;
@@ -68,8 +76,12 @@ export function upstreamUnavailable(): ApiError {
 }
 
 export function upstreamTimeout(afterMs: number, what: "connect" | "first byte"): ApiError {
-  return new ApiError(504, `The upstream model server did not respond in time (${what} timeout after ${afterMs} ms).`, {
-    type: "api_error",
-    code: "upstream_timeout",
-  });
+  return new ApiError(
+    504,
+    `The upstream model server did not respond in time (${what} timeout after ${afterMs} ms).`,
+    {
+      type: "api_error",
+      code: "upstream_timeout",
+    },
+  );
 }

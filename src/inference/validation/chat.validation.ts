@@ -1,4 +1,12 @@
-import { type Body, integerAtLeast, invalid, requireModel, requireObject, validateSampling, validateStreaming } from "./common.ts";
+import {
+  type Body,
+  integerAtLeast,
+  invalid,
+  requireModel,
+  requireObject,
+  validateSampling,
+  validateStreaming,
+} from "./common.ts";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 
@@ -16,13 +24,25 @@ export function validateChatRequest(raw: unknown): ChatRequest {
   const model = requireModel(body);
   const messages = body.messages;
   if (messages === undefined || messages === null) {
-    throw invalid("messages", "Missing required parameter: 'messages'.", "missing_required_parameter");
+    throw invalid(
+      "messages",
+      "Missing required parameter: 'messages'.",
+      "missing_required_parameter",
+    );
   }
   if (!Array.isArray(messages)) {
-    throw invalid("messages", "Invalid type for 'messages': expected an array of message objects.", "invalid_type");
+    throw invalid(
+      "messages",
+      "Invalid type for 'messages': expected an array of message objects.",
+      "invalid_type",
+    );
   }
   if (messages.length === 0) {
-    throw invalid("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "empty_array");
+    throw invalid(
+      "messages",
+      "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+      "empty_array",
+    );
   }
   messages.forEach((message, index) => {
     const param = `messages[${index}]`;
@@ -33,15 +53,28 @@ export function validateChatRequest(raw: unknown): ChatRequest {
     if (typeof role !== "string" || !ROLES.has(role)) {
       throw invalid(
         `${param}.role`,
-        `Invalid value: '${String(role)}'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.`,
+        `Invalid value: '${
+          String(role)
+        }'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.`,
       );
     }
     const content = (message as Body).content;
-    if (content !== undefined && content !== null && typeof content !== "string" && !Array.isArray(content)) {
-      throw invalid(`${param}.content`, `Invalid type for '${param}.content': expected a string or an array of content parts.`, "invalid_type");
+    if (
+      content !== undefined && content !== null && typeof content !== "string" &&
+      !Array.isArray(content)
+    ) {
+      throw invalid(
+        `${param}.content`,
+        `Invalid type for '${param}.content': expected a string or an array of content parts.`,
+        "invalid_type",
+      );
     }
     if ((content === undefined || content === null) && role !== "assistant") {
-      throw invalid(`${param}.content`, `Missing required parameter: '${param}.content'.`, "missing_required_parameter");
+      throw invalid(
+        `${param}.content`,
+        `Missing required parameter: '${param}.content'.`,
+        "missing_required_parameter",
+      );
     }
   });
   validateSampling(body);

@@ -27,7 +27,11 @@ export function requireModel(body: Body): string {
     throw invalid("model", "you must provide a model parameter", "missing_required_parameter");
   }
   if (typeof model !== "string" || model.length === 0) {
-    throw invalid("model", "Invalid type for 'model': expected a non-empty string.", "invalid_type");
+    throw invalid(
+      "model",
+      "Invalid type for 'model': expected a non-empty string.",
+      "invalid_type",
+    );
   }
   return model;
 }
@@ -36,7 +40,11 @@ export function optionalBoolean(body: Body, field: string): boolean | undefined 
   const value = body[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "boolean") {
-    throw invalid(field, `Invalid type for '${field}': expected a boolean, but got ${typeName(value)} instead.`, "invalid_type");
+    throw invalid(
+      field,
+      `Invalid type for '${field}': expected a boolean, but got ${typeName(value)} instead.`,
+      "invalid_type",
+    );
   }
   return value;
 }
@@ -45,13 +53,23 @@ export function numberInRange(body: Body, field: string, min: number, max: numbe
   const value = body[field];
   if (value === undefined || value === null) return;
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw invalid(field, `Invalid type for '${field}': expected a number, but got ${typeName(value)} instead.`, "invalid_type");
+    throw invalid(
+      field,
+      `Invalid type for '${field}': expected a number, but got ${typeName(value)} instead.`,
+      "invalid_type",
+    );
   }
   if (value < min) {
-    throw invalid(field, `Invalid '${field}': decimal below minimum value. Expected a value >= ${min}, but got ${value} instead.`);
+    throw invalid(
+      field,
+      `Invalid '${field}': decimal below minimum value. Expected a value >= ${min}, but got ${value} instead.`,
+    );
   }
   if (value > max) {
-    throw invalid(field, `Invalid '${field}': decimal above maximum value. Expected a value <= ${max}, but got ${value} instead.`);
+    throw invalid(
+      field,
+      `Invalid '${field}': decimal above maximum value. Expected a value <= ${max}, but got ${value} instead.`,
+    );
   }
 }
 
@@ -59,10 +77,17 @@ export function integerAtLeast(body: Body, field: string, min: number): void {
   const value = body[field];
   if (value === undefined || value === null) return;
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw invalid(field, `Invalid type for '${field}': expected an integer, but got ${typeName(value)} instead.`, "invalid_type");
+    throw invalid(
+      field,
+      `Invalid type for '${field}': expected an integer, but got ${typeName(value)} instead.`,
+      "invalid_type",
+    );
   }
   if (value < min) {
-    throw invalid(field, `Invalid '${field}': integer below minimum value. Expected a value >= ${min}, but got ${value} instead.`);
+    throw invalid(
+      field,
+      `Invalid '${field}': integer below minimum value. Expected a value >= ${min}, but got ${value} instead.`,
+    );
   }
 }
 
@@ -70,10 +95,17 @@ export function validateStop(body: Body): void {
   const stop = body.stop;
   if (stop === undefined || stop === null || typeof stop === "string") return;
   if (!Array.isArray(stop) || !stop.every((item) => typeof item === "string")) {
-    throw invalid("stop", "Invalid type for 'stop': expected a string or an array of strings.", "invalid_type");
+    throw invalid(
+      "stop",
+      "Invalid type for 'stop': expected a string or an array of strings.",
+      "invalid_type",
+    );
   }
   if (stop.length > 4) {
-    throw invalid("stop", `Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length ${stop.length} instead.`);
+    throw invalid(
+      "stop",
+      `Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length ${stop.length} instead.`,
+    );
   }
 }
 
@@ -90,11 +122,19 @@ export function validateStreaming(body: Body): { stream: boolean; includeUsage: 
     );
   }
   if (typeof options !== "object" || Array.isArray(options)) {
-    throw invalid("stream_options", "Invalid type for 'stream_options': expected an object.", "invalid_type");
+    throw invalid(
+      "stream_options",
+      "Invalid type for 'stream_options': expected an object.",
+      "invalid_type",
+    );
   }
   const includeUsage = (options as Body).include_usage;
   if (includeUsage !== undefined && includeUsage !== null && typeof includeUsage !== "boolean") {
-    throw invalid("stream_options.include_usage", "Invalid type for 'stream_options.include_usage': expected a boolean.", "invalid_type");
+    throw invalid(
+      "stream_options.include_usage",
+      "Invalid type for 'stream_options.include_usage': expected a boolean.",
+      "invalid_type",
+    );
   }
   return { stream, includeUsage: includeUsage === true };
 }

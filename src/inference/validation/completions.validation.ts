@@ -1,4 +1,11 @@
-import { type Body, invalid, requireModel, requireObject, validateSampling, validateStreaming } from "./common.ts";
+import {
+  type Body,
+  invalid,
+  requireModel,
+  requireObject,
+  validateSampling,
+  validateStreaming,
+} from "./common.ts";
 
 export interface CompletionRequest {
   body: Body;
@@ -22,7 +29,11 @@ export function validateCompletionRequest(raw: unknown): CompletionRequest {
       prompt.every((item) => Array.isArray(item) && item.every((token) => Number.isInteger(token)))
     ));
   if (!ok) {
-    throw invalid("prompt", "Invalid 'prompt': expected a string, an array of strings, an array of tokens or an array of token arrays.", "invalid_type");
+    throw invalid(
+      "prompt",
+      "Invalid 'prompt': expected a string, an array of strings, an array of tokens or an array of token arrays.",
+      "invalid_type",
+    );
   }
   validateSampling(body);
   const { stream, includeUsage } = validateStreaming(body);

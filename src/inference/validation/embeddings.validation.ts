@@ -18,14 +18,23 @@ export function validateEmbeddingRequest(raw: unknown): EmbeddingRequest {
     (Array.isArray(input) && input.length > 0 && (
       input.every((item) => typeof item === "string") ||
       input.every((item) => Number.isInteger(item)) ||
-      input.every((item) => Array.isArray(item) && item.length > 0 && item.every((token) => Number.isInteger(token)))
+      input.every((item) =>
+        Array.isArray(item) && item.length > 0 && item.every((token) => Number.isInteger(token))
+      )
     ));
   if (!ok) {
-    throw invalid("input", "Invalid 'input': expected a string, an array of strings, an array of tokens or an array of token arrays.", "invalid_type");
+    throw invalid(
+      "input",
+      "Invalid 'input': expected a string, an array of strings, an array of tokens or an array of token arrays.",
+      "invalid_type",
+    );
   }
   const encoding = body.encoding_format ?? "float";
   if (encoding !== "float" && encoding !== "base64") {
-    throw invalid("encoding_format", "Invalid value for 'encoding_format': expected 'float' or 'base64'.");
+    throw invalid(
+      "encoding_format",
+      "Invalid value for 'encoding_format': expected 'float' or 'base64'.",
+    );
   }
   integerAtLeast(body, "dimensions", 1);
   return { body, model, encoding };

@@ -1,4 +1,12 @@
-import { type Body, integerAtLeast, invalid, numberInRange, optionalBoolean, requireModel, requireObject } from "./common.ts";
+import {
+  type Body,
+  integerAtLeast,
+  invalid,
+  numberInRange,
+  optionalBoolean,
+  requireModel,
+  requireObject,
+} from "./common.ts";
 
 export interface ResponsesRequest {
   body: Body;
@@ -23,20 +31,35 @@ export function validateResponsesRequest(raw: unknown): ResponsesRequest {
     }
   }
   if (body.background === true) {
-    throw invalid("background", "'background' responses are not supported by this gateway.", "unsupported_parameter");
+    throw invalid(
+      "background",
+      "'background' responses are not supported by this gateway.",
+      "unsupported_parameter",
+    );
   }
   const input = body.input;
   if (input === undefined || input === null) {
     throw invalid("input", "Missing required parameter: 'input'.", "missing_required_parameter");
   }
   if (typeof input !== "string" && !Array.isArray(input)) {
-    throw invalid("input", "Invalid type for 'input': expected a string or an array of input items.", "invalid_type");
+    throw invalid(
+      "input",
+      "Invalid type for 'input': expected a string or an array of input items.",
+      "invalid_type",
+    );
   }
   if (Array.isArray(input) && input.length === 0) {
     throw invalid("input", "Invalid 'input': empty array.", "empty_array");
   }
-  if (body.instructions !== undefined && body.instructions !== null && typeof body.instructions !== "string") {
-    throw invalid("instructions", "Invalid type for 'instructions': expected a string.", "invalid_type");
+  if (
+    body.instructions !== undefined && body.instructions !== null &&
+    typeof body.instructions !== "string"
+  ) {
+    throw invalid(
+      "instructions",
+      "Invalid type for 'instructions': expected a string.",
+      "invalid_type",
+    );
   }
   numberInRange(body, "temperature", 0, 2);
   numberInRange(body, "top_p", 0, 1);

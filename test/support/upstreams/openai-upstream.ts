@@ -101,7 +101,9 @@ export async function startLocalUpstream(
     }
     upstream.requests.push({ method: req.method ?? "GET", path, headers: req.headers, body });
     if (upstream.requests.length > 5_000) upstream.requests.splice(0, 2_500);
-    const injection = injections.find((entry) => entry.remaining > 0 && path.includes(entry.pattern));
+    const injection = injections.find((entry) =>
+      entry.remaining > 0 && path.includes(entry.pattern)
+    );
     if (injection) {
       injection.remaining--;
       if (injection.remaining === 0) injections.splice(injections.indexOf(injection), 1);
@@ -117,17 +119,39 @@ export async function startLocalUpstream(
     }
     if (state.latencyMs > 0) await sleep(state.latencyMs);
     if (req.method === "GET" && path === "/v1/models") return models(res, flavour, state);
-    if (req.method !== "POST") return error(res, flavour, 404, `route ${path} not found`, null, "not_found_error");
+    if (req.method !== "POST") {
+      return error(res, flavour, 404, `route ${path} not found`, null, "not_found_error");
+    }
     if (!body || typeof body !== "object" || Array.isArray(body)) {
       return error(res, flavour, 400, "request body must be an object", null);
     }
     if (!state.models.includes(body.model)) {
       return flavour === "vllm"
-        ? error(res, flavour, 404, `The model \`${body.model}\` does not exist.`, "model", "NotFoundError")
-        : error(res, flavour, 404, `model "${body.model}" not found, try pulling it first`, null, "not_found_error");
+        ? error(
+          res,
+          flavour,
+          404,
+          `The model \`${body.model}\` does not exist.`,
+          "model",
+          "NotFoundError",
+        )
+        : error(
+          res,
+          flavour,
+          404,
+          `model "${body.model}" not found, try pulling it first`,
+          null,
+          "not_found_error",
+        );
     }
     if (flavour === "vllm" && body.stream_options != null && !body.stream) {
-      return error(res, flavour, 400, "Stream options can only be defined when `stream=True`.", "stream_options");
+      return error(
+        res,
+        flavour,
+        400,
+        "Stream options can only be defined when `stream=True`.",
+        "stream_options",
+      );
     }
     switch (path) {
       case "/v1/chat/completions":
@@ -143,8 +167,9 @@ export async function startLocalUpstream(
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((cause) => {
-      if (!res.headersSent) error(res, flavour, 500, `upstream bug: ${(cause as Error).message}`, null);
-      else res.destroy();
+      if (!res.headersSent) {
+        error(res, flavour, 500, `upstream bug: ${(cause as Error).message}`, null);
+      } else res.destroy();
     });
   });
   server.keepAliveTimeout = 60_000;
@@ -162,7 +187,16 @@ function models(res: ServerResponse, flavour: UpstreamFlavour, state: UpstreamKn
   const created = 1_700_000_000;
   const data = state.models.map((id) =>
     flavour === "vllm"
-      ? { id, object: "model", created, owned_by: "vllm", root: id, parent: null, max_model_len: 32768, permission: [] }
+      ? {
+        id,
+        object: "model",
+        created,
+        owned_by: "vllm",
+        root: id,
+        parent: null,
+        max_model_len: 32768,
+        permission: [],
+      }
       : { id, object: "model", created, owned_by: id.includes("/") ? id.split("/")[0] : "library" }
   );
   json(res, 200, { object: "list", data });
@@ -187,18 +221,27 @@ function promptTokens(messages: any[]): number {
   for (const message of messages) {
     const content = message?.content;
     if (typeof content === "string") total += countWords(content);
-    else if (Array.isArray(content)) for (const part of content) total += countWords(String(part?.text ?? ""));
+    else if (Array.isArray(content)) {
+      for (const part of content) total += countWords(String(part?.text ?? ""));
+    }
   }
   return total;
 }
 
 /** The words an upstream will generate for this request, and why it stops. */
 function generation(body: any, flavour: UpstreamFlavour, state: UpstreamKnobs, text: string) {
-  const words = (state.replyText ?? `Hello from ${flavour}! You said: ${text}`).split(/\s+/).filter(Boolean);
+  const words = (state.replyText ?? `Hello from ${flavour}! You said: ${text}`).split(/\s+/).filter(
+    Boolean,
+  );
   // Ollama has no max_completion_tokens (it is dropped); vLLM honours both.
-  const limit = flavour === "ollama" ? body.max_tokens : body.max_completion_tokens ?? body.max_tokens;
+  const limit = flavour === "ollama"
+    ? body.max_tokens
+    : body.max_completion_tokens ?? body.max_tokens;
   if (typeof limit === "number" && limit < words.length) {
-    return { tokens: words.slice(0, limit).map((word, i) => (i === 0 ? word : ` ${word}`)), finish: "length" };
+    return {
+      tokens: words.slice(0, limit).map((word, i) => (i === 0 ? word : ` ${word}`)),
+      finish: "length",
+    };
   }
   return { tokens: words.map((word, i) => (i === 0 ? word : ` ${word}`)), finish: "stop" };
 }
@@ -219,7 +262,13 @@ async function chat(
       return error(res, flavour, 400, "tools must not be an empty list", "tools");
     }
     if (body.tool_choice != null && body.tools == null) {
-      return error(res, flavour, 400, "When using `tool_choice`, `tools` must be set.", "tool_choice");
+      return error(
+        res,
+        flavour,
+        400,
+        "When using `tool_choice`, `tools` must be set.",
+        "tool_choice",
+      );
     }
   }
   const id = `chatcmpl-${flavour}-${Math.random().toString(36).slice(2, 10)}`;
@@ -227,13 +276,19 @@ async function chat(
   const model = body.model;
   const prompt = promptTokens(body.messages);
   const fingerprint = flavour === "ollama" ? { system_fingerprint: "fp_ollama" } : {};
-  const tool = Array.isArray(body.tools) && body.tools.length > 0 ? body.tools[0]?.function?.name : undefined;
+  const tool = Array.isArray(body.tools) && body.tools.length > 0
+    ? body.tools[0]?.function?.name
+    : undefined;
   // Ollama has no `n`: always one choice. vLLM generates n.
   const n = flavour === "vllm" && typeof body.n === "number" ? body.n : 1;
   const { tokens, finish } = generation(body, flavour, state, lastUserText(body.messages));
   const argumentPieces = ['{"city":', ' "Paris"', "}"];
   const completionTokens = tool ? argumentPieces.length : tokens.length;
-  const usage = { prompt_tokens: prompt, completion_tokens: completionTokens * n, total_tokens: prompt + completionTokens * n };
+  const usage = {
+    prompt_tokens: prompt,
+    completion_tokens: completionTokens * n,
+    total_tokens: prompt + completionTokens * n,
+  };
 
   if (!body.stream) {
     const choices = Array.from({ length: n }, (_, index) => ({
@@ -242,7 +297,11 @@ async function chat(
         ? {
           role: "assistant",
           content: null,
-          tool_calls: [{ id: `call_${index}`, type: "function", function: { name: tool, arguments: argumentPieces.join("") } }],
+          tool_calls: [{
+            id: `call_${index}`,
+            type: "function",
+            function: { name: tool, arguments: argumentPieces.join("") },
+          }],
         }
         : { role: "assistant", content: tokens.join("") },
       logprobs: null,
@@ -263,9 +322,24 @@ async function chat(
   const includeUsage = body.stream_options?.include_usage === true && !state.omitUsage;
   const stream = openStream(req, res, upstream);
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-    stream.send({ id, object: "chat.completion.chunk", created, model, ...fingerprint, choices, ...extra });
+    stream.send({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model,
+      ...fingerprint,
+      choices,
+      ...extra,
+    });
   for (let index = 0; index < n; index++) {
-    if (flavour === "vllm") chunk([{ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]);
+    if (flavour === "vllm") {
+      chunk([{
+        index,
+        delta: { role: "assistant", content: "" },
+        logprobs: null,
+        finish_reason: null,
+      }]);
+    }
   }
   let sent = 0;
   const pieces = tool ? argumentPieces : tokens;
@@ -273,7 +347,14 @@ async function chat(
     if (stream.closed) return;
     if (state.dieAfterTokens !== null && sent >= state.dieAfterTokens) {
       if (flavour === "vllm") {
-        stream.send({ error: { message: "CUDA out of memory while generating", type: "InternalServerError", param: null, code: 500 } });
+        stream.send({
+          error: {
+            message: "CUDA out of memory while generating",
+            type: "InternalServerError",
+            param: null,
+            code: 500,
+          },
+        });
         stream.raw("data: [DONE]\n\n");
       } else {
         chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]);
@@ -287,7 +368,12 @@ async function chat(
           ...first,
           tool_calls: [
             i === 0
-              ? { index: 0, id: `call_${index}`, type: "function", function: { name: tool, arguments: pieces[i] } }
+              ? {
+                index: 0,
+                id: `call_${index}`,
+                type: "function",
+                function: { name: tool, arguments: pieces[i] },
+              }
               : { index: 0, function: { arguments: pieces[i] } },
           ],
         }
@@ -330,7 +416,11 @@ async function completions(
   const id = `cmpl-${flavour}-${Math.random().toString(36).slice(2, 10)}`;
   const created = Math.floor(Date.now() / 1000);
   const prompt = countWords(String(promptText));
-  const usage = { prompt_tokens: prompt, completion_tokens: tokens.length, total_tokens: prompt + tokens.length };
+  const usage = {
+    prompt_tokens: prompt,
+    completion_tokens: tokens.length,
+    total_tokens: prompt + tokens.length,
+  };
   if (!body.stream) {
     return json(res, 200, {
       id,
@@ -344,10 +434,22 @@ async function completions(
   const stream = openStream(req, res, upstream);
   for (const token of tokens) {
     if (stream.closed) return;
-    stream.send({ id, object: "text_completion", created, model: body.model, choices: [{ text: token, index: 0, logprobs: null, finish_reason: null }] });
+    stream.send({
+      id,
+      object: "text_completion",
+      created,
+      model: body.model,
+      choices: [{ text: token, index: 0, logprobs: null, finish_reason: null }],
+    });
     if (state.tokenDelayMs > 0) await sleep(state.tokenDelayMs);
   }
-  stream.send({ id, object: "text_completion", created, model: body.model, choices: [{ text: "", index: 0, logprobs: null, finish_reason: finish }] });
+  stream.send({
+    id,
+    object: "text_completion",
+    created,
+    model: body.model,
+    choices: [{ text: "", index: 0, logprobs: null, finish_reason: finish }],
+  });
   if (body.stream_options?.include_usage && !state.omitUsage) {
     stream.send({ id, object: "text_completion", created, model: body.model, choices: [], usage });
   }
@@ -376,7 +478,9 @@ function embeddings(res: ServerResponse, body: any, flavour: UpstreamFlavour) {
     flavour === "vllm" && Array.isArray(input) &&
     (input.every((item) => typeof item === "number") || input.every((item) => Array.isArray(item)))
   ) {
-    items = ((typeof input[0] === "number" ? [input] : input) as number[][]).map((tokens) => tokens.join(","));
+    items = ((typeof input[0] === "number" ? [input] : input) as number[][]).map((tokens) =>
+      tokens.join(",")
+    );
   } else return error(res, flavour, 400, "invalid input", "input");
   const data = items.map((text, index) => {
     const vector = embeddingFor(text);
@@ -386,7 +490,12 @@ function embeddings(res: ServerResponse, body: any, flavour: UpstreamFlavour) {
     return { object: "embedding", index, embedding };
   });
   const tokens = items.reduce((sum, text) => sum + countWords(text.replace(/,/g, " ")), 0);
-  json(res, 200, { object: "list", model: body.model, data, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+  json(res, 200, {
+    object: "list",
+    model: body.model,
+    data,
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  });
 }
 
 function openStream(req: IncomingMessage, res: ServerResponse, upstream: LocalUpstream) {
@@ -425,7 +534,12 @@ function error(
   type?: string,
 ) {
   if (flavour === "vllm") {
-    const vllmType = type ?? (status === 400 ? "BadRequestError" : status === 404 ? "NotFoundError" : "InternalServerError");
+    const vllmType = type ??
+      (status === 400
+        ? "BadRequestError"
+        : status === 404
+        ? "NotFoundError"
+        : "InternalServerError");
     return json(res, status, { error: { message, type: vllmType, param, code: status } });
   }
   const ollamaType = type ?? (status >= 500 ? "api_error" : "invalid_request_error");
@@ -434,7 +548,10 @@ function error(
 
 function json(res: ServerResponse, status: number, body: unknown) {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

@@ -122,7 +122,9 @@ function toJson(event: RecordedEvent) {
 
 function parsePosition(value: string | undefined, param: string): bigint {
   if (value === undefined || value === "") return 0n;
-  if (!/^\d{1,19}$/.test(value)) throw ApiError.badRequest(`${param} must be a non-negative integer.`, param);
+  if (!/^\d{1,19}$/.test(value)) {
+    throw ApiError.badRequest(`${param} must be a non-negative integer.`, param);
+  }
   return BigInt(value);
 }
 

@@ -11,6 +11,7 @@ import { newEventId } from "../common/ids.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { type ApiKeysUsedData, keyUsageStream } from "./auth.events.ts";
+import { repeatEvery, type Repeating } from "../common/repeat.ts";
 
 export const KEY_USAGE_FLUSH_INTERVAL_MS = 30_000;
 
@@ -21,7 +22,7 @@ export const KEY_USAGE_FLUSH_INTERVAL_MS = 30_000;
 @Injectable()
 export class KeyUsageTracker implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
   private pending = new Map<string, { accountId: string; lastUsedAt: string }>();
-  private timer?: ReturnType<typeof setInterval>;
+  private timer?: Repeating;
   private flushing?: Promise<void>;
 
   constructor(
@@ -31,8 +32,7 @@ export class KeyUsageTracker implements OnModuleInit, OnModuleDestroy, OnApplica
   ) {}
 
   onModuleInit(): void {
-    this.timer = setInterval(() => void this.flush(), KEY_USAGE_FLUSH_INTERVAL_MS);
-    (this.timer as { unref?: () => void }).unref?.();
+    this.timer = repeatEvery(KEY_USAGE_FLUSH_INTERVAL_MS, () => void this.flush());
   }
 
   record(keyId: string, accountId: string): void {
@@ -79,7 +79,7 @@ export class KeyUsageTracker implements OnModuleInit, OnModuleDestroy, OnApplica
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
+    this.timer?.stop();
     await this.flush();
   }
 

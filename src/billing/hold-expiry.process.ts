@@ -9,6 +9,7 @@ import { logger } from "../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { BillingQueries } from "./billing.queries.ts";
 import { LedgerService } from "./ledger.service.ts";
+import { repeatEvery, type Repeating } from "../common/repeat.ts";
 
 /**
  * Releases holds that were never settled once they pass `expiresAt`: at start (holds that
@@ -17,7 +18,7 @@ import { LedgerService } from "./ledger.service.ts";
  */
 @Injectable()
 export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer?: ReturnType<typeof setInterval>;
+  private timer?: Repeating;
   private sweeping?: Promise<number>;
   private readonly intervalMs: number;
 
@@ -33,15 +34,14 @@ export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationS
   onApplicationBootstrap(): void {
     // Not awaited: the read model may still be catching up, and start must not wait for it.
     void this.sweep().catch((error) => this.logFailure(error));
-    this.timer = setInterval(
-      () => void this.sweep().catch((error) => this.logFailure(error)),
+    this.timer = repeatEvery(
       this.intervalMs,
+      () => void this.sweep().catch((error) => this.logFailure(error)),
     );
-    this.timer.unref?.();
   }
 
   onApplicationShutdown(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.stop();
   }
 
   /** Releases every hold expired by now; resolves with how many were released. */

@@ -43,7 +43,9 @@ export async function auditLedgers(
     });
     if (page.length === 0) break;
     for (const event of page) {
-      if (options.accountId && accountIdOfLedgerStream(event.stream) !== options.accountId) continue;
+      if (options.accountId && accountIdOfLedgerStream(event.stream) !== options.accountId) {
+        continue;
+      }
       let events = byStream.get(event.stream);
       if (!events) byStream.set(event.stream, events = []);
       events.push(event);
@@ -60,17 +62,25 @@ export async function auditLedgers(
     let state = initialLedgerState();
     events.forEach((event, index) => {
       if (event.revision !== BigInt(index)) {
-        problems.push(`revision gap: expected ${index}, found ${event.revision} at position ${event.position}`);
+        problems.push(
+          `revision gap: expected ${index}, found ${event.revision} at position ${event.position}`,
+        );
       }
       state = evolve(state, event as unknown as LedgerEvent);
       if (state.balanceMicros < 0) {
-        problems.push(`balance below zero (${state.balanceMicros}) after ${event.type} ${event.id}`);
+        problems.push(
+          `balance below zero (${state.balanceMicros}) after ${event.type} ${event.id}`,
+        );
       }
       if (state.heldMicros > Math.max(state.balanceMicros, 0)) {
-        problems.push(`holds (${state.heldMicros}) exceed balance (${state.balanceMicros}) after ${event.id}`);
+        problems.push(
+          `holds (${state.heldMicros}) exceed balance (${state.balanceMicros}) after ${event.id}`,
+        );
       }
     });
-    if (options.readModels) problems.push(...compareWithReadModel(options.readModels, accountId, state, events));
+    if (options.readModels) {
+      problems.push(...compareWithReadModel(options.readModels, accountId, state, events));
+    }
     totalEvents += events.length;
     totalBalance += state.balanceMicros;
     audits.push({
@@ -107,7 +117,11 @@ function compareWithReadModel(
   ).get() as { position: number } | undefined;
   const last = events[events.length - 1];
   if (!checkpoint || BigInt(checkpoint.position) < last.position) {
-    return [`read model is behind (checkpoint ${checkpoint?.position ?? "none"}, ledger at ${last.position})`];
+    return [
+      `read model is behind (checkpoint ${
+        checkpoint?.position ?? "none"
+      }, ledger at ${last.position})`,
+    ];
   }
   const row = db.prepare(
     "SELECT balance_micros, held_micros FROM billing_balances WHERE account_id = ?",
@@ -123,7 +137,9 @@ function compareWithReadModel(
     "SELECT balance_after_micros FROM billing_transactions WHERE account_id = ? ORDER BY position DESC LIMIT 1",
   ).get(accountId) as { balance_after_micros: number } | undefined;
   if (last_tx && last_tx.balance_after_micros !== state.balanceMicros) {
-    problems.push(`last transaction balance_after ${last_tx.balance_after_micros} != replayed ${state.balanceMicros}`);
+    problems.push(
+      `last transaction balance_after ${last_tx.balance_after_micros} != replayed ${state.balanceMicros}`,
+    );
   }
   return problems;
 }
@@ -134,7 +150,9 @@ export async function balanceAt(store: EventStore, accountId: string, at: Date) 
   let state = initialLedgerState();
   let applied = 0;
   for (const event of events) {
-    const eventTime = typeof event.data?.at === "string" ? new Date(event.data.at) : event.createdAt;
+    const eventTime = typeof event.data?.at === "string"
+      ? new Date(event.data.at)
+      : event.createdAt;
     if (eventTime > at) break;
     state = evolve(state, event as unknown as LedgerEvent);
     applied++;

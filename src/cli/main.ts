@@ -107,10 +107,17 @@ async function main(args: string[]): Promise<number> {
         const prefix = flag(rest, "stream-prefix");
         const type = flag(rest, "type");
         const filter = prefix || type
-          ? { ...(prefix ? { streamPrefixes: [prefix] } : {}), ...(type ? { eventTypes: [type] } : {}) }
+          ? {
+            ...(prefix ? { streamPrefixes: [prefix] } : {}),
+            ...(type ? { eventTypes: [type] } : {}),
+          }
           : undefined;
         while (remaining > 0) {
-          const page = await store.readAll({ from: after, maxCount: Math.min(1000, remaining), filter });
+          const page = await store.readAll({
+            from: after,
+            maxCount: Math.min(1000, remaining),
+            filter,
+          });
           if (page.length === 0) break;
           for (const event of page) console.log(line(event));
           remaining -= page.length;

@@ -2,7 +2,13 @@ import type { LoggerService } from "@nestjs/common";
 import process from "node:process";
 import type { LogLevel } from "../config/config.ts";
 
-const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
+const LEVEL_RANK: Record<LogLevel, number> = {
+  debug: 10,
+  info: 20,
+  warn: 30,
+  error: 40,
+  silent: 99,
+};
 
 /**
  * Structured JSON logs, one object per line on stdout. Used as Nest's logger and directly by

@@ -20,10 +20,17 @@ export function createValidationPipe(): ValidationPipe {
 
 export function validationErrorToApiError(errors: ValidationError[]): ApiError {
   const { path, message } = firstFailure(errors, "");
-  return ApiError.badRequest(message ?? `Invalid value for '${path}'.`, path || null, "invalid_value");
+  return ApiError.badRequest(
+    message ?? `Invalid value for '${path}'.`,
+    path || null,
+    "invalid_value",
+  );
 }
 
-function firstFailure(errors: ValidationError[], prefix: string): { path: string; message?: string } {
+function firstFailure(
+  errors: ValidationError[],
+  prefix: string,
+): { path: string; message?: string } {
   for (const error of errors) {
     const path = prefix ? `${prefix}.${error.property}` : error.property;
     const constraints = error.constraints ? Object.values(error.constraints) : [];

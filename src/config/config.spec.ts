@@ -40,10 +40,17 @@ describe("loadConfig", () => {
     [{ PORT: "3.5" }, "PORT must be an integer"],
     [{ EVENT_STORE_SYNC: "sometimes" }, "EVENT_STORE_SYNC must be one of normal, full"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL must be one of debug, info, warn, error, silent"],
-    [{ EVENTSTORE_CONNECTION_STRING: "http://localhost:2113" }, "EVENTSTORE_CONNECTION_STRING must be an esdb://"],
+    [
+      { EVENTSTORE_CONNECTION_STRING: "http://localhost:2113" },
+      "EVENTSTORE_CONNECTION_STRING must be an esdb://",
+    ],
     [{ ADMIN_API_KEY: "short" }, "ADMIN_API_KEY must be at least 16 characters"],
+    [{ SECRETS_KEY: "too-short-for-a-key" }, "SECRETS_KEY must be at least 32 characters"],
     [{ TRUST_PROXY: "maybe" }, "TRUST_PROXY must be true or false"],
-    [{ RUNPOD_POD_PROXY_URL: "https://proxy.example/{podId}" }, "RUNPOD_POD_PROXY_URL must be an http(s) URL template containing {podId} and {port}"],
+    [
+      { RUNPOD_POD_PROXY_URL: "https://proxy.example/{podId}" },
+      "RUNPOD_POD_PROXY_URL must be an http(s) URL template containing {podId} and {port}",
+    ],
     [{ RUNPOD_TIMEOUT_MS: "5" }, "RUNPOD_TIMEOUT_MS must be an integer from 100 to 600000"],
     [{ REDIS_URL: "localhost:6379" }, "REDIS_URL must be a redis:// or rediss:// URL"],
   ])("refuses %j with a message naming the variable", (env, message) => {

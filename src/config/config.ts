@@ -14,6 +14,8 @@ export interface AppConfig {
   eventStoreConnectionString?: string;
   eventStoreSync: "normal" | "full";
   adminApiKey?: string;
+  /** Encrypts secrets at rest (external upstream keys); default a key file under DATA_DIR. */
+  secretsKey?: string;
   logLevel: LogLevel;
   bodyLimitBytes: number;
   shutdownGraceMs: number;
@@ -56,7 +58,12 @@ export function loadConfig(env: Env): AppConfig {
     port: read.integer("PORT", 3000, 0, 65535),
     host: read.string("HOST", "0.0.0.0"),
     dataDir: read.string("DATA_DIR", "./data"),
-    instanceId: read.pattern("INSTANCE_ID", "main", /^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - (1-64)"),
+    instanceId: read.pattern(
+      "INSTANCE_ID",
+      "main",
+      /^[A-Za-z0-9_.-]{1,64}$/,
+      "letters, digits, _ . - (1-64)",
+    ),
     eventStoreConnectionString: read.optionalPattern(
       "EVENTSTORE_CONNECTION_STRING",
       /^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kurrent|kurrent\+discover):\/\/.+/,
@@ -64,7 +71,12 @@ export function loadConfig(env: Env): AppConfig {
     ),
     eventStoreSync: read.oneOf("EVENT_STORE_SYNC", "normal", ["normal", "full"] as const),
     adminApiKey: read.optionalSecret("ADMIN_API_KEY", 16),
-    logLevel: read.oneOf("LOG_LEVEL", "info", ["debug", "info", "warn", "error", "silent"] as const),
+    secretsKey: read.optionalSecret("SECRETS_KEY", 32),
+    logLevel: read.oneOf(
+      "LOG_LEVEL",
+      "info",
+      ["debug", "info", "warn", "error", "silent"] as const,
+    ),
     bodyLimitBytes: read.integer("BODY_LIMIT_BYTES", 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
     shutdownGraceMs: read.integer("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     rateLimitPerMinute: read.integer("RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000),
@@ -74,14 +86,38 @@ export function loadConfig(env: Env): AppConfig {
     modelsFile: read.optionalString("MODELS_FILE"),
     allowPrivateUpstreams: read.boolean("ALLOW_PRIVATE_UPSTREAMS", false),
     upstreamConnectTimeoutMs: read.integer("UPSTREAM_CONNECT_TIMEOUT_MS", 10_000, 1, 600_000),
-    upstreamFirstByteTimeoutMs: read.integer("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", 120_000, 1, 3_600_000),
+    upstreamFirstByteTimeoutMs: read.integer(
+      "UPSTREAM_FIRST_BYTE_TIMEOUT_MS",
+      120_000,
+      1,
+      3_600_000,
+    ),
     stripeSecretKey: read.optionalString("STRIPE_SECRET_KEY"),
     stripeWebhookSecret: read.optionalString("STRIPE_WEBHOOK_SECRET"),
-    stripeApiBaseUrl: read.optionalPattern("STRIPE_API_BASE_URL", /^https?:\/\/.+/, "an http(s) URL"),
-    publicBaseUrl: read.pattern("PUBLIC_BASE_URL", "http://localhost:3000", /^https?:\/\/.+/, "an http(s) URL"),
+    stripeApiBaseUrl: read.optionalPattern(
+      "STRIPE_API_BASE_URL",
+      /^https?:\/\/.+/,
+      "an http(s) URL",
+    ),
+    publicBaseUrl: read.pattern(
+      "PUBLIC_BASE_URL",
+      "http://localhost:3000",
+      /^https?:\/\/.+/,
+      "an http(s) URL",
+    ),
     reservationTtlSeconds: read.integer("RESERVATION_TTL_SECONDS", 900, 1, 7 * 24 * 3600),
-    runpodRestUrl: read.pattern("RUNPOD_REST_URL", "https://api.runpod.io/v2", /^https?:\/\/.+/, "an http(s) URL"),
-    runpodApiUrl: read.pattern("RUNPOD_API_URL", "https://api.runpod.ai/v2", /^https?:\/\/.+/, "an http(s) URL"),
+    runpodRestUrl: read.pattern(
+      "RUNPOD_REST_URL",
+      "https://api.runpod.io/v2",
+      /^https?:\/\/.+/,
+      "an http(s) URL",
+    ),
+    runpodApiUrl: read.pattern(
+      "RUNPOD_API_URL",
+      "https://api.runpod.ai/v2",
+      /^https?:\/\/.+/,
+      "an http(s) URL",
+    ),
     runpodPodProxyUrl: read.pattern(
       "RUNPOD_POD_PROXY_URL",
       "https://{podId}-{port}.proxy.runpod.net",

@@ -1,5 +1,4 @@
 import { Global, Inject, Module } from "@nestjs/common";
-import process from "node:process";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { DeploymentsController } from "./deployments.controller.ts";
@@ -38,7 +37,7 @@ import { PodReconciler } from "./pods/pod-reconciler.ts";
     {
       provide: SECRET_BOX,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => SecretBox.open(config.dataDir, process.env.SECRETS_KEY),
+      useFactory: (config: AppConfig) => SecretBox.open(config.dataDir, config.secretsKey),
     },
   ],
   exports: [DeploymentsQueries, SECRET_BOX, PodProvisioner, PodReconciler, PodMetering],

@@ -37,6 +37,7 @@ import {
   WrongExpectedVersion,
 } from "./event-store.port.ts";
 import { matchesFilter } from "./event-filter.ts";
+import { repeatEvery, type Repeating } from "../common/repeat.ts";
 
 /**
  * EventStoreDB / KurrentDB adapter.
@@ -282,7 +283,7 @@ class EsdbSubscription implements Subscription {
   /** Last position known to be processed by the server for us: delivered or checkpointed. */
   private progress: Position | undefined;
   private lastProgressAt = Date.now();
-  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private watchdog: Repeating | undefined;
 
   constructor(
     private readonly client: EventStoreDBClient,
@@ -305,7 +306,7 @@ class EsdbSubscription implements Subscription {
     if (this.closed) return;
     this.closed = true;
     this.removeAbortListener();
-    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog?.stop();
     this.wakeBackoff?.();
     await this.current?.unsubscribe().catch(() => undefined);
     this.settings.onClose(this);
@@ -379,7 +380,8 @@ class EsdbSubscription implements Subscription {
   /** Detects a silently stalled stream: $all moved on but we heard nothing for a long time. */
   private startWatchdog(): void {
     const interval = Math.max(1000, Math.floor(this.settings.stalledMs / 2));
-    this.watchdog = setInterval(async () => {
+    // Never keep the process alive just for the watchdog (repeatEvery unrefs its timer).
+    this.watchdog = repeatEvery(interval, async () => {
       if (this.closed || Date.now() - this.lastProgressAt < this.settings.stalledMs) return;
       try {
         const head = await this.settings.headPosition();
@@ -390,9 +392,7 @@ class EsdbSubscription implements Subscription {
       } catch {
         // The server is unreachable: the subscription itself will fail and resubscribe.
       }
-    }, interval);
-    // Never keep the process alive just for the watchdog.
-    (this.watchdog as { unref?: () => void }).unref?.();
+    });
   }
 
   private backoff(failures: number): Promise<void> {

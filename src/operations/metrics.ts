@@ -4,7 +4,22 @@
  */
 type Labels = Record<string, string>;
 
-const DEFAULT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const DEFAULT_BUCKETS = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
 
 class Counter {
   private readonly values = new Map<string, number>();
@@ -78,10 +93,22 @@ export class Metrics {
     "http_request_duration_seconds",
     "HTTP request latency by method, route and status",
   );
-  readonly eventsAppended = new Counter("eventstore_events_appended_total", "Events appended to the event store");
-  readonly appendFailures = new Counter("eventstore_append_conflicts_total", "Appends refused by expected revision");
-  readonly projectionLag = new Gauge("projection_lag_events", "Events between the store head and a projection's checkpoint");
-  readonly projectionCheckpoint = new Gauge("projection_checkpoint_position", "Last position a projection applied");
+  readonly eventsAppended = new Counter(
+    "eventstore_events_appended_total",
+    "Events appended to the event store",
+  );
+  readonly appendFailures = new Counter(
+    "eventstore_append_conflicts_total",
+    "Appends refused by expected revision",
+  );
+  readonly projectionLag = new Gauge(
+    "projection_lag_events",
+    "Events between the store head and a projection's checkpoint",
+  );
+  readonly projectionCheckpoint = new Gauge(
+    "projection_checkpoint_position",
+    "Last position a projection applied",
+  );
   readonly counters = new Map<string, Counter>();
 
   /** A named counter for feature modules (e.g. inference requests), created on first use. */

@@ -65,14 +65,20 @@ export class ProjectionRunner {
       throw new Error(`projection ${projection.name} registered twice`);
     }
     const db = this.readModels.db;
-    const row = db.prepare("SELECT version, position, state, error FROM projection_checkpoints WHERE name = ?")
+    const row = db.prepare(
+      "SELECT version, position, state, error FROM projection_checkpoints WHERE name = ?",
+    )
       .get(projection.name) as
         | { version: number; position: number | bigint; state: string; error: string | null }
         | undefined;
     this.readModels.transaction(() => {
       projection.setup(db);
       if (!row || row.version !== projection.version) {
-        if (row) logger.write("info", "projection version changed; rebuilding", { projection: projection.name });
+        if (row) {
+          logger.write("info", "projection version changed; rebuilding", {
+            projection: projection.name,
+          });
+        }
         projection.reset(db);
         this.saveCheckpoint(projection, 0n, "catching_up", null);
       }
@@ -205,7 +211,10 @@ export class ProjectionRunner {
   /** Without a live subscription (tests, CLI): apply everything up to the head once. */
   async catchUpOnce(): Promise<void> {
     for (;;) {
-      const events = await this.store.readAll({ from: this.lowestCheckpoint(), maxCount: this.batchSize });
+      const events = await this.store.readAll({
+        from: this.lowestCheckpoint(),
+        maxCount: this.batchSize,
+      });
       if (events.length === 0) break;
       this.buffer.push(...events);
       this.flush();
@@ -345,7 +354,10 @@ function matches(projection: Projection, event: RecordedEvent): boolean {
   const filter = projection.filter;
   if (!filter) return true;
   if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
-  if (filter.streamPrefixes && !filter.streamPrefixes.some((prefix) => event.stream.startsWith(prefix))) {
+  if (
+    filter.streamPrefixes &&
+    !filter.streamPrefixes.some((prefix) => event.stream.startsWith(prefix))
+  ) {
     return false;
   }
   return true;

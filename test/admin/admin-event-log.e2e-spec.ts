@@ -18,7 +18,10 @@ describe("admin event log and projections API", () => {
   it("browses $all with an exclusive cursor and filters by stream prefix", async () => {
     const created = [];
     for (const email of ["ops-a@example.com", "ops-b@example.com"]) {
-      const response = await api(app.url, "POST", "/admin/accounts", { token: TEST_ADMIN_KEY, body: { email } });
+      const response = await api(app.url, "POST", "/admin/accounts", {
+        token: TEST_ADMIN_KEY,
+        body: { email },
+      });
       expect(response.status).toBe(201);
       created.push(response.body.id);
     }
@@ -40,7 +43,9 @@ describe("admin event log and projections API", () => {
       token: TEST_ADMIN_KEY,
     });
     expect(accountEvents.body.data.length).toBeGreaterThanOrEqual(2);
-    for (const event of accountEvents.body.data) expect(event.stream.startsWith("account-")).toBe(true);
+    for (const event of accountEvents.body.data) {
+      expect(event.stream.startsWith("account-")).toBe(true);
+    }
     const stream = accountEvents.body.data[0].stream;
     const read = await api(app.url, "GET", `/admin/streams/${stream}`, { token: TEST_ADMIN_KEY });
     expect(read.status).toBe(200);
@@ -52,10 +57,14 @@ describe("admin event log and projections API", () => {
     const badLimit = await api(app.url, "GET", "/admin/events?limit=0", { token: TEST_ADMIN_KEY });
     expect(badLimit.status).toBe(400);
     expect(badLimit.body.error.param).toBe("limit");
-    const badCursor = await api(app.url, "GET", "/admin/events?after=-4", { token: TEST_ADMIN_KEY });
+    const badCursor = await api(app.url, "GET", "/admin/events?after=-4", {
+      token: TEST_ADMIN_KEY,
+    });
     expect(badCursor.status).toBe(400);
     expect(badCursor.body.error.param).toBe("after");
-    const missing = await api(app.url, "GET", "/admin/streams/account-nope", { token: TEST_ADMIN_KEY });
+    const missing = await api(app.url, "GET", "/admin/streams/account-nope", {
+      token: TEST_ADMIN_KEY,
+    });
     expect(missing.status).toBe(404);
   });
 
@@ -70,7 +79,9 @@ describe("admin event log and projections API", () => {
     expect(rebuilt.status).toBe(200);
     expect(rebuilt.body.state).toBe("live");
     expect(rebuilt.body.checkpoint).toBeGreaterThanOrEqual(target.checkpoint);
-    const unknown = await api(app.url, "POST", "/admin/projections/nope/rebuild", { token: TEST_ADMIN_KEY });
+    const unknown = await api(app.url, "POST", "/admin/projections/nope/rebuild", {
+      token: TEST_ADMIN_KEY,
+    });
     expect(unknown.status).toBe(404);
   });
 });

@@ -38,7 +38,11 @@ describe("audit and replay CLI", () => {
     clock.set(new Date("2026-03-01T12:00:00.000Z"));
     const ledger = app.app.get(LedgerService);
     for (let i = 0; i < 3; i++) {
-      await ledger.charge(accountId, { chargeId: `req_audit_${i}`, amountMicros: 250_000, reference: `req_audit_${i}` });
+      await ledger.charge(accountId, {
+        chargeId: `req_audit_${i}`,
+        amountMicros: 250_000,
+        reference: `req_audit_${i}`,
+      });
     }
     // The read model must hold every event before the app stops, so the audit can compare.
     const store = app.app.get<EventStore>(EVENT_STORE);
@@ -60,10 +64,14 @@ describe("audit and replay CLI", () => {
   });
 
   it("replays an account's balance at an instant", () => {
-    const before = JSON.parse(cli(dataDir, "balance", accountId, "--at", "2026-03-01T11:00:00.000Z").stdout);
+    const before = JSON.parse(
+      cli(dataDir, "balance", accountId, "--at", "2026-03-01T11:00:00.000Z").stdout,
+    );
     expect(before.balance_usd).toBe(2);
     expect(before.events_replayed).toBe(1);
-    const after = JSON.parse(cli(dataDir, "balance", accountId, "--at", "2026-03-01T13:00:00.000Z").stdout);
+    const after = JSON.parse(
+      cli(dataDir, "balance", accountId, "--at", "2026-03-01T13:00:00.000Z").stdout,
+    );
     expect(after.balance_usd).toBe(1.25);
   });
 
@@ -76,13 +84,17 @@ describe("audit and replay CLI", () => {
 
   it("reports a read model that drifted from the ledger and exits non-zero", () => {
     const db = new DatabaseSync(join(dataDir, "read-models.main.sqlite"));
-    db.prepare("UPDATE billing_balances SET balance_micros = balance_micros + 1 WHERE account_id = ?")
+    db.prepare(
+      "UPDATE billing_balances SET balance_micros = balance_micros + 1 WHERE account_id = ?",
+    )
       .run(accountId);
     db.close();
     const result = cli(dataDir, "audit");
     expect(result.code).toBe(1);
     const report = JSON.parse(result.stdout);
-    expect(report.accountsWithProblems[0].problems.join("\n")).toContain("read model balance 1250001 != replayed 1250000");
+    expect(report.accountsWithProblems[0].problems.join("\n")).toContain(
+      "read model balance 1250001 != replayed 1250000",
+    );
   });
 
   it("explains its usage on a bad command", () => {

@@ -47,9 +47,13 @@ describe("common HTTP behaviour", () => {
   });
 
   it("adopts a sane incoming x-request-id and refuses to echo an unsafe one", async () => {
-    const adopted = await api(app.url, "GET", "/health", { headers: { "x-request-id": "client-req-12345" } });
+    const adopted = await api(app.url, "GET", "/health", {
+      headers: { "x-request-id": "client-req-12345" },
+    });
     expect(adopted.headers.get("x-request-id")).toBe("client-req-12345");
-    const unsafe = await api(app.url, "GET", "/health", { headers: { "x-request-id": "<script>" } });
+    const unsafe = await api(app.url, "GET", "/health", {
+      headers: { "x-request-id": "<script>" },
+    });
     expect(unsafe.headers.get("x-request-id")).toMatch(/^req_/);
   });
 
@@ -78,7 +82,9 @@ describe("common HTTP behaviour", () => {
     const response = await fetch(`${app.url}/metrics`);
     const text = await response.text();
     expect(response.headers.get("content-type")).toContain("text/plain");
-    expect(text).toContain('http_request_duration_seconds_bucket{method="GET",route="/health",status="200",le="+Inf"}');
+    expect(text).toContain(
+      'http_request_duration_seconds_bucket{method="GET",route="/health",status="200",le="+Inf"}',
+    );
     const appended = /^eventstore_events_appended_total (\d+)$/m.exec(text);
     expect(Number(appended?.[1])).toBeGreaterThanOrEqual(2);
     expect(text).toMatch(/^projection_lag_events\{projection="auth-accounts"\} \d+$/m);
@@ -182,7 +188,9 @@ describe("the service process", () => {
     const code = await new Promise((resolve) => child.once("exit", resolve));
     expect(code).toBe(1);
     const lines = stderr.split("\n").filter((line) => line.startsWith("Configuration error"));
-    expect(lines).toEqual(['Configuration error: PORT must be an integer from 0 to 65535 (got "not-a-port")']);
+    expect(lines).toEqual([
+      'Configuration error: PORT must be an integer from 0 to 65535 (got "not-a-port")',
+    ]);
   });
 
   it("drains in-flight requests and exits cleanly on SIGTERM", async () => {

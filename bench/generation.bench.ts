@@ -15,7 +15,7 @@
  * BENCH_POLLS (default 4000), BENCH_LATENCY_SAMPLES (default 300).
  */
 import process from "node:process";
-import { createAccountWithKey, grantUsd } from "../test/billing/support/accounts.ts";
+import { fundedAccount } from "../test/support/accounts.ts";
 import { startRunpodSimulator } from "../test/support/runpod-sim/index.ts";
 import { startTestApp } from "../test/support/test-app.ts";
 
@@ -91,8 +91,7 @@ function percentile(sorted: number[], p: number): number {
 const round = (value: number, digits = 2) => Number(value.toFixed(digits));
 
 try {
-  const account = await createAccountWithKey(gateway.url, "bench@example.com");
-  await grantUsd(gateway.url, account.accountId, 100_000);
+  const account = await fundedAccount(gateway.url, "bench@example.com", 100_000);
   const token = account.key;
 
   // Warm every endpoint once.

@@ -1,6 +1,7 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
 import { AdminOnly } from "../auth/auth.decorators.ts";
 import { ApiError } from "../common/api-error.ts";
+import { parseLimit } from "../common/query-params.ts";
 import {
   EVENT_STORE,
   type EventStore,
@@ -65,7 +66,7 @@ export class AdminEventLogController {
     @Query("type") type?: string,
   ) {
     const from = parsePosition(after, "after");
-    const maxCount = parseLimit(limit);
+    const maxCount = parseLimit(limit, { fallback: 100, max: MAX_PAGE });
     const events = await this.store.readAll({
       from,
       maxCount,
@@ -97,7 +98,7 @@ export class AdminEventLogController {
     }
     const events = await this.store.readStream(stream, {
       from: from === undefined ? undefined : parsePosition(from, "from"),
-      maxCount: parseLimit(limit),
+      maxCount: parseLimit(limit, { fallback: 100, max: MAX_PAGE }),
       direction: direction as "forwards" | "backwards" | undefined,
     });
     if (events.length === 0 && from === undefined) {
@@ -107,6 +108,9 @@ export class AdminEventLogController {
   }
 }
 
+/** Fields an HTTP client never receives, even an operator's: auth keeps them in their own events. */
+const HIDDEN_FIELDS: Record<string, readonly string[]> = { PasswordSet: ["passwordHash"] };
+
 function toJson(event: RecordedEvent) {
   return {
     id: event.id,
@@ -115,9 +119,17 @@ function toJson(event: RecordedEvent) {
     revision: Number(event.revision),
     position: Number(event.position),
     created_at: event.createdAt.toISOString(),
-    data: event.data,
+    data: visibleData(event),
     metadata: event.metadata,
   };
+}
+
+function visibleData(event: RecordedEvent): unknown {
+  const hidden = HIDDEN_FIELDS[event.type];
+  if (!hidden) return event.data;
+  const data = { ...(event.data as Record<string, unknown>) };
+  for (const field of hidden) if (field in data) data[field] = "[redacted]";
+  return data;
 }
 
 function parsePosition(value: string | undefined, param: string): bigint {
@@ -126,13 +138,4 @@ function parsePosition(value: string | undefined, param: string): bigint {
     throw ApiError.badRequest(`${param} must be a non-negative integer.`, param);
   }
   return BigInt(value);
-}
-
-function parseLimit(value: string | undefined): number {
-  if (value === undefined || value === "") return 100;
-  const limit = Number(value);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw ApiError.badRequest(`limit must be an integer from 1 to ${MAX_PAGE}.`, "limit");
-  }
-  return limit;
 }

@@ -25,7 +25,7 @@ export class ApiKeyGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     // Class- and handler-level decorators both attach this guard: authenticate once.
-    request.principal ??= await this.verifier.authenticate(request.headers.authorization);
+    (globalThis as any).__mark?.(request, "b_guard"); request.principal ??= await this.verifier.authenticate(request.headers.authorization); (globalThis as any).__mark?.(request, "c_authed");
     const required = this.reflector.getAllAndOverride<Permission | undefined>(REQUIRED_PERMISSION, [
       context.getHandler(),
       context.getClass(),

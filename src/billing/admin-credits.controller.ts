@@ -26,7 +26,7 @@ export class AdminCreditsController {
     if (!(await this.accounts.findById(accountId))) {
       throw ApiError.notFound(`No account '${accountId}'.`, "account_not_found");
     }
-    const amountMicros = usdToMicros(body.amount_usd);
+    const amountMicros = toMicros(body.amount_usd);
     if (amountMicros === 0) {
       throw ApiError.badRequest("amount_usd must not be zero.", "amount_usd", "invalid_value");
     }
@@ -37,5 +37,15 @@ export class AdminCreditsController {
       actor: ADMIN_ACTOR,
     });
     return { balance_usd: microsToUsd(result.balanceMicros), transaction_id: result.transactionId };
+  }
+}
+
+/** The DTO bounds decimals, not size: an amount past what micro-dollars hold is a 400, not a 500. */
+function toMicros(amountUsd: number): number {
+  try {
+    return usdToMicros(amountUsd);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw ApiError.badRequest("amount_usd is out of range.", "amount_usd", "invalid_value");
   }
 }

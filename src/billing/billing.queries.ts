@@ -4,8 +4,8 @@ import { type Micros, microsToUsd } from "../common/money.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
-import { availableMicros, evolve, initialLedgerState } from "./ledger.decider.ts";
-import { type LedgerEvent, ledgerStream } from "./ledger.events.ts";
+import { availableMicros } from "./ledger.decider.ts";
+import { replayLedgerUntil } from "./ledger-replay.ts";
 import { LEDGER_PROJECTION } from "./ledger.projection.ts";
 
 export interface TransactionView {
@@ -139,24 +139,7 @@ export class BillingQueries {
     accountId: string,
     at: Date,
   ): Promise<{ balanceMicros: Micros; availableMicros: Micros }> {
-    const limit = at.toISOString();
-    let state = initialLedgerState();
-    let from = 0n;
-    for (;;) {
-      const events = await this.store.readStream(ledgerStream(accountId), {
-        from,
-        maxCount: 10_000,
-      });
-      for (const event of events) {
-        const ledgerEvent = event as unknown as LedgerEvent;
-        if (ledgerEvent.data.at > limit) {
-          return { balanceMicros: state.balanceMicros, availableMicros: availableMicros(state) };
-        }
-        state = evolve(state, ledgerEvent);
-      }
-      if (events.length < 10_000) break;
-      from = events[events.length - 1].revision + 1n;
-    }
+    const { state } = await replayLedgerUntil(this.store, accountId, at);
     return { balanceMicros: state.balanceMicros, availableMicros: availableMicros(state) };
   }
 }

@@ -40,8 +40,10 @@ export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationS
     );
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     this.timer?.stop();
+    // A sweep in progress finishes before the event store closes.
+    await this.sweeping?.catch(() => undefined);
   }
 
   /** Releases every hold expired by now; resolves with how many were released. */

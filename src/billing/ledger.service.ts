@@ -3,6 +3,7 @@ import { ApiError } from "../common/api-error.ts";
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { logger } from "../common/json-logger.ts";
 import type { Micros } from "../common/money.ts";
+import { sleep } from "../common/sleep.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import {
   EVENT_STORE,
@@ -475,8 +476,4 @@ function toApiError(error: unknown): unknown {
 function withoutUndefined(metadata: LedgerMetadata | undefined): LedgerMetadata {
   if (!metadata) return {};
   return Object.fromEntries(Object.entries(metadata).filter(([, value]) => value !== undefined));
-}
-
-function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }

@@ -1,6 +1,8 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { EventStore, RecordedEvent } from "../event-store/event-store.port.ts";
 import { evolve, initialLedgerState } from "../billing/ledger.decider.ts";
+import { replayLedgerUntil } from "../billing/ledger-replay.ts";
+import { LEDGER_PROJECTION } from "../billing/ledger.projection.ts";
 import {
   accountIdOfLedgerStream,
   LEDGER_CATEGORY,
@@ -112,9 +114,8 @@ function compareWithReadModel(
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'billing_balances'",
   ).get();
   if (!hasTable) return ["read model has no billing tables"];
-  const checkpoint = db.prepare(
-    "SELECT position FROM projection_checkpoints WHERE name = 'billing-ledger'",
-  ).get() as { position: number } | undefined;
+  const checkpoint = db.prepare("SELECT position FROM projection_checkpoints WHERE name = ?")
+    .get(LEDGER_PROJECTION) as { position: number } | undefined;
   const last = events[events.length - 1];
   if (!checkpoint || BigInt(checkpoint.position) < last.position) {
     return [
@@ -146,16 +147,6 @@ function compareWithReadModel(
 
 /** The balance of one account at an instant, replaying its ledger up to then. */
 export async function balanceAt(store: EventStore, accountId: string, at: Date) {
-  const events = await store.readStream(`${LEDGER_CATEGORY}-${accountId}`);
-  let state = initialLedgerState();
-  let applied = 0;
-  for (const event of events) {
-    const eventTime = typeof event.data?.at === "string"
-      ? new Date(event.data.at)
-      : event.createdAt;
-    if (eventTime > at) break;
-    state = evolve(state, event as unknown as LedgerEvent);
-    applied++;
-  }
-  return { balanceMicros: state.balanceMicros, heldMicros: state.heldMicros, events: applied };
+  const { state, events } = await replayLedgerUntil(store, accountId, at);
+  return { balanceMicros: state.balanceMicros, heldMicros: state.heldMicros, events };
 }

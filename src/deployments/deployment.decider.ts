@@ -1,3 +1,4 @@
+import { type Micros, MICROS_PER_USD } from "../common/money.ts";
 import type {
   DeploymentEventMap,
   DeploymentProvider,
@@ -334,8 +335,8 @@ export function dueMinutes(state: DeploymentState, now: Date): string[] {
 }
 
 /** Price of one pod-minute in micro-dollars: round(cost USD/h × multiplier × 10^6 / 60). */
-export function minutePriceMicros(costPerHourUsd: number, multiplier: number): number {
+export function minutePriceMicros(costPerHourUsd: number, multiplier: number): Micros {
   // Integer micro-dollars per hour first, so float noise in `cost` never reaches the ledger.
-  const perHourMicros = Math.round(costPerHourUsd * 1_000_000);
+  const perHourMicros = Math.round(costPerHourUsd * MICROS_PER_USD);
   return Math.round((perHourMicros * multiplier) / 60);
 }

@@ -118,12 +118,6 @@ export const deploymentsProjection: Projection = {
            status = CASE WHEN ? = 1 AND status IN ('provisioning', 'stopped') THEN 'pulling' ELSE status END
            WHERE id = ?`,
         ).run(data.healthy ? 1 : 0, data.checkedAt ?? at, data.healthy ? 1 : 0, data.deploymentId);
-        // Pods: Ollama answering while the pod is (re)starting means the model pull is next.
-        if (data.healthy) {
-          db.prepare(
-            "UPDATE deployments SET status = 'pulling' WHERE id = ? AND provider = 'runpod' AND status IN ('provisioning', 'stopped')",
-          ).run(data.deploymentId);
-        }
         return;
       }
       default:

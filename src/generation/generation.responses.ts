@@ -19,6 +19,11 @@ export function artifactPath(artifactId: string): string {
   return `/api/v1/artifacts/${encodeURIComponent(artifactId)}`;
 }
 
+/** Where a client downloads an artifact (video results and job lists link to it). */
+export function artifactUrl(publicBaseUrl: string, artifactId: string): string {
+  return `${publicBaseUrl.replace(/\/+$/, "")}${artifactPath(artifactId)}`;
+}
+
 export const COLD_START_MESSAGE = "Cold start in progress. Poll the status URL every 10 seconds.";
 export const VIDEO_MESSAGE =
   "Video generation is asynchronous. Poll the status URL until it completes.";
@@ -83,7 +88,7 @@ export async function completedBody(
         model: job.model,
         status: "COMPLETED",
         videos: job.outputs.map((output) => ({
-          url: `${publicBaseUrl.replace(/\/+$/, "")}${artifactPath(output.artifactId)}`,
+          url: artifactUrl(publicBaseUrl, output.artifactId),
           content_type: output.contentType,
           bytes: output.bytes,
         })),
@@ -144,7 +149,7 @@ export function jobListEntry(job: JobView, publicBaseUrl: string): Record<string
     ...(job.status === "failed" ? { failure_reason: job.failureReason, error: job.error } : {}),
     outputs: job.outputs.map((output) => ({
       artifact_id: output.artifactId,
-      url: `${publicBaseUrl.replace(/\/+$/, "")}${artifactPath(output.artifactId)}`,
+      url: artifactUrl(publicBaseUrl, output.artifactId),
       content_type: output.contentType,
       bytes: output.bytes,
       filename: output.filename,

@@ -11,16 +11,28 @@ import { logger } from "../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import type { EventMetadata } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
+import { RunpodNotFound } from "../runpod/runpod-http.ts";
 import { isTerminal, ServerlessClient, type ServerlessJob } from "../runpod/serverless.client.ts";
 import { completedBody, statusBody } from "./generation.responses.ts";
 import { parameterSummary, parseGenerationRequest } from "./generation.validation.ts";
 import { type JobCommand, JobRejected } from "./job.decider.ts";
-import type { ArtifactRef, GenerationKind, JobEvent, JobSubmitted } from "./job.events.ts";
+import type {
+  ArtifactRef,
+  GenerationKind,
+  JobEvent,
+  JobFailureReason,
+  JobSubmitted,
+} from "./job.events.ts";
 import { JobCommandHandler } from "./job.handler.ts";
 import { JobQueries, type JobView } from "./job.queries.ts";
 import { JOB_STATUS_PROJECTION } from "./job-status.projection.ts";
 import { downloadOutput } from "./output-download.ts";
-import { type OutputFile, workerFormatOf, WorkerOutputError } from "./worker-formats.ts";
+import {
+  type OutputFile,
+  workerFormatOf,
+  WorkerOutputError,
+  type WorkerResult,
+} from "./worker-formats.ts";
 
 /** How long a job's hold lives: RunPod keeps a job at most 24 h (its default TTL). */
 const HOLD_TTL_MS = 24 * 3600_000;
@@ -102,16 +114,10 @@ export class GenerationService {
       if (typeof runpodJob?.id !== "string") throw new Error("RunPod answered without a job id");
     } catch (error) {
       // RunPod may or may not have queued it; either way nothing is charged.
-      const failed = await this.jobs.execute(jobId, [submitted(null), {
-        type: "FailJob",
-        data: {
-          jobId,
-          runpodJobId: null,
-          reason: "SUBMIT_FAILED",
-          error: (error as Error).message,
-          at: this.clock.now().toISOString(),
-        },
-      }], metadata);
+      const failed = await this.jobs.execute(jobId, [
+        submitted(null),
+        this.failCommand(jobId, null, "SUBMIT_FAILED", (error as Error).message),
+      ], metadata);
       await this.bill(principal.accountId, jobId, failed.events);
       throw new ApiError(
         502,
@@ -155,7 +161,7 @@ export class GenerationService {
     try {
       runpodJob = await this.serverless.status(job.endpointId, job.runpodJobId);
     } catch (error) {
-      if ((error as { status?: number }).status !== 404) throw error;
+      if (!(error instanceof RunpodNotFound)) throw error;
       // Past RunPod's retention or TTL: the result is gone, and it is not billed.
       runpodJob = {
         id: job.runpodJobId,
@@ -176,27 +182,14 @@ export class GenerationService {
     const model = this.catalogue.get(job.model);
     let command: JobCommand;
     if (reason) {
-      command = {
-        type: "FailJob",
-        data: {
-          jobId: job.id,
-          runpodJobId: job.runpodJobId,
-          reason,
-          error: runpodJob.error ?? "lost",
-          at: this.clock.now().toISOString(),
-        },
-      };
+      command = this.failCommand(job.id, job.runpodJobId, reason, runpodJob.error ?? "lost");
     } else if (!model) {
-      command = {
-        type: "FailJob",
-        data: {
-          jobId: job.id,
-          runpodJobId: job.runpodJobId,
-          reason: "BAD_OUTPUT",
-          error: `model ${job.model} is no longer in the catalogue`,
-          at: this.clock.now().toISOString(),
-        },
-      };
+      command = this.failCommand(
+        job.id,
+        job.runpodJobId,
+        "BAD_OUTPUT",
+        `model ${job.model} is no longer in the catalogue`,
+      );
     } else command = await this.finishCommand(job.id, model, runpodJob);
     const result = await this.jobs.execute(job.id, [command], {
       accountId: job.accountId,
@@ -218,53 +211,24 @@ export class GenerationService {
       return { type: "CancelJob", data: { jobId, actor: "system:runpod", at: at() } };
     }
     if (runpodJob.status !== "COMPLETED") {
-      return {
-        type: "FailJob",
-        data: {
-          jobId,
-          runpodJobId: runpodJob.id,
-          reason: runpodJob.status === "TIMED_OUT" ? "TIMED_OUT" : "FAILED",
-          error: describeError(runpodJob.error) ?? `RunPod reported ${runpodJob.status}`,
-          ...(runpodJob.executionTime !== undefined
-            ? { executionTimeMs: runpodJob.executionTime }
-            : {}),
-          at: at(),
-        },
-      };
+      return this.failCommand(
+        jobId,
+        runpodJob.id,
+        runpodJob.status === "TIMED_OUT" ? "TIMED_OUT" : "FAILED",
+        describeError(runpodJob.error) ?? `RunPod reported ${runpodJob.status}`,
+        runpodJob.executionTime,
+      );
     }
-    let result;
-    try {
-      result = workerFormatOf(model).fromOutput(runpodJob.output, runpodJob.id);
-    } catch (error) {
-      if (!(error instanceof WorkerOutputError)) throw error;
-      return {
-        type: "FailJob",
-        data: {
-          jobId,
-          runpodJobId: runpodJob.id,
-          reason: "BAD_OUTPUT",
-          error: error.message,
-          at: at(),
-        },
-      };
-    }
+    let result: WorkerResult;
     let outputs: ArtifactRef[];
     try {
+      result = workerFormatOf(model).fromOutput(runpodJob.output, runpodJob.id);
       outputs = await Promise.all(
         result.files.map((file, index) => this.store(jobId, index, file)),
       );
     } catch (error) {
       if (!(error instanceof WorkerOutputError)) throw error;
-      return {
-        type: "FailJob",
-        data: {
-          jobId,
-          runpodJobId: runpodJob.id,
-          reason: "BAD_OUTPUT",
-          error: error.message,
-          at: at(),
-        },
-      };
+      return this.failCommand(jobId, runpodJob.id, "BAD_OUTPUT", error.message);
     }
     return {
       type: "CompleteJob",
@@ -278,6 +242,26 @@ export class GenerationService {
         executionTimeMs: runpodJob.executionTime ?? 0,
         delayTimeMs: runpodJob.delayTime ?? 0,
         at: at(),
+      },
+    };
+  }
+
+  private failCommand(
+    jobId: string,
+    runpodJobId: string | null,
+    reason: JobFailureReason,
+    error: string,
+    executionTimeMs?: number,
+  ): JobCommand {
+    return {
+      type: "FailJob",
+      data: {
+        jobId,
+        runpodJobId,
+        reason,
+        error,
+        ...(executionTimeMs !== undefined ? { executionTimeMs } : {}),
+        at: this.clock.now().toISOString(),
       },
     };
   }
@@ -360,7 +344,7 @@ export class GenerationService {
       try {
         runpodJob = await this.serverless.cancel(job.endpointId, job.runpodJobId);
       } catch (error) {
-        if ((error as { status?: number }).status !== 404) {
+        if (!(error instanceof RunpodNotFound)) {
           throw new ApiError(502, `RunPod did not cancel job '${job.id}'; try again.`, {
             type: "api_error",
             code: "upstream_unavailable",
@@ -438,13 +422,26 @@ function decodeBase64(text: string): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** RunPod's error is a string, sometimes JSON with error_message. */
-function describeError(error: unknown): string | undefined {
-  if (typeof error !== "string") return error === undefined ? undefined : JSON.stringify(error);
+/**
+ * RunPod's error is a string, sometimes JSON with `error_message` (and a worker traceback we
+ * must not show). Clients get one short line; a traceback-looking text is cut to its first line.
+ */
+const MAX_ERROR_LENGTH = 300;
+
+export function describeError(error: unknown): string | undefined {
+  if (error === undefined || error === null) return undefined;
+  let text = typeof error === "string" ? error : JSON.stringify(error);
   try {
-    const parsed = JSON.parse(error);
-    return parsed?.error_message ?? parsed?.error?.message ?? error;
+    const parsed = JSON.parse(text);
+    const message = parsed?.error_message ?? parsed?.error?.message ??
+      (typeof parsed?.error === "string" ? parsed.error : undefined);
+    if (typeof message === "string") text = message;
   } catch {
-    return error;
+    // not JSON: the text itself
   }
+  const firstLine = text.split(/\r?\n/).find((line) => line.trim() !== "")?.trim() ?? "";
+  const oneLine = /^Traceback \(most recent call last\)/.test(firstLine)
+    ? "the worker raised an error"
+    : firstLine;
+  return oneLine.length > MAX_ERROR_LENGTH ? `${oneLine.slice(0, MAX_ERROR_LENGTH)}…` : oneLine;
 }

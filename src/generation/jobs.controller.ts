@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/c
 import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts";
 import type { Principal } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
+import { parseLimit } from "../common/query-params.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { jobListEntry } from "./generation.responses.ts";
 import { GenerationService } from "./generation.service.ts";
@@ -25,14 +26,7 @@ export class JobsController {
     @CurrentPrincipal() principal: Principal,
     @Query() query: Record<string, string | undefined>,
   ) {
-    const limit = query.limit === undefined ? 20 : Number(query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      throw ApiError.badRequest(
-        "Invalid 'limit': expected an integer from 1 to 100.",
-        "limit",
-        "invalid_value",
-      );
-    }
+    const limit = parseLimit(query.limit, { fallback: 20, max: 100 });
     if (query.status !== undefined && !STATUSES.includes(query.status)) {
       throw ApiError.badRequest(
         `Invalid 'status': one of ${STATUSES.join(", ")}.`,

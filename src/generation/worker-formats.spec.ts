@@ -137,3 +137,21 @@ describe("worker formats (runpod-api.md 4)", () => {
     expect(() => WORKER_FORMATS.sdxl.fromOutput("nope", "j")).toThrow(WorkerOutputError);
   });
 });
+
+describe("describeError", () => {
+  it("keeps RunPod's error_message and drops the traceback", async () => {
+    const { describeError } = await import("./generation.service.ts");
+    const raised = JSON.stringify({
+      error_type: "<class 'RuntimeError'>",
+      error_message: "CUDA out of memory",
+      error_traceback: 'Traceback (most recent call last):\n  File "/handler.py", line 3',
+    });
+    expect(describeError(raised)).toBe("CUDA out of memory");
+    expect(describeError('Traceback (most recent call last):\n  File "/x.py"')).toBe(
+      "the worker raised an error",
+    );
+    expect(describeError("x".repeat(1000))!.length).toBeLessThanOrEqual(301);
+    expect(describeError({ error: "prompt is required" })).toBe("prompt is required");
+    expect(describeError(undefined)).toBeUndefined();
+  });
+});

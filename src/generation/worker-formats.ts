@@ -129,39 +129,28 @@ const comfyuiImage: WorkerFormat = {
   fromOutput: (output, id) => ({ files: imageFiles(output, id) }),
 };
 
-const sdxl: WorkerFormat = {
-  maxSteps: 150,
-  toInput: (request) => {
-    const image = asImage(request);
-    return defined({
-      prompt: image.prompt,
-      negative_prompt: image.negativePrompt,
-      width: image.width,
-      height: image.height,
-      seed: image.seed,
-      num_inference_steps: image.steps,
-      num_images: 1,
-    });
-  },
-  fromOutput: (output, id) => ({ files: imageFiles(output, id) }),
-};
+/** Prompt-in, image-out workers (SDXL, Flux): the same input, plus each worker's own fields. */
+function promptImageWorker(maxSteps: number, extra: Record<string, unknown>): WorkerFormat {
+  return {
+    maxSteps,
+    toInput: (request) => {
+      const image = asImage(request);
+      return defined({
+        prompt: image.prompt,
+        negative_prompt: image.negativePrompt,
+        width: image.width,
+        height: image.height,
+        seed: image.seed,
+        num_inference_steps: image.steps,
+        ...extra,
+      });
+    },
+    fromOutput: (output, id) => ({ files: imageFiles(output, id) }),
+  };
+}
 
-const fluxPublic: WorkerFormat = {
-  maxSteps: 8,
-  toInput: (request) => {
-    const image = asImage(request);
-    return defined({
-      prompt: image.prompt,
-      negative_prompt: image.negativePrompt,
-      width: image.width,
-      height: image.height,
-      seed: image.seed,
-      num_inference_steps: image.steps,
-      image_format: "png",
-    });
-  },
-  fromOutput: (output, id) => ({ files: imageFiles(output, id) }),
-};
+const sdxl = promptImageWorker(150, { num_images: 1 });
+const fluxPublic = promptImageWorker(8, { image_format: "png" });
 
 const kokoro: WorkerFormat = {
   toInput: (request) => {

@@ -3,6 +3,7 @@ import type { FastifyReply } from "fastify";
 import { SkipRateLimit } from "../common/rate-limit/rate-limit.decorators.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
+import { logger } from "../common/json-logger.ts";
 import { metrics } from "./metrics.ts";
 
 /** Liveness, readiness and Prometheus metrics. Unauthenticated and never rate limited. */
@@ -21,7 +22,9 @@ export class OperationsController {
       await this.store.ping();
       eventStore = { status: "up", head_position: String(await this.store.headPosition()) };
     } catch (error) {
-      eventStore = { status: "down", error: (error as Error).message };
+      // /health is unauthenticated: the details (paths, hosts) go to the log, not the reply.
+      logger.write("error", "event store health check failed", { error: (error as Error).message });
+      eventStore = { status: "down", error: "event store unreachable" };
     }
     const projections = eventStore.status === "up" ? await this.projections.status() : [];
     const failed = projections.some((projection) => projection.state === "failed");

@@ -15,6 +15,8 @@
  * method, the path and the server's detail, with the key scrubbed from the detail.
  */
 
+import { sleep } from "../common/sleep.ts";
+
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface RunpodErrorInit {
@@ -150,7 +152,7 @@ export class RunpodHttp {
       }
       if (delayMs === undefined || !canRetry) throw this.toError(request, outcome, attempt + 1);
       this.options.onRetry?.({ attempt: attempt + 1, delayMs, reason, path: request.path });
-      await abortableSleep(delayMs, request.signal);
+      await sleep(delayMs, request.signal);
     }
   }
 
@@ -313,19 +315,4 @@ export function retryAfterMs(headers: Headers): number | undefined {
 function describeNetworkError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
   return cause?.code ?? cause?.message ?? (error as Error)?.message ?? "network error";
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -1,3 +1,4 @@
+import { sleep } from "../common/sleep.ts";
 import type { RunpodConfig } from "./runpod.config.ts";
 import { RunpodHttp, type RunpodHttpOptions } from "./runpod-http.ts";
 
@@ -185,7 +186,7 @@ export class ServerlessClient {
     for (;;) {
       const job = await this.status(endpointId, jobId, options.signal);
       if (isTerminal(job.status) || Date.now() >= deadline) return job;
-      await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 1_000));
+      await sleep(options.pollMs ?? 1_000, options.signal);
     }
   }
 

@@ -53,6 +53,21 @@ describe("admin event log and projections API", () => {
     expect(read.body.data[0].metadata.actor).toBe("admin");
   });
 
+  it("never hands out a password hash, even to the operator", async () => {
+    const signup = await api(app.url, "POST", "/api/auth/signup", {
+      body: { email: "hash@example.com", password: "correct horse battery staple" },
+    });
+    expect(signup.status).toBe(201);
+    const stream = await api(app.url, "GET", `/admin/streams/account-${signup.body.account_id}`, {
+      token: TEST_ADMIN_KEY,
+    });
+    const passwordSet = stream.body.data.find((event: { type: string }) =>
+      event.type === "PasswordSet"
+    );
+    expect(passwordSet.data.passwordHash).toBe("[redacted]");
+    expect(JSON.stringify(stream.body)).not.toContain("scrypt$");
+  });
+
   it("validates its query parameters", async () => {
     const badLimit = await api(app.url, "GET", "/admin/events?limit=0", { token: TEST_ADMIN_KEY });
     expect(badLimit.status).toBe(400);

@@ -4,8 +4,8 @@ import { ledgerStream } from "../../src/billing/ledger.events.ts";
 import { HoldExpiryProcess } from "../../src/billing/hold-expiry.process.ts";
 import { ManualClock } from "../../src/common/clock.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
+import { createAccountWithKey, fundedAccount, grantUsd } from "../support/accounts.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
-import { createAccountWithKey, grantUsd } from "./support/accounts.ts";
 import { type FakeStripe, startFakeStripe } from "./support/fake-stripe.ts";
 
 const WEBHOOK_SECRET = "whsec_test_0123456789abcdef";
@@ -86,8 +86,7 @@ describe("billing over HTTP", () => {
   });
 
   it("refuses a correction that would overdraw with 402 insufficient_credits", async () => {
-    const { accountId } = await createAccountWithKey(testApp.url, "overdraw@example.test");
-    await grantUsd(testApp.url, accountId, 1);
+    const { accountId } = await fundedAccount(testApp.url, "overdraw@example.test", 1);
     const refused = await grantUsd(testApp.url, accountId, -1.000001);
     expect(refused.status).toBe(402);
     expect(refused.body).toEqual({
@@ -115,8 +114,7 @@ describe("billing over HTTP", () => {
   });
 
   it("shows balance, available balance, transactions newest first and usage", async () => {
-    const { accountId, key } = await createAccountWithKey(testApp.url, "queries@example.test");
-    await grantUsd(testApp.url, accountId, 1);
+    const { accountId, key } = await fundedAccount(testApp.url, "queries@example.test", 1);
     await ledger.charge(accountId, {
       chargeId: "req_q1",
       amountMicros: 8_000,
@@ -201,8 +199,7 @@ describe("billing over HTTP", () => {
   });
 
   it("answers the balance at a past instant by replaying the ledger", async () => {
-    const { accountId, key } = await createAccountWithKey(testApp.url, "history@example.test");
-    await grantUsd(testApp.url, accountId, 3);
+    const { accountId, key } = await fundedAccount(testApp.url, "history@example.test", 3);
     await ledger.charge(accountId, { chargeId: "h1", amountMicros: 250_000, reference: "h1" });
     const recordedAt = clock.now();
     const recorded = await api(testApp.url, "GET", "/api/billing/balance", { token: key });
@@ -304,8 +301,7 @@ describe("billing over HTTP", () => {
   });
 
   it("releases holds that pass their expiry", async () => {
-    const { accountId, key } = await createAccountWithKey(testApp.url, "expiry@example.test");
-    await grantUsd(testApp.url, accountId, 1);
+    const { accountId, key } = await fundedAccount(testApp.url, "expiry@example.test", 1);
     await ledger.reserve(accountId, {
       reservationId: "res_exp",
       amountMicros: 400_000,
@@ -334,8 +330,7 @@ describe("hold expiry after a restart", () => {
     const clock = new ManualClock(new Date("2026-04-01T00:00:00.000Z"));
     const env = { RESERVATION_TTL_SECONDS: "30" };
     const first = await startTestApp({ clock, env });
-    const { accountId, key } = await createAccountWithKey(first.url, "restart@example.test");
-    await grantUsd(first.url, accountId, 1);
+    const { accountId, key } = await fundedAccount(first.url, "restart@example.test", 1);
     await first.app.get(LedgerService).reserve(accountId, {
       reservationId: "res_restart",
       amountMicros: 500_000,

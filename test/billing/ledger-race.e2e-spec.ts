@@ -7,8 +7,8 @@ import { LedgerService } from "../../src/billing/ledger.service.ts";
 import { ApiError } from "../../src/common/api-error.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { ProjectionRunner } from "../../src/projections/projection-runner.ts";
+import { fundedAccount } from "../support/accounts.ts";
 import { api, startTestApp, type TestApp } from "../support/test-app.ts";
-import { createAccountWithKey, grantUsd } from "./support/accounts.ts";
 
 const CENT = 10_000;
 
@@ -53,8 +53,7 @@ describe("the ledger under concurrent charges (real app, real SQLite)", () => {
   });
 
   it("lets exactly 5 of 40 concurrent $0.01 charges through on $0.05 and ends at exactly $0", async () => {
-    const { accountId, key } = await createAccountWithKey(testApp.url, "race@example.test");
-    await grantUsd(testApp.url, accountId, 0.05);
+    const { accountId, key } = await fundedAccount(testApp.url, "race@example.test", 0.05);
     const outcome = await fortyChargesOfOneCent([testApp.app.get(LedgerService)], accountId);
     expect(outcome).toEqual({ succeeded: 5, refused: 35, failedOtherwise: 0 });
     const balance = await api(testApp.url, "GET", "/api/billing/balance", { token: key });
@@ -63,8 +62,7 @@ describe("the ledger under concurrent charges (real app, real SQLite)", () => {
   });
 
   it("charges once when the same charge key is sent 10 times concurrently", async () => {
-    const { accountId, key } = await createAccountWithKey(testApp.url, "idempotent@example.test");
-    await grantUsd(testApp.url, accountId, 1);
+    const { accountId, key } = await fundedAccount(testApp.url, "idempotent@example.test", 1);
     const ledger = testApp.app.get(LedgerService);
     const results = await Promise.all(
       Array.from(
@@ -84,8 +82,7 @@ describe("the ledger under concurrent charges (real app, real SQLite)", () => {
   });
 
   it("rebuilds the billing read model from zero into exactly the same rows", async () => {
-    const { accountId } = await createAccountWithKey(testApp.url, "replay@example.test");
-    await grantUsd(testApp.url, accountId, 2);
+    const { accountId } = await fundedAccount(testApp.url, "replay@example.test", 2);
     const ledger = testApp.app.get(LedgerService);
     await Promise.allSettled(
       Array.from(
@@ -129,8 +126,7 @@ describe("the ledger with 3 app instances sharing one event store", () => {
 
   it("lets exactly 5 of 40 concurrent $0.01 charges through across the instances", async () => {
     const [first] = apps;
-    const { accountId, key } = await createAccountWithKey(first.url, "race3@example.test");
-    await grantUsd(first.url, accountId, 0.05);
+    const { accountId, key } = await fundedAccount(first.url, "race3@example.test", 0.05);
     const ledgers = apps.map((app) => app.app.get(LedgerService));
     // Every instance caches the account's state first, so each must detect the others' appends.
     await Promise.all(ledgers.map((ledger) => ledger.balance(accountId)));
@@ -152,8 +148,7 @@ describe("the ledger with 3 app instances sharing one event store", () => {
   });
 
   it("charges once when one charge key arrives 10 times across the instances", async () => {
-    const { accountId } = await createAccountWithKey(apps[0].url, "idem3@example.test");
-    await grantUsd(apps[0].url, accountId, 1);
+    const { accountId } = await fundedAccount(apps[0].url, "idem3@example.test", 1);
     const results = await Promise.all(
       Array.from(
         { length: 10 },

@@ -1,3 +1,4 @@
+import { createApiKey } from "../support/accounts.ts";
 import type { RunpodSimulator } from "../support/runpod-sim/index.ts";
 import type { TestApp } from "../support/test-app.ts";
 import {
@@ -10,7 +11,6 @@ import {
   startSim,
   streamEvents,
   type Tenant,
-  TEST_ADMIN_KEY,
   waitForStatus,
 } from "./support.ts";
 
@@ -41,17 +41,12 @@ describe("RunPod failures leave deployments truthful", () => {
       code: "missing_required_parameter",
     });
 
-    const readOnly = await api(
-      gateway.url,
-      "POST",
-      `/admin/accounts/${tenant.accountId}/api-keys`,
-      {
-        token: TEST_ADMIN_KEY,
-        body: { name: "ro", permissions: ["read"] },
-      },
-    );
+    const readOnly = await createApiKey(gateway.url, tenant.accountId, {
+      name: "ro",
+      permissions: ["read"],
+    });
     const denied = await api(gateway.url, "POST", "/api/deployments", {
-      token: readOnly.body.key,
+      token: readOnly,
       body: { model: "mistral" },
     });
     expect(denied.status).toBe(403);

@@ -19,6 +19,7 @@ import {
   type SimulatorOptions,
   startRunpodSimulator,
 } from "../support/runpod-sim/index.ts";
+import { fundedAccount, randomEmail } from "../support/accounts.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 
 export const RUNPOD_TEST_KEY = "rp-test-key-do-not-log-0123456789";
@@ -71,46 +72,14 @@ export interface Tenant {
   client: OpenAI;
 }
 
-export async function createTenant(gateway: TestApp, creditUsd?: number): Promise<Tenant> {
-  const email = `pods-${Math.random().toString(36).slice(2)}@example.com`;
-  const account = await api(gateway.url, "POST", "/admin/accounts", {
-    token: TEST_ADMIN_KEY,
-    body: { email },
-  });
-  if (account.status >= 300) {
-    throw new Error(`account: ${account.status} ${JSON.stringify(account.body)}`);
-  }
-  const accountId = account.body.id as string;
-  const key = await api(gateway.url, "POST", `/admin/accounts/${accountId}/api-keys`, {
-    token: TEST_ADMIN_KEY,
-    body: { name: "pods", permissions: ["read", "proxy", "manage"] },
-  });
-  if (key.status >= 300) throw new Error(`key: ${key.status} ${JSON.stringify(key.body)}`);
-  if (creditUsd !== undefined) await grant(gateway, accountId, creditUsd);
-  return {
-    accountId,
-    key: key.body.key,
-    client: new OpenAI({
-      apiKey: key.body.key,
-      baseURL: `${gateway.url}/v1`,
-      maxRetries: 0,
-      timeout: 10_000,
-    }),
-  };
-}
-
-export async function grant(gateway: TestApp, accountId: string, usd: number): Promise<void> {
-  const credit = await api(gateway.url, "POST", `/admin/accounts/${accountId}/credits`, {
-    token: TEST_ADMIN_KEY,
-    body: { amount_usd: usd, reason: "test credit" },
-  });
-  if (credit.status >= 300) {
-    throw new Error(`credit: ${credit.status} ${JSON.stringify(credit.body)}`);
-  }
+/** A fresh account with every permission, `creditUsd` of credits and an SDK client. */
+export async function createTenant(gateway: TestApp, creditUsd = 0): Promise<Tenant> {
+  const { accountId, key } = await fundedAccount(gateway.url, randomEmail("pods"), creditUsd);
+  return { accountId, key, client: clientFor(gateway, { key }) };
 }
 
 /** A gateway bound to another (restarted) app keeps the tenant's key. */
-export function clientFor(gateway: TestApp, tenant: Tenant): OpenAI {
+export function clientFor(gateway: TestApp, tenant: Pick<Tenant, "key">): OpenAI {
   return new OpenAI({
     apiKey: tenant.key,
     baseURL: `${gateway.url}/v1`,

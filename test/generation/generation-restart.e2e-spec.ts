@@ -6,10 +6,10 @@ import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.
 import { JobCommandHandler } from "../../src/generation/job.handler.ts";
 import { parsePng, parseWav } from "../support/media.ts";
 import type { RunpodSimulator } from "../support/runpod-sim/index.ts";
+import { fundedAccount } from "../support/accounts.ts";
 import { api, type TestApp } from "../support/test-app.ts";
 import {
   decode,
-  fundedAccount,
   gateway,
   makeCold,
   pollUntilDone,

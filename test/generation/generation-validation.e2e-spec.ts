@@ -1,7 +1,7 @@
-import { createAccountWithKey } from "../billing/support/accounts.ts";
 import type { RunpodSimulator } from "../support/runpod-sim/index.ts";
-import { api, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
-import { balance, fundedAccount, gateway, simulator } from "./support/generation.ts";
+import { createAccountWithKey, createApiKey, fundedAccount } from "../support/accounts.ts";
+import { api, type TestApp } from "../support/test-app.ts";
+import { balance, gateway, simulator } from "./support/generation.ts";
 
 describe("generation request validation", () => {
   let sim: RunpodSimulator;
@@ -188,12 +188,12 @@ describe("generation request validation", () => {
 
     it("needs the proxy permission", async () => {
       const { accountId } = await createAccountWithKey(gw.url, "readonly@example.com");
-      const readOnly = await api(gw.url, "POST", `/admin/accounts/${accountId}/api-keys`, {
-        token: TEST_ADMIN_KEY,
-        body: { name: "read only", permissions: ["read"] },
+      const readOnly = await createApiKey(gw.url, accountId, {
+        name: "read only",
+        permissions: ["read"],
       });
       const response = await api(gw.url, "POST", "/api/v1/generate/image", {
-        token: readOnly.body.key,
+        token: readOnly,
         body: image({}),
       });
       expect(response.status).toBe(403);

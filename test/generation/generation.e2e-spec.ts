@@ -1,11 +1,11 @@
 import type { RunpodSimulator } from "../support/runpod-sim/index.ts";
 import { parseMp4, parsePng, parseWav } from "../support/media.ts";
+import { fundedAccount } from "../support/accounts.ts";
 import { api, type TestApp } from "../support/test-app.ts";
 import {
   balance,
   decode,
   download,
-  fundedAccount,
   gateway,
   makeCold,
   makeWarm,

@@ -5,6 +5,7 @@ import { newEventId, newId } from "../../common/ids.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { EVENT_STORE, type EventStore } from "../../event-store/event-store.port.ts";
 import type { Principal } from "../../auth/principal.ts";
+import { checkDeploymentName, textField } from "../deployment-fields.ts";
 import { type DeploymentRequested, deploymentStream } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
 import { SECRET_BOX, type SecretBox } from "./secret-box.ts";
@@ -16,8 +17,6 @@ export interface RegisterExternalUpstream {
   baseUrl: string;
   apiKey?: string;
 }
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
 /** Registers an account's own OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp…). */
 @Injectable()
@@ -32,41 +31,13 @@ export class ExternalUpstreamsService {
 
   /** Validates the request body shape; every failure is a 400 naming its field. */
   parse(body: Record<string, unknown>): RegisterExternalUpstream {
-    const text = (field: string, required: boolean): string | undefined => {
-      const value = body[field];
-      if (value === undefined || value === null) {
-        if (required) {
-          throw ApiError.badRequest(
-            `Missing required parameter: '${field}'.`,
-            field,
-            "missing_required_parameter",
-          );
-        }
-        return undefined;
-      }
-      if (typeof value !== "string" || value.trim() === "") {
-        throw ApiError.badRequest(
-          `Invalid '${field}': expected a non-empty string.`,
-          field,
-          "invalid_type",
-        );
-      }
-      return value.trim();
-    };
-    const name = text("name", true)!;
-    if (!NAME.test(name)) {
-      throw ApiError.badRequest(
-        "Invalid 'name': use 1-128 letters, digits and . _ : / - (starting with a letter or digit).",
-        "name",
-        "invalid_value",
-      );
-    }
-    const model = text("model", true)!;
+    const name = checkDeploymentName(textField(body, "name", true));
+    const model = textField(body, "model", true);
     if (model.length > 256) {
       throw ApiError.badRequest("Invalid 'model': too long.", "model", "invalid_value");
     }
-    const baseUrl = text("base_url", true)!;
-    const apiKey = text("api_key", false);
+    const baseUrl = textField(body, "base_url", true);
+    const apiKey = textField(body, "api_key", false);
     if (apiKey !== undefined && apiKey.length > 4096) {
       throw ApiError.badRequest("Invalid 'api_key': too long.", "api_key", "invalid_value");
     }

@@ -4,6 +4,7 @@ import { ApiError } from "../../common/api-error.ts";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { randomBase62 } from "../../common/ids.ts";
 import { logger } from "../../common/json-logger.ts";
+import { sleep } from "../../common/sleep.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
 import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
@@ -15,11 +16,12 @@ import {
   RunpodUnavailable,
 } from "../../runpod/runpod-http.ts";
 import { minutePriceMicros } from "../deployment.decider.ts";
+import { checkDeploymentName, textField } from "../deployment-fields.ts";
 import type { PodStopReason } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
 import { DeploymentCommandHandler } from "./deployment.handler.ts";
 import { PodProvisioner } from "./pod-provisioner.ts";
-import { runpodApiError } from "./runpod-api-errors.ts";
+import { isNoCapacity, runpodApiError } from "./runpod-api-errors.ts";
 
 export interface DeployPodInput {
   /** What Ollama pulls and serves, e.g. `mistral` or `llama3.2:3b`. */
@@ -31,7 +33,6 @@ export interface DeployPodInput {
 
 export const OLLAMA_IMAGE = "ollama/ollama:latest";
 export const POD_NAME_PREFIX = "modelpilot-";
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const MODEL = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$/;
 const ACTIVE_STATUSES = new Set(["pending", "provisioning", "pulling", "running"]);
 
@@ -53,28 +54,7 @@ export class PodLifecycleService {
 
   /** Validates `POST /api/deployments` for pods; each failure is a 400 naming its field. */
   parse(body: Record<string, unknown>): DeployPodInput {
-    const text = (field: string, required: boolean): string | undefined => {
-      const value = body[field];
-      if (value === undefined || value === null) {
-        if (required) {
-          throw ApiError.badRequest(
-            `Missing required parameter: '${field}'.`,
-            field,
-            "missing_required_parameter",
-          );
-        }
-        return undefined;
-      }
-      if (typeof value !== "string" || value.trim() === "") {
-        throw ApiError.badRequest(
-          `Invalid '${field}': expected a non-empty string.`,
-          field,
-          "invalid_type",
-        );
-      }
-      return value.trim();
-    };
-    const model = text("model", true)!;
+    const model = textField(body, "model", true);
     if (!MODEL.test(model)) {
       throw ApiError.badRequest(
         "Invalid 'model': expected an Ollama model name such as 'mistral:7b'.",
@@ -82,15 +62,8 @@ export class PodLifecycleService {
         "invalid_value",
       );
     }
-    const name = text("name", false) ?? model;
-    if (!NAME.test(name)) {
-      throw ApiError.badRequest(
-        "Invalid 'name': use 1-128 letters, digits and . _ : / - (starting with a letter or digit).",
-        "name",
-        "invalid_value",
-      );
-    }
-    const gpuTypeId = text("gpu_type_id", false) ?? this.config.runpodDefaultGpu;
+    const name = checkDeploymentName(textField(body, "name", false) ?? model);
+    const gpuTypeId = textField(body, "gpu_type_id", false) ?? this.config.runpodDefaultGpu;
     return { model, name, gpuTypeId };
   }
 
@@ -114,16 +87,28 @@ export class PodLifecycleService {
       );
     }
     const pod = await this.createPod(input);
-    const result = await this.handler.handle(pod.id, {
-      type: "RequestPodDeployment",
-      deploymentId: pod.id,
-      accountId: principal.accountId,
-      name: input.name,
-      modelIdentifier: input.model,
-      gpuTypeId: pod.gpu?.id ?? input.gpuTypeId,
-      costPerHourUsd: pod.cost,
-      at: this.now(),
-    }, { actor: principal.actor, requestId });
+    let result;
+    try {
+      result = await this.handler.handle(pod.id, {
+        type: "RequestPodDeployment",
+        deploymentId: pod.id,
+        accountId: principal.accountId,
+        name: input.name,
+        modelIdentifier: input.model,
+        gpuTypeId: pod.gpu?.id ?? input.gpuTypeId,
+        costPerHourUsd: pod.cost,
+        at: this.now(),
+      }, { actor: principal.actor, requestId });
+    } catch (error) {
+      // An unrecorded pod is never metered, reconciled or stopped, yet RunPod bills it: give it back.
+      await this.pods.terminatePod(pod.id).catch((terminateError) =>
+        logger.write("error", "could not terminate an unrecorded pod", {
+          podId: pod.id,
+          error: (terminateError as Error).message,
+        })
+      );
+      throw error;
+    }
     await this.queries.waitFor(result.position!);
     void this.provisioner.provision(pod.id);
     return this.queries.get(principal.accountId, pod.id)!;
@@ -280,8 +265,7 @@ export class PodLifecycleService {
       });
     } catch (error) {
       const ambiguous = error instanceof RunpodTimeout ||
-        (error instanceof RunpodUnavailable &&
-          !/no longer any instances available/i.test(error.detail));
+        (error instanceof RunpodUnavailable && !isNoCapacity(error));
       if (!ambiguous) throw runpodApiError(error, "create the pod");
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
@@ -290,7 +274,7 @@ export class PodLifecycleService {
         } catch (listError) {
           if (!(listError instanceof RunpodError)) throw listError;
         }
-        await new Promise((resolve) => setTimeout(resolve, 250 * (attempt + 1)));
+        await sleep(250 * (attempt + 1));
       }
       throw runpodApiError(error, "create the pod");
     }

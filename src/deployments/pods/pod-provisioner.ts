@@ -6,6 +6,7 @@ import {
 } from "@nestjs/common";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
+import { sleep } from "../../common/sleep.ts";
 import { OLLAMA_PORT, OllamaClient, OllamaError, podProxyUrl } from "../../runpod/pod-proxy.ts";
 import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
 import { RUNPOD_CONFIG, type RunpodConfig } from "../../runpod/runpod.config.ts";
@@ -290,19 +291,4 @@ export function sameModel(a: string | undefined, b: string): boolean {
   if (!a) return false;
   const norm = (name: string) => (name.includes(":") ? name : `${name}:latest`);
   return norm(a) === norm(b);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

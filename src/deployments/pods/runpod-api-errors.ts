@@ -12,18 +12,19 @@ import {
 
 const NO_CAPACITY = /no longer any instances available|no instances available|not enough free/i;
 
+/** RunPod refused for lack of GPUs: nothing was created, so the request is safe to report as is. */
+export function isNoCapacity(error: RunpodError): boolean {
+  return error instanceof RunpodUnavailable && NO_CAPACITY.test(error.detail);
+}
+
 /**
  * A RunPod failure as the API error a client can act on. Messages come from the typed error
  * (method, path, RunPod's detail), which the RunPod client already scrubbed of the API key.
+ * Anything else is a fault of ours and is answered unchanged, so the exception filter logs it
+ * and the client gets the generic 500 instead of an internal message.
  */
-export function runpodApiError(error: unknown, action: string): ApiError {
-  if (error instanceof ApiError) return error;
-  if (!(error instanceof RunpodError)) {
-    return new ApiError(502, `Could not ${action}: ${(error as Error)?.message ?? String(error)}`, {
-      type: "api_error",
-      code: "runpod_error",
-    });
-  }
+export function runpodApiError(error: unknown, action: string): unknown {
+  if (!(error instanceof RunpodError)) return error;
   const detail = error.detail;
   if (error instanceof RunpodRateLimited) {
     const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
@@ -45,7 +46,7 @@ export function runpodApiError(error: unknown, action: string): ApiError {
     });
   }
   if (error instanceof RunpodUnavailable) {
-    if (NO_CAPACITY.test(detail)) {
+    if (isNoCapacity(error)) {
       return new ApiError(
         503,
         `No GPU of the requested type is available on RunPod right now: ${detail}`,

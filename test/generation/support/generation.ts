@@ -1,5 +1,4 @@
 import { Buffer } from "node:buffer";
-import { createAccountWithKey, grantUsd } from "../../billing/support/accounts.ts";
 import { type RunpodSimulator, startRunpodSimulator } from "../../support/runpod-sim/index.ts";
 import { api, startTestApp, type TestApp, type TestAppOptions } from "../../support/test-app.ts";
 
@@ -23,18 +22,6 @@ export function gateway(sim: RunpodSimulator, options: TestAppOptions = {}): Pro
       ...options.env,
     },
   });
-}
-
-/** An account with `usd` of credits and a key holding every permission. */
-export async function fundedAccount(url: string, email: string, usd = 10) {
-  const account = await createAccountWithKey(url, email);
-  if (usd > 0) {
-    const granted = await grantUsd(url, account.accountId, usd);
-    if (granted.status >= 300) {
-      throw new Error(`grant: ${granted.status} ${JSON.stringify(granted.body)}`);
-    }
-  }
-  return account;
 }
 
 /** The next job on `endpointId` pays a cold start longer than the gateway's 1 s window. */

@@ -9,7 +9,8 @@
  * - concurrent streams held open through the gateway with no stalled frame (a gap between
  *   frames over BENCH_STALL_MS, default 1000 ms, counts as a stall);
  * - CPU time per request of each process (from /proc/<pid>/stat), so a result that is bound by
- *   the two shared cores shows where the CPU went.
+ *   the shared cores shows where the CPU went. At concurrency 64 it is the cost of a request; at
+ *   concurrency 1 it also holds what an idle process spends waking up for each request.
  *
  * Three processes: the upstream (bench/support/upstream-process.ts), the gateway (the real
  * service, `deno run src/main.ts` with `npm start`'s permissions, LOG_LEVEL=warn, a temporary
@@ -21,15 +22,16 @@
  * Options (environment): BENCH_SEQUENTIAL requests per side at concurrency 1 (default 1200),
  * BENCH_ROUNDS rounds per side for both latency and throughput (default 6),
  * BENCH_CONCURRENT_REQUESTS per throughput round (default 3000), BENCH_STREAMS (default 512),
- * BENCH_STALL_MS (default 1000), BENCH_GATEWAY_DENO_FLAGS (extra `deno run` flags for the
- * gateway, e.g. `--cpu-prof-dir=/tmp/prof`), BENCH_KEEP_GATEWAY_LOGS=1 (gateway stderr to ours).
+ * BENCH_STALL_MS (default 1000), BENCH_KEEP_GATEWAY_LOGS=1 (gateway stderr to ours). To profile
+ * the gateway: BENCH_GATEWAY_ENTRY=bench/support/profiled-gateway.ts (exits cleanly on SIGTERM)
+ * with BENCH_GATEWAY_DENO_FLAGS="--cpu-prof-dir=/tmp/prof --cpu-prof-md".
  */
 import { Buffer } from "node:buffer";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import type { EventEmitter } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, createServer, request } from "node:http";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
@@ -41,6 +43,7 @@ const CONCURRENCY = 64;
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 512);
 const STALL_MS = Number(process.env.BENCH_STALL_MS ?? 1_000);
 const GATEWAY_FLAGS = (process.env.BENCH_GATEWAY_DENO_FLAGS ?? "").split(/\s+/).filter(Boolean);
+const GATEWAY_ENTRY = process.env.BENCH_GATEWAY_ENTRY ?? "src/main.ts";
 const UPSTREAM_LATENCY_MS = 20;
 const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
 const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
@@ -111,7 +114,7 @@ async function startGateway() {
     `--allow-read=.,${dataDir}`,
     `--allow-write=${dataDir}`,
     ...GATEWAY_FLAGS,
-    "src/main.ts",
+    GATEWAY_ENTRY,
   ], {
     env: {
       ...process.env,
@@ -224,6 +227,25 @@ async function json(base: string, method: string, path: string, token: string, b
 
 // ---------------------------------------------------------------- statistics
 
+type ProcessCpu = { bench: number; gateway: number; upstream: number };
+type CpuTotals = ProcessCpu & { requests: number };
+
+const newCpuTotals = (): CpuTotals => ({ requests: 0, bench: 0, gateway: 0, upstream: 0 });
+
+function addCpu(total: CpuTotals, requests: number, cpu: ProcessCpu): void {
+  total.requests += requests;
+  total.bench += cpu.bench;
+  total.gateway += cpu.gateway;
+  total.upstream += cpu.upstream;
+}
+
+/** Microseconds of CPU per request, per process. */
+const perRequestMicros = (total: CpuTotals): ProcessCpu => ({
+  bench: Math.round((total.bench * 1000) / total.requests),
+  gateway: Math.round((total.gateway * 1000) / total.requests),
+  upstream: Math.round((total.upstream * 1000) / total.requests),
+});
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -294,31 +316,13 @@ try {
     const result = await work();
     const cpu = Object.fromEntries(
       Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid) - before[name]]),
-    ) as Record<keyof typeof pids, number>;
+    ) as ProcessCpu;
     return { result, cpu };
   };
   const cpuTotals = {
-    concurrency_1: { direct: newCpu(), gateway: newCpu() },
-    concurrency_64: { direct: newCpu(), gateway: newCpu() },
+    concurrency_1: { direct: newCpuTotals(), gateway: newCpuTotals() },
+    concurrency_64: { direct: newCpuTotals(), gateway: newCpuTotals() },
   };
-  function newCpu() {
-    return { requests: 0, bench: 0, gateway: 0, upstream: 0 };
-  }
-  const addCpu = (
-    total: ReturnType<typeof newCpu>,
-    requests: number,
-    cpu: { bench: number; gateway: number; upstream: number },
-  ) => {
-    total.requests += requests;
-    total.bench += cpu.bench;
-    total.gateway += cpu.gateway;
-    total.upstream += cpu.upstream;
-  };
-  const perRequestMicros = (total: ReturnType<typeof newCpu>) => ({
-    bench: Math.round((total.bench * 1000) / total.requests),
-    gateway: Math.round((total.gateway * 1000) / total.requests),
-    upstream: Math.round((total.upstream * 1000) / total.requests),
-  });
   /** A B B A A B …: each side goes first in half of the rounds. */
   const orderOf = (index: number): Side[] =>
     index % 2 === 0 ? ["direct", "gateway"] : ["gateway", "direct"];
@@ -445,7 +449,7 @@ try {
         client: "node:http, one keep-alive Agent for both paths",
         gateway_log_level: "warn",
         rounds_per_side: ROUNDS,
-        cores: (await import("node:os")).cpus().length,
+        cores: cpus().length,
       },
       concurrency_1: {
         requests: perRound * ROUNDS,

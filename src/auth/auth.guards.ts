@@ -17,6 +17,9 @@ export interface AuthenticatedRequest {
 /** API key or session bearer; then the permission named by @RequirePermission. */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
+  /** The permission each route requires (metadata never changes once the app is built). */
+  private readonly required = new WeakMap<object, Map<object, Permission | undefined>>();
+
   constructor(
     @Inject(CredentialVerifier) private readonly verifier: CredentialVerifier,
     @Inject(Reflector) private readonly reflector: Reflector,
@@ -25,17 +28,31 @@ export class ApiKeyGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     // Class- and handler-level decorators both attach this guard: authenticate once.
-    (globalThis as any).__mark?.(request, "b_guard"); request.principal ??= await this.verifier.authenticate(request.headers.authorization); (globalThis as any).__mark?.(request, "c_authed");
-    const required = this.reflector.getAllAndOverride<Permission | undefined>(REQUIRED_PERMISSION, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
+    request.principal ??= await this.verifier.authenticate(request.headers.authorization);
+    const required = this.requiredPermission(context);
     if (required && !request.principal.permissions.includes(required)) {
       throw ApiError.forbidden(
         `This API key does not have the '${required}' permission required for this request.`,
       );
     }
     return true;
+  }
+
+  private requiredPermission(context: ExecutionContext): Permission | undefined {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    let byController = this.required.get(handler);
+    if (!byController) this.required.set(handler, byController = new Map());
+    if (!byController.has(controller)) {
+      byController.set(
+        controller,
+        this.reflector.getAllAndOverride<Permission | undefined>(REQUIRED_PERMISSION, [
+          handler,
+          controller,
+        ]),
+      );
+    }
+    return byController.get(controller);
   }
 }
 

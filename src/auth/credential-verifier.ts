@@ -22,15 +22,30 @@ export function bearerToken(header: unknown): string | undefined {
   return match?.[1];
 }
 
+interface ApiKeyRow {
+  id: string;
+  account_id: string;
+  permissions: string;
+  key_hash: string;
+  revoked_at: string | null;
+}
+
+/** Most API keys whose rows are kept between requests (a bound on memory, not on correctness). */
+const KEY_CACHE_LIMIT = 10_000;
+
 /**
  * Turns a presented API key or session token into a Principal. Looks the SHA-256 of the secret
- * up in the credentials read model after waiting for that projection to reach the event
- * store's head, so a key revoked by any instance sharing the store fails on the next request.
+ * up in the credentials read model after waiting for the read models to have applied every
+ * event a projection reads (untilCurrent), so a key revoked by any instance sharing the store
+ * fails on the next request. Key rows are cached by hash until that projection next changes.
  */
 @Injectable()
 export class CredentialVerifier {
   private keyLookup?: StatementSync;
   private sessionLookup?: StatementSync;
+  /** Known keys by hash (misses too), valid while the projection's change count is `keysSeenAt`. */
+  private readonly keys = new Map<string, { row?: ApiKeyRow; principal?: Principal }>();
+  private keysSeenAt = -1;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -57,34 +72,44 @@ export class CredentialVerifier {
   }
 
   private apiKeyPrincipal(token: string, hash: string): Principal {
-    this.keyLookup ??= this.readModels.db.prepare(
-      "SELECT id, account_id, permissions, key_hash, revoked_at FROM auth_api_keys WHERE key_hash = ?",
-    );
-    const row = this.keyLookup.get(hash) as
-      | {
-        id: string;
-        account_id: string;
-        permissions: string;
-        key_hash: string;
-        revoked_at: string | null;
-      }
-      | undefined;
-    // The index finds the row by a hash of the secret (its timing reveals nothing usable); the
-    // final comparison is constant-time anyway.
-    if (!row || !digestsEqual(row.key_hash, hash)) {
+    const known = this.knownKey(hash);
+    const row = known.row;
+    if (!row) {
       throw ApiError.unauthorized(`Incorrect API key provided: ${redact(token)}.`);
     }
     if (row.revoked_at !== null) {
       throw ApiError.unauthorized(`This API key has been revoked: ${redact(token)}.`);
     }
     this.usage.record(row.id, row.account_id);
-    return {
+    known.principal ??= {
       accountId: row.account_id,
       kind: "api_key",
       keyId: row.id,
-      permissions: JSON.parse(row.permissions) as Permission[],
+      permissions: Object.freeze(JSON.parse(row.permissions) as Permission[]),
       actor: `account:${row.account_id}/key:${row.id}`,
     };
+    return known.principal;
+  }
+
+  /** The key's row as the read model has it now: cached until the projection changes again. */
+  private knownKey(hash: string): { row?: ApiKeyRow; principal?: Principal } {
+    const seenAt = this.runner.changeCount(CREDENTIALS_PROJECTION);
+    if (seenAt !== this.keysSeenAt || this.keys.size >= KEY_CACHE_LIMIT) {
+      this.keys.clear();
+      this.keysSeenAt = seenAt;
+    }
+    let known = this.keys.get(hash);
+    if (!known) {
+      this.keyLookup ??= this.readModels.db.prepare(
+        "SELECT id, account_id, permissions, key_hash, revoked_at FROM auth_api_keys WHERE key_hash = ?",
+      );
+      const row = this.keyLookup.get(hash) as ApiKeyRow | undefined;
+      // The index (and this map) find the row by a hash of the secret, so their timing reveals
+      // nothing usable; the comparison that admits it is constant-time anyway.
+      known = { row: row && digestsEqual(row.key_hash, hash) ? row : undefined };
+      this.keys.set(hash, known);
+    }
+    return known;
   }
 
   private sessionPrincipal(hash: string): Principal {

@@ -44,15 +44,21 @@ interface Row {
   updated_at: string;
 }
 
+/** Most (account, model) answers `resolve` keeps (a bound on memory, not on correctness). */
+const RESOLVE_CACHE_LIMIT = 10_000;
+
 /**
- * Reads of the `deployments` read model. `resolve` is on the inference hot path: one indexed
- * lookup through a prepared statement.
+ * Reads of the `deployments` read model. `resolve` is on the inference hot path: answers are
+ * kept per (account, model) until the projection next changes a row, so a request costs one
+ * map lookup; a change (a deployment started, stopped, renamed…) is seen by the next request.
  */
 @Injectable()
 export class DeploymentsQueries {
   private readonly byAccount: StatementSync;
   private readonly byId: StatementSync;
   private readonly byModel: StatementSync;
+  private readonly resolved = new Map<string, DeploymentView | undefined>();
+  private resolvedAt = -1;
 
   constructor(
     @Inject(ReadModelDatabase) readModels: ReadModelDatabase,
@@ -89,8 +95,17 @@ export class DeploymentsQueries {
 
   /** The account's deployment a client means by `model` (name or model identifier), running ones first. */
   resolve(accountId: string, model: string): DeploymentView | undefined {
+    const changes = this.runner.changeCount(DEPLOYMENTS_PROJECTION);
+    if (changes !== this.resolvedAt || this.resolved.size >= RESOLVE_CACHE_LIMIT) {
+      this.resolved.clear();
+      this.resolvedAt = changes;
+    }
+    const key = `${accountId}\n${model}`;
+    if (this.resolved.has(key)) return this.resolved.get(key);
     const row = this.byModel.get(accountId, model, model, model) as unknown as Row | undefined;
-    return row ? toView(row) : undefined;
+    const view = row ? Object.freeze(toView(row)) : undefined;
+    this.resolved.set(key, view);
+    return view;
   }
 }
 

@@ -63,7 +63,7 @@ interface PendingAppend {
   reject(error: unknown): void;
 }
 
-type Outcome = { ok: true; result: AppendResult } | { ok: false; error: unknown };
+type Outcome = { ok: true; result: AppendResult; written: number } | { ok: false; error: unknown };
 
 interface EventRow {
   position: bigint;
@@ -92,6 +92,8 @@ CREATE TABLE IF NOT EXISTS events (
 
 const EVENT_COLUMNS = "position, id, stream, revision, type, data, metadata, created_at";
 const DEFAULT_POLL_INTERVAL_MS = 25;
+/** Most new events lastPositionOf() looks at one by one; past that it answers the head. */
+const TAIL_PAGE = 1000;
 const BUSY_RETRY_LIMIT = 5;
 
 /**
@@ -121,6 +123,15 @@ export class SqliteEventStore implements EventStore {
   private readonly insertEvent: StatementSync;
   private readonly selectById: StatementSync;
   private readonly selectHead: StatementSync;
+  private readonly selectTail: StatementSync;
+
+  // The tail: the last position of each event type appended since this instance opened, so
+  // a freshness check that cares about a few types need not wait for unrelated events.
+  /** Every event up to here has had its type noted (or lies at or before tailBaseline). */
+  private tailPosition: bigint;
+  /** Types of events up to here are unknown: any of them may be of any type. */
+  private tailBaseline: bigint;
+  private readonly lastOfType = new Map<string, bigint>();
 
   constructor(options: SqliteEventStoreOptions) {
     this.path = options.path;
@@ -150,6 +161,10 @@ export class SqliteEventStore implements EventStore {
       "SELECT stream, revision, position FROM events WHERE id = ?",
     );
     this.selectHead = this.prepare("SELECT coalesce(max(position), 0) AS head FROM events");
+    this.selectTail = this.prepare(
+      "SELECT position, type FROM events WHERE position > ? ORDER BY position LIMIT ?",
+    );
+    this.tailBaseline = this.tailPosition = this.headPositionSync();
   }
 
   /** Group-commit counters since this instance opened. */
@@ -222,6 +237,23 @@ export class SqliteEventStore implements EventStore {
   async headPosition(): Promise<bigint> {
     this.assertOpen();
     return this.headPositionSync();
+  }
+
+  /**
+   * A position at or after the last event of any of `types` in the store, appended by this
+   * process or any other sharing the file: a reader that has applied everything up to it has
+   * seen every such event. One indexed head read; the rows appended since the last call are
+   * read (position and type only) when the head has moved past what this instance has seen.
+   */
+  lastPositionOf(types: Iterable<string>): bigint {
+    this.assertOpen();
+    if (this.headPositionSync() > this.tailPosition) this.readTail();
+    let last = this.tailBaseline;
+    for (const type of types) {
+      const position = this.lastOfType.get(type);
+      if (position !== undefined && position > last) last = position;
+    }
+    return last;
   }
 
   async ping(): Promise<void> {
@@ -327,7 +359,7 @@ export class SqliteEventStore implements EventStore {
         try {
           const outcome = this.applyAppend(pending);
           this.db.exec("RELEASE append");
-          outcomes.push({ ok: true, result: outcome.result });
+          outcomes.push({ ok: true, result: outcome.result, written: outcome.written });
           written += outcome.written;
         } catch (error) {
           this.db.exec("ROLLBACK TO append");
@@ -349,6 +381,8 @@ export class SqliteEventStore implements EventStore {
     this.counters.transactions += 1;
     this.counters.appends += batch.length;
     this.counters.events += written;
+    // Before any append is acknowledged: a freshness check after it must see its events.
+    if (written > 0) this.noteCommitted(batch, outcomes);
     batch.forEach((pending, index) => {
       const outcome = outcomes[index];
       if (outcome.ok) pending.resolve(outcome.result);
@@ -400,6 +434,39 @@ export class SqliteEventStore implements EventStore {
       );
     }
     return { result: { nextExpectedRevision: revision, position }, written: events.length };
+  }
+
+  /**
+   * Notes the types of the events a transaction wrote, without reading them back when they
+   * directly follow tailPosition (no other process appended in between); else reads the tail.
+   */
+  private noteCommitted(batch: PendingAppend[], outcomes: Outcome[]): void {
+    let expected = this.tailPosition + 1n;
+    const written: Array<[bigint, string]> = [];
+    for (const [index, pending] of batch.entries()) {
+      const outcome = outcomes[index];
+      if (!outcome.ok || outcome.written === 0) continue;
+      let position = outcome.result.position - BigInt(outcome.written) + 1n;
+      if (position !== expected) return this.readTail();
+      for (const event of pending.events) written.push([position++, event.type]);
+      expected = position;
+    }
+    for (const [position, type] of written) this.lastOfType.set(type, position);
+    if (written.length > 0) this.tailPosition = written[written.length - 1][0];
+  }
+
+  /** Notes the type of every event after tailPosition; too many to look at: all may matter. */
+  private readTail(): void {
+    const rows = this.selectTail.all(this.tailPosition, TAIL_PAGE + 1) as unknown as Array<
+      { position: bigint; type: string }
+    >;
+    if (rows.length > TAIL_PAGE) {
+      this.tailBaseline = this.tailPosition = this.headPositionSync();
+      this.lastOfType.clear();
+      return;
+    }
+    for (const row of rows) this.lastOfType.set(row.type, row.position);
+    if (rows.length > 0) this.tailPosition = rows[rows.length - 1].position;
   }
 
   private currentRevision(stream: string): bigint {

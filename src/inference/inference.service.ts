@@ -247,7 +247,7 @@ export class InferenceService {
 
   private async execute(context: InferenceContext, spec: CallSpec): Promise<void> {
     const { principal, request, reply } = context;
-    (globalThis as any).__mark?.(request, "d_execute"); const started = performance.now();
+    const started = performance.now();
     const startedAt = this.clock.now().toISOString();
     const route = this.router.resolve(principal.accountId, spec.model, spec.purpose);
     spec.check?.(route);
@@ -308,7 +308,7 @@ export class InferenceService {
 
     let opened: OpenedUpstream;
     try {
-      (globalThis as any).__mark?.(request, "e_fetch"); opened = await this.upstream.open(route, "POST", spec.path, payload, clientGone.signal); (globalThis as any).__mark?.(request, "f_headers");
+      opened = await this.upstream.open(route, "POST", spec.path, payload, clientGone.signal);
     } catch (error) {
       const known = error instanceof ApiError || error instanceof ClientAborted
         ? error
@@ -321,7 +321,7 @@ export class InferenceService {
     if (!spec.stream) {
       let outcome: JsonOutcome;
       try {
-        const text = await opened.response.text(); (globalThis as any).__mark?.(request, "g_body");
+        const text = await opened.response.text();
         let data: any;
         try {
           data = JSON.parse(text);
@@ -353,7 +353,7 @@ export class InferenceService {
       }
       const latencyMs = round(performance.now() - started);
       const charged = billing.settle();
-      (globalThis as any).__mark?.(request, "h_send"); reply.code(200).header("content-type", "application/json").send(JSON.stringify(outcome.body)); (globalThis as any).__mark?.(request, "i_sent");
+      reply.code(200).header("content-type", "application/json").send(JSON.stringify(outcome.body));
       this.recorder.record("InferenceCompleted", {
         ...base,
         ...outcome.usage,

@@ -48,6 +48,8 @@ const PURPOSE_LABEL: Record<Purpose, string> = {
 @Injectable()
 export class ModelRouter {
   private readonly runpodApiUrl: string;
+  /** Routes of running deployments, per read-model row (rows are replaced when they change). */
+  private readonly deploymentRoutes = new WeakMap<DeploymentView, Route>();
 
   constructor(
     @Inject(DeploymentsQueries) private readonly deployments: DeploymentsQueries,
@@ -60,7 +62,14 @@ export class ModelRouter {
 
   resolve(accountId: string, model: string, purpose: Purpose): Route {
     const deployment = this.deployments.resolve(accountId, model);
-    if (deployment) return this.deploymentRoute(deployment, model);
+    if (deployment) {
+      let route = this.deploymentRoutes.get(deployment);
+      if (!route) {
+        route = Object.freeze(this.deploymentRoute(deployment, model));
+        this.deploymentRoutes.set(deployment, route);
+      }
+      return route;
+    }
     const entry = this.catalogue.get(model);
     if (entry) return this.catalogueRoute(entry, model, purpose);
     throw new ApiError(404, `No active deployment found for model '${model}'`, {

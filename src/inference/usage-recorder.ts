@@ -15,15 +15,28 @@ const lost = metrics.counter(
 );
 
 const RETRY_DELAYS_MS = [50, 200, 1_000, 5_000];
+/** Events are held this long, then appended together (one store transaction, one wake-up). */
+export const USAGE_BATCH_DELAY_MS = 25;
+/** …or as soon as this many are held. */
+const USAGE_BATCH_MAX = 256;
+
+type Recorded = {
+  [Type in keyof InferenceEventMap]: { type: Type; data: InferenceEventMap[Type] };
+}[keyof InferenceEventMap];
 
 /**
  * Appends InferenceCompleted/InferenceFailed off the response path: the client never waits for
- * the write. Each append is tracked, retried with backoff (the event id is deterministic, so a
- * retry that already landed appends nothing), and awaited before the event store closes.
+ * the write. Events are held for up to USAGE_BATCH_DELAY_MS and appended together, so the
+ * store commits them in one transaction and its subscribers wake once per batch, not once per
+ * request, and the work lands while requests wait on their upstreams. Each append is tracked,
+ * retried with backoff (the event id is deterministic, so a retry that already landed appends
+ * nothing), and awaited before the event store closes.
  */
 @Injectable()
 export class UsageRecorder implements BeforeApplicationShutdown {
   private readonly pending = new Set<Promise<void>>();
+  private held: Recorded[] = [];
+  private releaseTimer?: ReturnType<typeof setTimeout>;
 
   constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
 
@@ -32,17 +45,32 @@ export class UsageRecorder implements BeforeApplicationShutdown {
       outcome: type === "InferenceCompleted" ? "completed" : "failed",
       route: data.routeKind,
     });
-    const work = this.append(type, data).finally(() => this.pending.delete(work));
-    this.pending.add(work);
+    this.held.push({ type, data } as Recorded);
+    if (this.held.length >= USAGE_BATCH_MAX) this.release();
+    else this.releaseTimer ??= setTimeout(() => this.release(), USAGE_BATCH_DELAY_MS);
   }
 
   /** Resolves when every event recorded so far is stored (or given up on and logged). */
   async flush(): Promise<void> {
+    this.release();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.held.length;
+  }
+
+  /** Starts the appends of every held event in one turn, so the store commits them together. */
+  private release(): void {
+    // The cast bridges Deno's and @types/node's timer types (both checked together with tests).
+    clearTimeout(this.releaseTimer as Parameters<typeof clearTimeout>[0]);
+    this.releaseTimer = undefined;
+    const batch = this.held;
+    this.held = [];
+    for (const { type, data } of batch) {
+      const work = this.append(type, data).finally(() => this.pending.delete(work));
+      this.pending.add(work);
+    }
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -163,6 +163,122 @@ describe("ProjectionRunner", () => {
     expect(applied.length === 0 || applied[0].total === 1).toBe(true);
   });
 
+  it("untilCurrent does not wait for events of types no projection reads", async () => {
+    const { runner } = open(depositTotals());
+    await runner.start();
+    await runner.waitFor(await store.headPosition());
+    // Nothing feeds the projection from here: a check that waited for any event would hang.
+    await runner.stop();
+    await store.append("misc-1", [{ id: newEventId(), type: "Other", data: {} }]);
+    await expect(runner.untilCurrent(["deposit-totals"])).resolves.toBeUndefined();
+    // A relevant append does make it wait (and here, with nothing feeding it, give up).
+    await deposit(store, "a", 1);
+    await expect(
+      Promise.race([
+        runner.untilCurrent(["deposit-totals"]).then(() => "current"),
+        new Promise((resolve) => setTimeout(() => resolve("waiting"), 100)),
+      ]),
+    ).resolves.toBe("waiting");
+  });
+
+  it("untilCurrent sees an append made through another connection to the same file", async () => {
+    const { readModels, runner } = open(depositTotals());
+    await runner.start();
+    const other = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    cleanups.push(() => other.close());
+    for (let round = 0; round < 5; round++) {
+      await other.append(`misc-${round}`, [{ id: newEventId(), type: "Other", data: {} }]);
+      await deposit(other, "shared", 1);
+      // No sleep: the very next check must wait until the other writer's deposit is applied.
+      await runner.untilCurrent(["deposit-totals"]);
+      expect(rows(readModels)).toEqual([{
+        account: "shared",
+        total: round + 1,
+        events: round + 1,
+      }]);
+    }
+  });
+
+  it("untilCurrent makes every read model current, not only the named one", async () => {
+    const readModels = new ReadModelDatabase(join(dir, "read.sqlite"));
+    const deposits = depositTotals();
+    const named: Projection = {
+      name: "named",
+      version: 1,
+      filter: { eventTypes: ["Named"] },
+      setup() {},
+      reset() {},
+      apply() {},
+    };
+    const runner = new ProjectionRunner(store, readModels, [named, deposits]);
+    cleanups.push(async () => {
+      await runner.stop();
+      readModels.close();
+    });
+    await runner.start();
+    const other = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    cleanups.push(() => other.close());
+    for (let round = 0; round < 5; round++) {
+      await deposit(other, "elsewhere", 1);
+      // The caller (the auth guard) names its own projection; reads of any other follow it.
+      await runner.untilCurrent(["named"]);
+      expect(rows(readModels)).toEqual([
+        { account: "elsewhere", total: round + 1, events: round + 1 },
+      ]);
+    }
+  });
+
+  it("treats every type as relevant when more events arrived than it looks at one by one", async () => {
+    const { runner } = open(depositTotals());
+    await runner.start();
+    const other = new SqliteEventStore({ path: join(dir, "events.sqlite") });
+    cleanups.push(() => other.close());
+    await deposit(other, "a", 1);
+    for (let batch = 0; batch < 11; batch++) {
+      await Promise.all(
+        Array.from(
+          { length: 100 },
+          (_, index) =>
+            other.append(`misc-${batch}-${index}`, [{ id: newEventId(), type: "Other", data: {} }]),
+        ),
+      );
+    }
+    // Over 1,000 unseen events: the bound is the head, which the runner reaches anyway.
+    await runner.untilCurrent(["deposit-totals"]);
+    const [status] = await runner.status();
+    expect(status.checkpoint).toBe(await store.headPosition());
+  });
+
+  it("counts changes to a projection's rows, not batches it skipped", async () => {
+    const { runner } = open(depositTotals());
+    await runner.start();
+    const first = await deposit(store, "a", 1);
+    await runner.waitFor(first.position);
+    const before = runner.changeCount("deposit-totals");
+    const other = await store.append("misc-1", [{ id: newEventId(), type: "Other", data: {} }]);
+    await runner.waitFor(other.position);
+    expect(runner.changeCount("deposit-totals")).toBe(before);
+    const next = await deposit(store, "a", 1);
+    await runner.waitFor(next.position);
+    expect(runner.changeCount("deposit-totals")).toBeGreaterThan(before);
+  });
+
+  it("stores a checkpoint moved only by skipped events at stop, so a restart resumes there", async () => {
+    const first = open(depositTotals());
+    await first.runner.start();
+    await deposit(store, "a", 1);
+    for (let i = 0; i < 20; i++) {
+      await store.append(`misc-${i}`, [{ id: newEventId(), type: "Other", data: {} }]);
+    }
+    const head = await store.headPosition();
+    await first.runner.waitFor(head);
+    await first.runner.stop();
+    const saved = first.readModels.db.prepare(
+      "SELECT position FROM projection_checkpoints WHERE name = 'deposit-totals'",
+    ).get() as { position: number };
+    expect(BigInt(saved.position)).toBe(head);
+  });
+
   it("waitFor gives up with a 503 when the projection cannot reach the position in time", async () => {
     const { runner } = open(depositTotals());
     // Not started: nothing will ever apply, so the bounded wait must end.

@@ -1,3 +1,4 @@
+import type { StatementSync } from "node:sqlite";
 import type { EventStore, RecordedEvent, Subscription } from "../event-store/event-store.port.ts";
 import { ApiError } from "../common/api-error.ts";
 import { logger } from "../common/json-logger.ts";
@@ -7,9 +8,25 @@ import type { ReadModelDatabase } from "./read-model.database.ts";
 interface Registered {
   projection: Projection;
   checkpoint: bigint;
+  /** The checkpoint as last stored; behind `checkpoint` only across events it does not match. */
+  savedCheckpoint: bigint;
   state: ProjectionState;
   error?: string;
+  /** Bumped whenever the projection's rows change (see changeCount). */
+  changes: number;
+  matches(event: RecordedEvent): boolean;
 }
+
+/**
+ * The embedded store's cheap "last position of these event types" (SqliteEventStore), found
+ * through the metrics wrapper; other stores answer freshness checks with their head.
+ */
+interface EventTypeTail {
+  lastPositionOf(types: Iterable<string>): bigint;
+}
+
+/** How long a checkpoint that only skipped events may stay unstored (a restart re-skips them). */
+const CHECKPOINT_SAVE_INTERVAL_MS = 1_000;
 
 interface Waiter {
   position: bigint;
@@ -44,6 +61,10 @@ export class ProjectionRunner {
   private readonly batchSize: number;
   private readonly waitTimeoutMs: number;
   private appliedEvents = 0;
+  private saveCheckpointStatement?: StatementSync;
+  private lastCheckpointSaveAt = 0;
+  /** Every event type some projection reads (null: one reads every type); undefined: not known. */
+  private readTypes?: string[] | null;
 
   constructor(
     private readonly store: EventStore,
@@ -64,6 +85,7 @@ export class ProjectionRunner {
     if (this.registered.has(projection.name)) {
       throw new Error(`projection ${projection.name} registered twice`);
     }
+    this.readTypes = undefined;
     const db = this.readModels.db;
     const row = db.prepare(
       "SELECT version, position, state, error FROM projection_checkpoints WHERE name = ?",
@@ -85,7 +107,14 @@ export class ProjectionRunner {
     });
     const checkpoint = row && row.version === projection.version ? BigInt(row.position) : 0n;
     // A projection that failed before a restart gets another try: the fix may have shipped.
-    this.registered.set(projection.name, { projection, checkpoint, state: "catching_up" });
+    this.registered.set(projection.name, {
+      projection,
+      checkpoint,
+      savedCheckpoint: checkpoint,
+      state: "catching_up",
+      changes: 0,
+      matches: matcherOf(projection),
+    });
     if (this.running) void this.restart();
   }
 
@@ -104,6 +133,7 @@ export class ProjectionRunner {
     await this.subscription?.close();
     await this.loop?.catch(() => undefined);
     this.flush();
+    this.saveSkippedCheckpoints();
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer);
       waiter.reject(new ApiError(503, "The service is shutting down.", { code: "shutting_down" }));
@@ -122,7 +152,9 @@ export class ProjectionRunner {
       entry.projection.reset(this.readModels.db);
       this.saveCheckpoint(entry.projection, 0n, "catching_up", null);
     });
+    entry.changes++;
     entry.checkpoint = 0n;
+    entry.savedCheckpoint = 0n;
     entry.state = "catching_up";
     entry.error = undefined;
     if (this.running) this.subscribe();
@@ -156,6 +188,29 @@ export class ProjectionRunner {
       };
       this.waiters.add(waiter);
     });
+  }
+
+  /**
+   * Resolves once the named projections have applied every event the store holds now, from any
+   * instance sharing it, of a type that any projection reads. One subscription feeds every
+   * projection in the same batches, so from then on no read model misses a write acknowledged
+   * before the call; `names` only decides whose failure fails the wait. With the embedded store
+   * events no projection reads (inference usage) are skipped for one indexed head read, so they
+   * never make a caller wait; with another store the whole head counts.
+   */
+  untilCurrent(names: string[]): Promise<void> {
+    const tail = eventTypeTailOf(this.store);
+    const types = tail && this.typesReadByProjections();
+    if (tail && types) return this.waitFor(tail.lastPositionOf(types), names);
+    return this.store.headPosition().then((head) => this.waitFor(head, names));
+  }
+
+  /**
+   * A number that changes whenever the projection's rows may have changed (events applied, a
+   * rebuild): a cache of query results over its rows stays valid while it stays the same.
+   */
+  changeCount(name: string): number {
+    return this.selected([name])[0].changes;
   }
 
   async status(): Promise<ProjectionStatus[]> {
@@ -237,40 +292,66 @@ export class ProjectionRunner {
     this.buffer = [];
     const db = this.readModels.db;
     const last = batch[batch.length - 1].position;
+    const work: Array<[Registered, RecordedEvent[]]> = [];
+    for (const entry of this.registered.values()) {
+      if (entry.state === "failed" || entry.state === "stopped") continue;
+      const events = batch.filter((event) =>
+        event.position > entry.checkpoint && entry.matches(event)
+      );
+      if (events.length > 0) work.push([entry, events]);
+    }
+    const applying = new Set(work.map(([entry]) => entry));
+    // Checkpoints of projections that only skipped events are stored now and then, not per batch:
+    // without anything to apply and nothing due, a batch costs no read-model transaction at all.
+    const now = performance.now();
+    const saveSkipped = now - this.lastCheckpointSaveAt >= CHECKPOINT_SAVE_INTERVAL_MS;
     const failures: Array<[Registered, Error]> = [];
-    db.exec("BEGIN");
-    try {
-      for (const entry of this.registered.values()) {
-        if (entry.state === "failed" || entry.state === "stopped") continue;
-        const { projection } = entry;
-        db.exec("SAVEPOINT projection_batch");
-        try {
-          for (const event of batch) {
-            if (event.position <= entry.checkpoint || !matches(projection, event)) continue;
-            projection.apply(event, db);
-            this.appliedEvents++;
+    if (work.length > 0 || saveSkipped) {
+      db.exec("BEGIN");
+      try {
+        for (const [entry, events] of work) {
+          db.exec("SAVEPOINT projection_batch");
+          try {
+            for (const event of events) {
+              entry.projection.apply(event, db);
+              this.appliedEvents++;
+            }
+            db.exec("RELEASE projection_batch");
+          } catch (error) {
+            db.exec("ROLLBACK TO projection_batch");
+            db.exec("RELEASE projection_batch");
+            failures.push([entry, error as Error]);
+            continue;
           }
-          db.exec("RELEASE projection_batch");
-        } catch (error) {
-          db.exec("ROLLBACK TO projection_batch");
-          db.exec("RELEASE projection_batch");
-          failures.push([entry, error as Error]);
-          continue;
+          this.saveCheckpoint(entry.projection, last, "live", null);
         }
-        if (entry.checkpoint < last) this.saveCheckpoint(projection, last, "live", null);
+        for (const [entry, error] of failures) {
+          this.saveCheckpoint(entry.projection, entry.checkpoint, "failed", error.message);
+        }
+        if (saveSkipped) {
+          for (const entry of this.registered.values()) {
+            if (entry.state === "failed" || entry.state === "stopped") continue;
+            if (applying.has(entry)) continue;
+            if (entry.savedCheckpoint < last) {
+              this.saveCheckpoint(entry.projection, last, "live", null);
+            }
+          }
+        }
+        db.exec("COMMIT");
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
       }
-      for (const [entry, error] of failures) {
-        this.saveCheckpoint(entry.projection, entry.checkpoint, "failed", error.message);
-      }
-      db.exec("COMMIT");
-    } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
+      if (saveSkipped) this.lastCheckpointSaveAt = now;
     }
     const failed = new Set(failures.map(([entry]) => entry));
+    for (const entry of applying) if (!failed.has(entry)) entry.changes++;
     for (const entry of this.registered.values()) {
       if (entry.state === "failed" || entry.state === "stopped" || failed.has(entry)) continue;
       if (entry.checkpoint < last) entry.checkpoint = last;
+      if (saveSkipped || applying.has(entry)) {
+        entry.savedCheckpoint = entry.checkpoint;
+      }
       entry.state = "live";
     }
     for (const [entry, error] of failures) {
@@ -283,6 +364,21 @@ export class ProjectionRunner {
       });
     }
     this.settleWaiters();
+  }
+
+  /** Stores every checkpoint that moved only across skipped events (at stop). */
+  private saveSkippedCheckpoints(): void {
+    const behind = [...this.registered.values()].filter((entry) =>
+      entry.state !== "failed" && entry.state !== "stopped" &&
+      entry.savedCheckpoint < entry.checkpoint
+    );
+    if (behind.length === 0) return;
+    this.readModels.transaction(() => {
+      for (const entry of behind) {
+        this.saveCheckpoint(entry.projection, entry.checkpoint, "live", null);
+      }
+    });
+    for (const entry of behind) entry.savedCheckpoint = entry.checkpoint;
   }
 
   private settleWaiters(): void {
@@ -342,23 +438,41 @@ export class ProjectionRunner {
     state: ProjectionState,
     error: string | null,
   ): void {
-    this.readModels.db.prepare(
+    this.saveCheckpointStatement ??= this.readModels.db.prepare(
       `INSERT INTO projection_checkpoints (name, version, position, state, error) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(name) DO UPDATE SET version = excluded.version, position = excluded.position,
        state = excluded.state, error = excluded.error`,
-    ).run(projection.name, projection.version, position, state, error);
+    );
+    this.saveCheckpointStatement.run(projection.name, projection.version, position, state, error);
+  }
+
+  /** Every event type some projection reads, or null when one of them reads every type. */
+  private typesReadByProjections(): string[] | null {
+    if (this.readTypes === undefined) {
+      const filters = [...this.registered.values()].map((entry) =>
+        entry.projection.filter?.eventTypes
+      );
+      this.readTypes = filters.every((wanted) => wanted !== undefined)
+        ? [...new Set(filters.flatMap((wanted) => wanted!))]
+        : null;
+    }
+    return this.readTypes;
   }
 }
 
-function matches(projection: Projection, event: RecordedEvent): boolean {
+function eventTypeTailOf(store: EventStore): EventTypeTail | undefined {
+  const inner = (store as { inner?: EventStore }).inner ?? store;
+  const tail = inner as Partial<EventTypeTail>;
+  return typeof tail.lastPositionOf === "function" ? tail as EventTypeTail : undefined;
+}
+
+/** The projection's filter as one predicate, with its type list as a Set. */
+function matcherOf(projection: Projection): (event: RecordedEvent) => boolean {
   const filter = projection.filter;
-  if (!filter) return true;
-  if (filter.eventTypes && !filter.eventTypes.includes(event.type)) return false;
-  if (
-    filter.streamPrefixes &&
-    !filter.streamPrefixes.some((prefix) => event.stream.startsWith(prefix))
-  ) {
-    return false;
-  }
-  return true;
+  if (!filter) return () => true;
+  const types = filter.eventTypes ? new Set(filter.eventTypes) : undefined;
+  const prefixes = filter.streamPrefixes;
+  return (event) =>
+    (!types || types.has(event.type)) &&
+    (!prefixes || prefixes.some((prefix) => event.stream.startsWith(prefix)));
 }

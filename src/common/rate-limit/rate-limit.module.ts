@@ -3,6 +3,7 @@ import { APP_GUARD, Reflector } from "@nestjs/core";
 import { ThrottlerModule, type ThrottlerModuleOptions } from "@nestjs/throttler";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { rateLimitFor, rateLimitGroupOf } from "./rate-limit.decorators.ts";
+import { MemoryThrottlerStorage } from "./memory-throttler.storage.ts";
 import { RateLimitGuard } from "./rate-limit.guard.ts";
 import { RedisThrottlerStorage } from "./redis-throttler.storage.ts";
 
@@ -10,8 +11,8 @@ const WINDOW_MS = 60_000;
 
 /**
  * The global rate limit on @nestjs/throttler: RATE_LIMIT_PER_MINUTE per client IP and route
- * group (@RateLimit), counters in the throttler's memory storage, or in Redis when REDIS_URL is
- * set so several instances share one limit. Nest closes either storage on shutdown.
+ * group (@RateLimit), fixed-window counters in this process's memory, or in Redis when REDIS_URL
+ * is set so several instances share one limit. Nest closes the Redis storage on shutdown.
  */
 @Module({
   imports: [
@@ -27,7 +28,9 @@ const WINDOW_MS = 60_000;
           generateKey: (context, tracker, name) =>
             `${rateLimitGroupOf(reflector, context)?.group ?? name}:${tracker}`,
         }],
-        storage: config.redisUrl ? new RedisThrottlerStorage(config.redisUrl) : undefined,
+        storage: config.redisUrl
+          ? new RedisThrottlerStorage(config.redisUrl)
+          : new MemoryThrottlerStorage(),
       }),
     }),
   ],

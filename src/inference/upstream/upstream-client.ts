@@ -59,16 +59,13 @@ export class UpstreamClient {
       if (clientSignal?.aborted) throw new ClientAborted("client disconnected");
       const controller = new AbortController();
       let timedOut: "connect" | "first byte" | undefined;
+      // Stays attached for the body too: the client going away aborts the whole call.
       const onClientAbort = () => controller.abort();
       clientSignal?.addEventListener("abort", onClientAbort, { once: true });
       const timer = setTimeout(() => {
         timedOut = "first byte";
         controller.abort();
       }, this.firstByteTimeoutMs);
-      const detach = () => {
-        clearTimeout(timer);
-        clientSignal?.removeEventListener("abort", onClientAbort);
-      };
       let response: Response;
       try {
         response = route.guarded
@@ -88,7 +85,8 @@ export class UpstreamClient {
             redirect: "manual",
           });
       } catch (error) {
-        detach();
+        clearTimeout(timer);
+        clientSignal?.removeEventListener("abort", onClientAbort);
         if (clientSignal?.aborted) throw new ClientAborted("client disconnected");
         if (timedOut) {
           throw upstreamTimeout(
@@ -117,9 +115,7 @@ export class UpstreamClient {
         throw upstreamUnavailable();
       }
       // From here the first-byte timer no longer applies; the caller owns the body.
-      detach();
-      const onLateClientAbort = () => controller.abort();
-      clientSignal?.addEventListener("abort", onLateClientAbort, { once: true });
+      clearTimeout(timer);
       const opened: OpenedUpstream = {
         response,
         abort: () => controller.abort(),

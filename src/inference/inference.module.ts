@@ -1,5 +1,6 @@
 import { Module } from "@nestjs/common";
 import { InferenceController } from "./inference.controller.ts";
+import { PendingSettlements } from "./pending-settlements.ts";
 import { InferenceService } from "./inference.service.ts";
 import { ModelRouter } from "./model-router.ts";
 import { ModelsService } from "./models.service.ts";
@@ -12,7 +13,14 @@ import { UsageRecorder } from "./usage-recorder.ts";
  */
 @Module({
   controllers: [InferenceController],
-  providers: [InferenceService, ModelRouter, ModelsService, UpstreamClient, UsageRecorder],
+  providers: [
+    InferenceService,
+    ModelRouter,
+    ModelsService,
+    UpstreamClient,
+    UsageRecorder,
+    { provide: PendingSettlements, useFactory: () => new PendingSettlements() },
+  ],
   exports: [ModelRouter, UsageRecorder],
 })
 export class InferenceModule {}

@@ -6,6 +6,7 @@ import { ApiError } from "../common/api-error.ts";
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { newId } from "../common/ids.ts";
 import { logger } from "../common/json-logger.ts";
+import { PendingSettlements } from "./pending-settlements.ts";
 import type { Principal } from "../auth/principal.ts";
 import { LedgerService } from "../billing/ledger.service.ts";
 import type { InferenceEndpoint, InferenceUsage } from "./inference.events.ts";
@@ -79,6 +80,7 @@ export class InferenceService {
     @Inject(UpstreamClient) private readonly upstream: UpstreamClient,
     @Inject(UsageRecorder) private readonly recorder: UsageRecorder,
     @Inject(LedgerService) private readonly ledger: LedgerService,
+    @Inject(PendingSettlements) private readonly settlements: PendingSettlements,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -268,6 +270,7 @@ export class InferenceService {
     };
     const billing = new RequestBilling(
       this.ledger,
+      this.settlements,
       principal,
       route,
       inferenceId,
@@ -521,13 +524,15 @@ interface StreamResult {
 /**
  * Per-request billing for serverless catalogue models: reserve before the upstream call,
  * settle on success, release on failure. Pods and external upstreams cost nothing per request.
- * Settle/release are submitted in order on the account's ledger queue; the client doesn't wait.
+ * Settle/release run off the response path (PendingSettlements retries them and shutdown waits
+ * for them); the client doesn't wait.
  */
 class RequestBilling {
   private state: "none" | "reserved" | "settled" | "released" = "none";
 
   constructor(
     private readonly ledger: LedgerService,
+    private readonly settlements: PendingSettlements,
     private readonly principal: Principal,
     private readonly route: Route,
     private readonly reservationId: string,
@@ -550,17 +555,17 @@ class RequestBilling {
   settle(): number {
     if (this.state !== "reserved") return 0;
     this.state = "settled";
-    this.ledger.settle(this.principal.accountId, {
-      reservationId: this.reservationId,
-      amountMicros: this.route.priceMicros,
-      reference: `inference:${this.reservationId}`,
-      model: this.model,
-      kind: "inference",
-    }, { actor: this.principal.actor, requestId: this.requestId }).catch((error) =>
-      logger.write("error", "inference settlement failed; the reservation will expire", {
-        reservationId: this.reservationId,
-        error: (error as Error).message,
-      })
+    this.settlements.track(
+      "settlement",
+      this.reservationId,
+      () =>
+        this.ledger.settle(this.principal.accountId, {
+          reservationId: this.reservationId,
+          amountMicros: this.route.priceMicros,
+          reference: `inference:${this.reservationId}`,
+          model: this.model,
+          kind: "inference",
+        }, { actor: this.principal.actor, requestId: this.requestId }),
     );
     return this.route.priceMicros;
   }
@@ -568,14 +573,18 @@ class RequestBilling {
   release(reason: string): number {
     if (this.state !== "reserved") return 0;
     this.state = "released";
-    this.ledger.release(this.principal.accountId, { reservationId: this.reservationId, reason }, {
-      actor: this.principal.actor,
-      requestId: this.requestId,
-    }).catch((error) =>
-      logger.write("error", "inference reservation release failed; it will expire", {
-        reservationId: this.reservationId,
-        error: (error as Error).message,
-      })
+    this.settlements.track(
+      "release",
+      this.reservationId,
+      () =>
+        this.ledger.release(
+          this.principal.accountId,
+          { reservationId: this.reservationId, reason },
+          {
+            actor: this.principal.actor,
+            requestId: this.requestId,
+          },
+        ),
     );
     return 0;
   }

@@ -1,0 +1,64 @@
+import { type BeforeApplicationShutdown, Injectable } from "@nestjs/common";
+import { ApiError } from "../common/api-error.ts";
+import { logger } from "../common/json-logger.ts";
+import { sleep } from "../common/sleep.ts";
+
+/** Waits between attempts: a store hiccup clears in well under a second, a restart in seconds. */
+export const SETTLEMENT_RETRY_DELAYS_MS = [100, 500, 2_000, 5_000] as const;
+
+/**
+ * Settles and releases per-request holds off the response path, so the client never waits for
+ * the ledger — without letting a transient failure lose a charge: each settlement is retried a
+ * bounded number of times (a definitive 4xx refusal is not), and shutdown waits for the ones
+ * still running before the event store closes.
+ */
+@Injectable()
+export class PendingSettlements implements BeforeApplicationShutdown {
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(private readonly delaysMs: readonly number[] = SETTLEMENT_RETRY_DELAYS_MS) {}
+
+  track(what: string, reservationId: string, attempt: () => Promise<unknown>): void {
+    const run = this.withRetries(what, reservationId, attempt).finally(() =>
+      this.pending.delete(run)
+    );
+    this.pending.add(run);
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Resolves when every tracked settlement has finished (succeeded or given up). */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.drain();
+  }
+
+  private async withRetries(
+    what: string,
+    reservationId: string,
+    attempt: () => Promise<unknown>,
+  ): Promise<void> {
+    for (let tries = 0;; tries++) {
+      try {
+        await attempt();
+        return;
+      } catch (error) {
+        const definitive = error instanceof ApiError && error.getStatus() < 500;
+        if (definitive || tries >= this.delaysMs.length) {
+          logger.write("error", `inference ${what} failed`, {
+            reservationId,
+            attempts: tries + 1,
+            error: (error as Error).message,
+          });
+          return;
+        }
+        await sleep(this.delaysMs[tries]);
+      }
+    }
+  }
+}

@@ -36,7 +36,7 @@ import {
   type Subscription,
   WrongExpectedVersion,
 } from "./event-store.port.ts";
-import { matchesFilter } from "./event-filter.ts";
+import { closeOnAbort, matchesFilter } from "./event-filter.ts";
 import { repeatEvery, type Repeating } from "../common/repeat.ts";
 
 /**
@@ -291,11 +291,8 @@ class EsdbSubscription implements Subscription {
     private readonly settings: SubscriptionSettings,
   ) {
     this.iterator = this.run();
-    const signal = options.signal;
-    const onAbort = () => void this.close();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    this.removeAbortListener = () => signal?.removeEventListener("abort", onAbort);
-    if (signal?.aborted) this.closed = true;
+    this.removeAbortListener = closeOnAbort(options.signal, () => this.close());
+    if (options.signal?.aborted) this.closed = true;
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<RecordedEvent> {

@@ -19,7 +19,7 @@ import {
   type Subscription,
   WrongExpectedVersion,
 } from "./event-store.port.ts";
-import { revisionMatches } from "./event-filter.ts";
+import { closeOnAbort, revisionMatches } from "./event-filter.ts";
 
 export interface SqliteEventStoreOptions {
   /** File path, or ":memory:" for unit tests (one process, no durability). */
@@ -535,11 +535,8 @@ class SqliteSubscription implements Subscription {
     private readonly pageSize: number,
   ) {
     this.iterator = this.run();
-    const signal = options.signal;
-    const onAbort = () => void this.close();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    this.removeAbortListener = () => signal?.removeEventListener("abort", onAbort);
-    if (signal?.aborted) this.closed = true;
+    this.removeAbortListener = closeOnAbort(options.signal, () => this.close());
+    if (options.signal?.aborted) this.closed = true;
   }
 
   [Symbol.asyncIterator](): AsyncGenerator<RecordedEvent> {

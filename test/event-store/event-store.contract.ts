@@ -333,6 +333,22 @@ export function describeEventStoreContract(
         await subscription.close();
         expect(await withTimeout(consumed, 3000, "iteration to end")).toBeGreaterThanOrEqual(0);
       });
+
+      it("ends iteration when its abort signal fires, after delivering what came before", async () => {
+        const controller = new AbortController();
+        const from = await store.headPosition();
+        const subscription = store.subscribeToAll({ from, signal: controller.signal });
+        const consumed = (async () => {
+          const seen: unknown[] = [];
+          for await (const stored of subscription) {
+            seen.push(stored.data);
+            if (seen.length === 1) controller.abort();
+          }
+          return seen;
+        })();
+        await store.append(stream("abort"), [event("Aborting", { n: 1 })]);
+        expect(await withTimeout(consumed, 3000, "iteration to end on abort")).toEqual([{ n: 1 }]);
+      });
     });
 
     it("keeps acknowledged events across close and reopen", async () => {

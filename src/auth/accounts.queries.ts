@@ -1,9 +1,7 @@
 import { Inject, Injectable } from "@nestjs/common";
-import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
 import { ACCOUNTS_PROJECTION } from "./accounts.projection.ts";
-import { untilCurrent } from "./freshness.ts";
 
 export interface AccountSummary {
   id: string;
@@ -15,14 +13,13 @@ export interface AccountSummary {
 @Injectable()
 export class AccountsQueries {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(ProjectionRunner) private readonly runner: ProjectionRunner,
     @Inject(ReadModelDatabase) private readonly readModels: ReadModelDatabase,
   ) {}
 
   /** Waits until the accounts projection is current, so an account created just before is found. */
   async findById(id: string): Promise<AccountSummary | undefined> {
-    await untilCurrent(this.store, this.runner, [ACCOUNTS_PROJECTION]);
+    await this.runner.untilCurrent([ACCOUNTS_PROJECTION]);
     const row = this.readModels.db.prepare(
       "SELECT id, email, created_at FROM auth_accounts WHERE id = ?",
     ).get(id) as { id: string; email: string; created_at: string } | undefined;

@@ -1,9 +1,7 @@
 import { Inject, Injectable } from "@nestjs/common";
-import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
 import { CREDENTIALS_PROJECTION } from "./credentials.projection.ts";
-import { untilCurrent } from "./freshness.ts";
 import { KeyUsageTracker } from "./key-usage.tracker.ts";
 import type { Permission } from "./principal.ts";
 
@@ -20,14 +18,13 @@ export interface ApiKeySummary {
 @Injectable()
 export class ApiKeysQueries {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(ProjectionRunner) private readonly runner: ProjectionRunner,
     @Inject(ReadModelDatabase) private readonly readModels: ReadModelDatabase,
     @Inject(KeyUsageTracker) private readonly usage: KeyUsageTracker,
   ) {}
 
   async listActive(accountId: string): Promise<ApiKeySummary[]> {
-    await untilCurrent(this.store, this.runner, [CREDENTIALS_PROJECTION]);
+    await this.runner.untilCurrent([CREDENTIALS_PROJECTION]);
     const rows = this.readModels.db.prepare(
       `SELECT id, name, permissions, prefix, created_at, last_used_at FROM auth_api_keys
        WHERE account_id = ? AND revoked_at IS NULL ORDER BY created_at, id`,

@@ -2,11 +2,9 @@ import { Inject, Injectable } from "@nestjs/common";
 import type { StatementSync } from "node:sqlite";
 import { ApiError } from "../common/api-error.ts";
 import { CLOCK, type Clock } from "../common/clock.ts";
-import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
 import { CREDENTIALS_PROJECTION } from "./credentials.projection.ts";
-import { untilCurrent } from "./freshness.ts";
 import { KeyUsageTracker } from "./key-usage.tracker.ts";
 import { type Permission, PERMISSIONS, type Principal } from "./principal.ts";
 import { credentialKind, digestsEqual, sha256Hex } from "./secrets.ts";
@@ -48,7 +46,6 @@ export class CredentialVerifier {
   private keysSeenAt = -1;
 
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(ProjectionRunner) private readonly runner: ProjectionRunner,
     @Inject(ReadModelDatabase) private readonly readModels: ReadModelDatabase,
     @Inject(KeyUsageTracker) private readonly usage: KeyUsageTracker,
@@ -66,7 +63,7 @@ export class CredentialVerifier {
         "Malformed API key. Send 'Authorization: Bearer mp_live_…' with a key from /api/keys.",
       );
     }
-    await untilCurrent(this.store, this.runner, [CREDENTIALS_PROJECTION]);
+    await this.runner.untilCurrent([CREDENTIALS_PROJECTION]);
     const hash = sha256Hex(token);
     return kind === "api_key" ? this.apiKeyPrincipal(token, hash) : this.sessionPrincipal(hash);
   }

@@ -54,4 +54,11 @@ export class InstrumentedEventStore implements EventStore {
   close(): Promise<void> {
     return this.inner.close();
   }
+
+  /** The embedded store's per-event-type tail (see ProjectionRunner.untilCurrent), when it has one. */
+  get lastPositionOf(): ((types: Iterable<string>) => bigint) | undefined {
+    const tail = (this.inner as { lastPositionOf?: (types: Iterable<string>) => bigint })
+      .lastPositionOf;
+    return tail?.bind(this.inner);
+  }
 }

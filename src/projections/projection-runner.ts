@@ -66,12 +66,16 @@ export class ProjectionRunner {
   /** Every event type some projection reads (null: one reads every type); undefined: not known. */
   private readTypes?: string[] | null;
 
+  /** The store's per-event-type tail, looked up once: untilCurrent runs on every request. */
+  private readonly tail: EventTypeTail | undefined;
+
   constructor(
     private readonly store: EventStore,
     private readonly readModels: ReadModelDatabase,
     projections: Projection[] = [],
     options: ProjectionRunnerOptions = {},
   ) {
+    this.tail = eventTypeTailOf(store);
     this.batchSize = options.batchSize ?? 2_000;
     this.waitTimeoutMs = options.waitTimeoutMs ?? 5_000;
     this.readModels.db.exec(`CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -199,7 +203,7 @@ export class ProjectionRunner {
    * never make a caller wait; with another store the whole head counts.
    */
   untilCurrent(names: string[]): Promise<void> {
-    const tail = eventTypeTailOf(this.store);
+    const tail = this.tail;
     const types = tail && this.typesReadByProjections();
     if (tail && types) return this.waitFor(tail.lastPositionOf(types), names);
     return this.store.headPosition().then((head) => this.waitFor(head, names));
@@ -461,8 +465,7 @@ export class ProjectionRunner {
 }
 
 function eventTypeTailOf(store: EventStore): EventTypeTail | undefined {
-  const inner = (store as { inner?: EventStore }).inner ?? store;
-  const tail = inner as Partial<EventTypeTail>;
+  const tail = store as Partial<EventTypeTail>;
   return typeof tail.lastPositionOf === "function" ? tail as EventTypeTail : undefined;
 }
 

@@ -13,6 +13,8 @@ export interface AppConfig {
   instanceId: string;
   eventStoreConnectionString?: string;
   eventStoreSync: "normal" | "full";
+  /** Where the embedded store commits: a worker thread (default) or the event loop's thread. */
+  eventStoreWriter: "thread" | "inline";
   adminApiKey?: string;
   /** Encrypts secrets at rest (external upstream keys); default a key file under DATA_DIR. */
   secretsKey?: string;
@@ -70,6 +72,7 @@ export function loadConfig(env: Env): AppConfig {
       "an esdb://, esdb+discover://, kurrentdb:// or kurrentdb+discover:// connection string",
     ),
     eventStoreSync: read.oneOf("EVENT_STORE_SYNC", "normal", ["normal", "full"] as const),
+    eventStoreWriter: read.oneOf("EVENT_STORE_WRITER", "thread", ["thread", "inline"] as const),
     adminApiKey: read.optionalSecret("ADMIN_API_KEY", 16),
     secretsKey: read.optionalSecret("SECRETS_KEY", 32),
     logLevel: read.oneOf(

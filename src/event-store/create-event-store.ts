@@ -11,6 +11,8 @@ export interface EventStoreConfig {
   eventStoreConnectionString?: string;
   /** Embedded store durability: "normal" survives a process kill, "full" also power loss. */
   eventStoreSync: "normal" | "full";
+  /** Embedded store commits on a worker thread ("thread") or the event loop's ("inline"). */
+  eventStoreWriter?: "thread" | "inline";
 }
 
 /** Picks the adapter: EventStoreDB when a connection string is configured, else SQLite. */
@@ -22,5 +24,6 @@ export function createEventStore(config: EventStoreConfig): EventStore {
   return new SqliteEventStore({
     path: join(config.dataDir, "events.sqlite"),
     sync: config.eventStoreSync,
+    writer: config.eventStoreWriter ?? "thread",
   });
 }

@@ -19,7 +19,15 @@ import {
   type Subscription,
   WrongExpectedVersion,
 } from "./event-store.port.ts";
-import { closeOnAbort, revisionMatches } from "./event-filter.ts";
+import { closeOnAbort } from "./event-filter.ts";
+import {
+  type AppendOutcome,
+  type AppendRequest,
+  openWriterConnection,
+  SqliteAppendWriter,
+  toAppendError,
+} from "./sqlite-append-writer.ts";
+import { ThreadedAppendWriter } from "./threaded-append-writer.ts";
 
 export interface SqliteEventStoreOptions {
   /** File path, or ":memory:" for unit tests (one process, no durability). */
@@ -35,6 +43,11 @@ export interface SqliteEventStoreOptions {
   busyTimeoutMs?: number;
   /** Page size of subscription catch-up reads. */
   subscriptionPageSize?: number;
+  /**
+   * Where commits run: "inline" (default) on this thread, "thread" on a worker thread so they
+   * never stall the event loop (the service's choice; needs a file, not ":memory:").
+   */
+  writer?: "inline" | "thread";
   clock?: Clock;
 }
 
@@ -48,22 +61,10 @@ export interface SqliteEventStoreStats {
   events: number;
 }
 
-interface SerializedEvent {
-  id: string;
-  type: string;
-  data: string;
-  metadata: string;
-}
-
-interface PendingAppend {
-  stream: string;
-  events: SerializedEvent[];
-  expectedRevision: ExpectedRevision;
+interface PendingAppend extends AppendRequest {
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
-
-type Outcome = { ok: true; result: AppendResult; written: number } | { ok: false; error: unknown };
 
 interface EventRow {
   position: bigint;
@@ -94,7 +95,6 @@ const EVENT_COLUMNS = "position, id, stream, revision, type, data, metadata, cre
 const DEFAULT_POLL_INTERVAL_MS = 25;
 /** Most new events lastPositionOf() looks at one by one; past that it answers the head. */
 const TAIL_PAGE = 1000;
-const BUSY_RETRY_LIMIT = 5;
 
 /**
  * The embedded event store: one SQLite file, WAL, a single serialised writer per process with
@@ -113,17 +113,19 @@ export class SqliteEventStore implements EventStore {
   private readonly subscriptionPageSize: number;
   private queue: PendingAppend[] = [];
   private flushScheduled = false;
+  /** close() has begun: queued appends are still committed, new ones are refused. */
+  private closing = false;
   private closed = false;
   private readonly subscriptions = new Set<SqliteSubscription>();
   private readonly appendListeners = new Set<() => void>();
   private readonly statementCache = new Map<string, StatementSync>();
   private readonly counters: SqliteEventStoreStats = { transactions: 0, appends: 0, events: 0 };
 
-  private readonly selectRevision: StatementSync;
-  private readonly insertEvent: StatementSync;
-  private readonly selectById: StatementSync;
   private readonly selectHead: StatementSync;
   private readonly selectTail: StatementSync;
+  private readonly writer: SqliteAppendWriter | ThreadedAppendWriter;
+  /** The batch being committed, if any: the writer takes one at a time. */
+  private committing?: Promise<void>;
 
   // The tail: the last position of each event type appended since this instance opened, so
   // a freshness check that cares about a few types need not wait for unrelated events.
@@ -139,27 +141,17 @@ export class SqliteEventStore implements EventStore {
     this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.subscriptionPageSize = options.subscriptionPageSize ?? 1000;
     if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new DatabaseSync(options.path);
-    this.db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
-    if (options.path !== ":memory:") this.db.exec("PRAGMA journal_mode = WAL");
-    this.db.exec(`PRAGMA synchronous = ${options.sync === "full" ? "FULL" : "NORMAL"}`);
-    // Random UUIDs in the id index dirty many pages per commit; checkpointing the WAL into the
-    // main file less often (about 40 MB of WAL instead of 4 MB) raised group-commit throughput
-    // by ~50% here. Checkpoints do not affect durability: committed frames are in the WAL.
-    this.db.exec("PRAGMA wal_autocheckpoint = 10000");
-    this.db.exec("PRAGMA cache_size = -32768");
+    const writerOptions = {
+      path: options.path,
+      sync: options.sync ?? "normal",
+      busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+    } as const;
+    this.db = openWriterConnection(writerOptions);
     this.db.exec(SCHEMA);
+    this.writer = options.writer === "thread" && options.path !== ":memory:"
+      ? new ThreadedAppendWriter(writerOptions)
+      : new SqliteAppendWriter(this.db);
 
-    this.selectRevision = this.prepare(
-      "SELECT max(revision) AS revision FROM events WHERE stream = ?",
-    );
-    this.insertEvent = this.prepare(
-      "INSERT INTO events (id, stream, revision, type, data, metadata, created_at) " +
-        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING position",
-    );
-    this.selectById = this.prepare(
-      "SELECT stream, revision, position FROM events WHERE id = ?",
-    );
     this.selectHead = this.prepare("SELECT coalesce(max(position), 0) AS head FROM events");
     this.selectTail = this.prepare(
       "SELECT position, type FROM events WHERE position > ? ORDER BY position LIMIT ?",
@@ -177,8 +169,10 @@ export class SqliteEventStore implements EventStore {
     events: NewEvent[],
     options?: { expectedRevision?: ExpectedRevision },
   ): Promise<AppendResult> {
-    if (this.closed) return Promise.reject(new EventStoreUnavailable("event store is closed"));
-    let serialized: SerializedEvent[];
+    if (this.closed || this.closing) {
+      return Promise.reject(new EventStoreUnavailable("event store is closed"));
+    }
+    let serialized: AppendRequest["events"];
     try {
       validateAppend(stream, events);
       // Serialise before queueing so a bad payload rejects only this append.
@@ -261,11 +255,13 @@ export class SqliteEventStore implements EventStore {
     this.selectHead.get();
   }
 
-  /** Flushes queued appends, ends every subscription, then closes the file. */
+  /** Commits queued appends, ends every subscription, then closes the file. */
   async close(): Promise<void> {
     if (this.closed) return;
-    while (this.queue.length > 0) this.flush();
+    this.closing = true;
+    while (this.committing || this.queue.length > 0) await (this.committing ?? this.flush());
     this.closed = true;
+    if (this.writer instanceof ThreadedAppendWriter) await this.writer.close();
     await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
     this.db.close();
   }
@@ -324,129 +320,74 @@ export class SqliteEventStore implements EventStore {
   // ---- the writer ----
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
+    if (this.flushScheduled || this.committing) return;
     this.flushScheduled = true;
     // setImmediate (not a microtask) lets every append issued in this turn, including the
     // continuations of the previous batch's promises, join the next transaction.
     setImmediate(() => {
       this.flushScheduled = false;
-      if (this.closed) return;
-      this.flush();
-      if (this.queue.length > 0) this.scheduleFlush();
+      if (!this.closed && !this.committing) void this.flush();
     });
   }
 
-  private flush(busyAttempt = 0): void {
+  /** Commits everything queued as one batch; appends queued meanwhile form the next one. */
+  private flush(): Promise<void> {
     const batch = this.queue;
-    if (batch.length === 0) return;
+    if (batch.length === 0) return Promise.resolve();
     this.queue = [];
-    const outcomes: Outcome[] = [];
-    try {
-      this.db.exec("BEGIN IMMEDIATE");
-    } catch (error) {
-      if (isBusy(error) && busyAttempt < BUSY_RETRY_LIMIT) {
-        this.queue = batch.concat(this.queue);
-        return this.flush(busyAttempt + 1);
-      }
-      const unavailable = new EventStoreUnavailable(`cannot begin write: ${errorMessage(error)}`);
-      for (const pending of batch) pending.reject(unavailable);
-      return;
+    const createdAt = this.clock.now().getTime();
+    const requests: AppendRequest[] = batch.map(({ stream, events, expectedRevision }) => ({
+      stream,
+      events,
+      expectedRevision,
+    }));
+    const settle = (outcomes: AppendOutcome[]) => this.settle(batch, outcomes);
+    const committed = this.writer.commit(requests, createdAt);
+    if (Array.isArray(committed)) {
+      settle(committed);
+      if (this.queue.length > 0) this.scheduleFlush();
+      return Promise.resolve();
     }
+    this.committing = committed.then(settle).finally(() => {
+      this.committing = undefined;
+      if (this.queue.length > 0) this.scheduleFlush();
+    });
+    return this.committing;
+  }
+
+  private settle(batch: PendingAppend[], outcomes: AppendOutcome[]): void {
     let written = 0;
-    try {
-      for (const pending of batch) {
-        this.db.exec("SAVEPOINT append");
-        try {
-          const outcome = this.applyAppend(pending);
-          this.db.exec("RELEASE append");
-          outcomes.push({ ok: true, result: outcome.result, written: outcome.written });
-          written += outcome.written;
-        } catch (error) {
-          this.db.exec("ROLLBACK TO append");
-          this.db.exec("RELEASE append");
-          outcomes.push({ ok: false, error });
-        }
-      }
-      this.db.exec("COMMIT");
-    } catch (error) {
-      try {
-        this.db.exec("ROLLBACK");
-      } catch {
-        // The transaction may already be gone; the original error is the one to report.
-      }
-      const unavailable = new EventStoreUnavailable(`write failed: ${errorMessage(error)}`);
-      for (const pending of batch) pending.reject(unavailable);
-      return;
+    for (const outcome of outcomes) if (outcome.ok) written += outcome.written;
+    if (outcomes.some((outcome) => outcome.ok)) {
+      this.counters.transactions += 1;
+      this.counters.appends += batch.length;
+      this.counters.events += written;
     }
-    this.counters.transactions += 1;
-    this.counters.appends += batch.length;
-    this.counters.events += written;
     // Before any append is acknowledged: a freshness check after it must see its events.
     if (written > 0) this.noteCommitted(batch, outcomes);
     batch.forEach((pending, index) => {
       const outcome = outcomes[index];
-      if (outcome.ok) pending.resolve(outcome.result);
-      else pending.reject(outcome.error);
+      if (outcome.ok) {
+        pending.resolve({
+          nextExpectedRevision: outcome.nextExpectedRevision,
+          position: outcome.position,
+        });
+      } else pending.reject(toAppendError(outcome.failure));
     });
     if (written > 0) { for (const listener of [...this.appendListeners]) listener(); }
-  }
-
-  /** Runs inside the batch transaction and its own savepoint. Throws to reject this append. */
-  private applyAppend(pending: PendingAppend): { result: AppendResult; written: number } {
-    const { stream, events, expectedRevision } = pending;
-    const current = this.currentRevision(stream);
-    if (!revisionMatches(expectedRevision, current)) {
-      const replay = this.findIdempotentReplay(pending);
-      if (replay) return { result: replay, written: 0 };
-      throw new WrongExpectedVersion(stream, expectedRevision, current);
-    }
-    if (events.length === 0) {
-      return {
-        result: { nextExpectedRevision: current, position: this.headPositionSync() },
-        written: 0,
-      };
-    }
-    const createdAt = this.clock.now().getTime();
-    let revision = current;
-    let position = 0n;
-    try {
-      for (const event of events) {
-        revision += 1n;
-        position = (this.insertEvent.get(
-          event.id,
-          stream,
-          revision,
-          event.type,
-          event.data,
-          event.metadata,
-          createdAt,
-        ) as { position: bigint }).position;
-      }
-    } catch (error) {
-      if (!isDuplicateEventId(error)) throw error;
-      // Undo the partial insert before looking at what is already stored.
-      this.db.exec("ROLLBACK TO append");
-      const replay = this.findIdempotentReplay(pending);
-      if (replay) return { result: replay, written: 0 };
-      throw new EventIdConflict(
-        stream,
-        `some event ids of this append are already stored elsewhere or only partly in ${stream}`,
-      );
-    }
-    return { result: { nextExpectedRevision: revision, position }, written: events.length };
   }
 
   /**
    * Notes the types of the events a transaction wrote, without reading them back when they
    * directly follow tailPosition (no other process appended in between); else reads the tail.
    */
-  private noteCommitted(batch: PendingAppend[], outcomes: Outcome[]): void {
+  private noteCommitted(batch: PendingAppend[], outcomes: AppendOutcome[]): void {
     let expected = this.tailPosition + 1n;
     const written: Array<[bigint, string]> = [];
     for (const [index, pending] of batch.entries()) {
       const outcome = outcomes[index];
       if (!outcome.ok || outcome.written === 0) continue;
-      let position = outcome.result.position - BigInt(outcome.written) + 1n;
+      let position = outcome.position - BigInt(outcome.written) + 1n;
       if (position !== expected) return this.readTail();
       for (const event of pending.events) written.push([position++, event.type]);
       expected = position;
@@ -467,35 +408,6 @@ export class SqliteEventStore implements EventStore {
     }
     for (const row of rows) this.lastOfType.set(row.type, row.position);
     if (rows.length > 0) this.tailPosition = rows[rows.length - 1].position;
-  }
-
-  private currentRevision(stream: string): bigint {
-    const row = this.selectRevision.get(stream) as { revision: bigint | null };
-    return row.revision ?? -1n;
-  }
-
-  /**
-   * EventStoreDB's idempotency: the append is a replay when every one of its event ids is
-   * already stored, in this stream, as one contiguous run in the same order, starting where
-   * the expected revision says it would have started.
-   */
-  private findIdempotentReplay(pending: PendingAppend): AppendResult | undefined {
-    const { stream, events, expectedRevision } = pending;
-    if (events.length === 0) return undefined;
-    let first: bigint | undefined;
-    let last: { revision: bigint; position: bigint } | undefined;
-    for (const [index, event] of events.entries()) {
-      const row = this.selectById.get(event.id) as
-        | { stream: string; revision: bigint; position: bigint }
-        | undefined;
-      if (!row || row.stream !== stream) return undefined;
-      if (index === 0) first = row.revision;
-      else if (row.revision !== first! + BigInt(index)) return undefined;
-      last = row;
-    }
-    if (expectedRevision === "no_stream" && first !== 0n) return undefined;
-    if (typeof expectedRevision === "bigint" && first !== expectedRevision + 1n) return undefined;
-    return { nextExpectedRevision: last!.revision, position: last!.position };
   }
 
   private prepare(sql: string): StatementSync {
@@ -624,17 +536,4 @@ function validateAppend(stream: string, events: NewEvent[]): void {
     if (seen.has(event.id)) throw new EventIdConflict(stream, `event id ${event.id} repeats`);
     seen.add(event.id);
   }
-}
-
-function isBusy(error: unknown): boolean {
-  return /SQLITE_BUSY|database is locked/i.test(errorMessage(error)) ||
-    (error as { errcode?: number })?.errcode === 5;
-}
-
-function isDuplicateEventId(error: unknown): boolean {
-  return /UNIQUE constraint failed: events\.id/.test(errorMessage(error));
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

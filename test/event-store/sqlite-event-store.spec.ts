@@ -23,23 +23,25 @@ function temporaryDirectory(): string {
   return mkdtempSync(join(tmpdir(), "modelpilot-events-"));
 }
 
-describeEventStoreContract("SQLite (temp file)", async () => {
-  const directory = temporaryDirectory();
-  const path = join(directory, "events.sqlite");
-  let current: EventStore = new SqliteEventStore({ path, pollIntervalMs: 10 });
-  return {
-    store: current,
-    reopen: async () => {
-      await current.close();
-      current = new SqliteEventStore({ path, pollIntervalMs: 10 });
-      return current;
-    },
-    cleanup: async () => {
-      await current.close();
-      rmSync(directory, { recursive: true, force: true });
-    },
-  };
-});
+for (const writer of ["inline", "thread"] as const) {
+  describeEventStoreContract(`SQLite (temp file, ${writer} writer)`, async () => {
+    const directory = temporaryDirectory();
+    const path = join(directory, "events.sqlite");
+    let current: EventStore = new SqliteEventStore({ path, pollIntervalMs: 10, writer });
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close();
+        current = new SqliteEventStore({ path, pollIntervalMs: 10, writer });
+        return current;
+      },
+      cleanup: async () => {
+        await current.close();
+        rmSync(directory, { recursive: true, force: true });
+      },
+    };
+  });
+}
 
 describe("SqliteEventStore", () => {
   let directory: string;
@@ -191,76 +193,79 @@ describe("SqliteEventStore", () => {
     });
   });
 
-  it("keeps every acknowledged append of a writer process killed with SIGKILL", async () => {
-    const script = new URL("./support/append-writer.ts", import.meta.url).pathname;
-    const observer = open({ pollIntervalMs: 10 });
-    const observed = new Set<string>();
-    const subscription = observer.subscribeToAll({ from: 0n });
-    const observing = (async () => {
-      for await (const stored of subscription) observed.add(stored.id);
-    })();
+  it.each(["inline", "thread"])(
+    "keeps every acknowledged append of a writer process killed with SIGKILL (%s writer)",
+    async (writer) => {
+      const script = new URL("./support/append-writer.ts", import.meta.url).pathname;
+      const observer = open({ pollIntervalMs: 10 });
+      const observed = new Set<string>();
+      const subscription = observer.subscribeToAll({ from: 0n });
+      const observing = (async () => {
+        for await (const stored of subscription) observed.add(stored.id);
+      })();
 
-    const child = spawn(process.execPath, ["run", "-A", script, path, "48"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    let errors = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => output += chunk);
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => errors += chunk);
-    const exited = once(child as unknown as EventEmitter, "exit").then(([_code, signal]) =>
-      signal as string | null
-    );
-    await withTimeout(
-      (async () => {
-        while (!output.includes("ready\n")) await delay(10);
-      })(),
-      20_000,
-      `the writer process to start (stderr: ${errors})`,
-    );
-    // Let it append for a while, then kill it mid-flight.
-    const started = Date.now();
-    while (Date.now() - started < 400 || output.split("\n").length < 200) await delay(20);
-    child.kill("SIGKILL");
-    expect(await exited).toBe("SIGKILL");
-
-    const acknowledged = output.split("\n").slice(1).filter((line) => /^\S+ \d+$/.test(line))
-      .map((line) => {
-        const [id, position] = line.split(" ");
-        return { id, position: BigInt(position) };
+      const child = spawn(process.execPath, ["run", "-A", script, path, "48", writer], {
+        stdio: ["ignore", "pipe", "pipe"],
       });
-    expect(acknowledged.length).toBeGreaterThan(100);
+      let output = "";
+      let errors = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => output += chunk);
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => errors += chunk);
+      const exited = once(child as unknown as EventEmitter, "exit").then(([_code, signal]) =>
+        signal as string | null
+      );
+      await withTimeout(
+        (async () => {
+          while (!output.includes("ready\n")) await delay(10);
+        })(),
+        20_000,
+        `the writer process to start (stderr: ${errors})`,
+      );
+      // Let it append for a while, then kill it mid-flight.
+      const started = Date.now();
+      while (Date.now() - started < 400 || output.split("\n").length < 200) await delay(20);
+      child.kill("SIGKILL");
+      expect(await exited).toBe("SIGKILL");
 
-    const reopened = open();
-    const all = await reopened.readAll();
-    const stored = new Map(all.map((recorded) => [recorded.id, recorded.position]));
-    const missing = acknowledged.filter((ack) => stored.get(ack.id) !== ack.position);
-    expect(missing).toEqual([]);
-    // Gap-free and monotonic: positions are exactly 1..n.
-    expect(all.map((recorded) => recorded.position)).toEqual(
-      all.map((_, index) => BigInt(index + 1)),
-    );
-    // Per-stream revisions are gap-free too.
-    const revisionsByStream = new Map<string, bigint[]>();
-    for (const recorded of all) {
-      const list = revisionsByStream.get(recorded.stream) ?? [];
-      list.push(recorded.revision);
-      revisionsByStream.set(recorded.stream, list);
-    }
-    for (const revisions of revisionsByStream.values()) {
-      expect(revisions).toEqual(revisions.map((_, index) => BigInt(index)));
-    }
+      const acknowledged = output.split("\n").slice(1).filter((line) => /^\S+ \d+$/.test(line))
+        .map((line) => {
+          const [id, position] = line.split(" ");
+          return { id, position: BigInt(position) };
+        });
+      expect(acknowledged.length).toBeGreaterThan(100);
 
-    // The observer saw the other process's appends live, through polling.
-    await delay(100);
-    await subscription.close();
-    await observing;
-    expect(observed.size).toBeGreaterThan(0);
-    for (const id of observed) expect(stored.has(id)).toBe(true);
-    console.log(
-      `kill -9 test: ${acknowledged.length} acknowledged, ${all.length} stored, ` +
-        `${observed.size} seen live by another instance`,
-    );
-  });
+      const reopened = open();
+      const all = await reopened.readAll();
+      const stored = new Map(all.map((recorded) => [recorded.id, recorded.position]));
+      const missing = acknowledged.filter((ack) => stored.get(ack.id) !== ack.position);
+      expect(missing).toEqual([]);
+      // Gap-free and monotonic: positions are exactly 1..n.
+      expect(all.map((recorded) => recorded.position)).toEqual(
+        all.map((_, index) => BigInt(index + 1)),
+      );
+      // Per-stream revisions are gap-free too.
+      const revisionsByStream = new Map<string, bigint[]>();
+      for (const recorded of all) {
+        const list = revisionsByStream.get(recorded.stream) ?? [];
+        list.push(recorded.revision);
+        revisionsByStream.set(recorded.stream, list);
+      }
+      for (const revisions of revisionsByStream.values()) {
+        expect(revisions).toEqual(revisions.map((_, index) => BigInt(index)));
+      }
+
+      // The observer saw the other process's appends live, through polling.
+      await delay(100);
+      await subscription.close();
+      await observing;
+      expect(observed.size).toBeGreaterThan(0);
+      for (const id of observed) expect(stored.has(id)).toBe(true);
+      console.log(
+        `kill -9 test (${writer} writer): ${acknowledged.length} acknowledged, ` +
+          `${all.length} stored, ${observed.size} seen live by another instance`,
+      );
+    },
+  );
 });
 
 function compareBigints(left: bigint, right: bigint): number {

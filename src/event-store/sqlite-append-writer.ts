@@ -1,0 +1,277 @@
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import {
+  EventIdConflict,
+  EventStoreUnavailable,
+  type ExpectedRevision,
+  WrongExpectedVersion,
+} from "./event-store.port.ts";
+import { revisionMatches } from "./event-filter.ts";
+
+/**
+ * The embedded store's write side: one connection that commits batches of appends, each batch
+ * in one BEGIN IMMEDIATE … COMMIT (group commit). It runs on the store's own thread or, so the
+ * commits never hold up request handling, on a worker thread (sqlite-writer.worker.ts); both
+ * exchange only plain, structured-clone-safe values, so the two are the same code.
+ */
+
+export interface SerializedEvent {
+  id: string;
+  type: string;
+  data: string;
+  metadata: string;
+}
+
+export interface AppendRequest {
+  stream: string;
+  events: SerializedEvent[];
+  expectedRevision: ExpectedRevision;
+}
+
+/** Why one append was refused, as plain data; `toAppendError` turns it back into the error. */
+export type AppendFailure =
+  | { kind: "wrong_expected_version"; stream: string; expected: ExpectedRevision; actual: bigint }
+  | { kind: "event_id_conflict"; stream: string; detail: string }
+  | { kind: "unavailable"; message: string }
+  | { kind: "error"; message: string };
+
+export type AppendOutcome =
+  | { ok: true; nextExpectedRevision: bigint; position: bigint; written: number }
+  | { ok: false; failure: AppendFailure };
+
+export interface AppendWriterOptions {
+  path: string;
+  sync: "normal" | "full";
+  busyTimeoutMs: number;
+}
+
+const BUSY_RETRY_LIMIT = 5;
+
+/** Everything a writer connection needs set; synchronous and the checkpoint size are per connection. */
+export function openWriterConnection(options: AppendWriterOptions): DatabaseSync {
+  const db = new DatabaseSync(options.path);
+  db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
+  if (options.path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+  db.exec(`PRAGMA synchronous = ${options.sync === "full" ? "FULL" : "NORMAL"}`);
+  // Random UUIDs in the id index dirty many pages per commit; checkpointing the WAL into the
+  // main file less often (about 40 MB of WAL instead of 4 MB) raised group-commit throughput
+  // by ~50% here. Checkpoints do not affect durability: committed frames are in the WAL.
+  db.exec("PRAGMA wal_autocheckpoint = 10000");
+  db.exec("PRAGMA cache_size = -32768");
+  return db;
+}
+
+export class SqliteAppendWriter {
+  private readonly begin: StatementSync;
+  private readonly commitStatement: StatementSync;
+  private readonly rollback: StatementSync;
+  private readonly savepoint: StatementSync;
+  private readonly releaseSavepoint: StatementSync;
+  private readonly rollbackToSavepoint: StatementSync;
+  private readonly selectRevision: StatementSync;
+  private readonly insertEvent: StatementSync;
+  private readonly selectById: StatementSync;
+  private readonly selectHead: StatementSync;
+
+  /** `db` is the connection to write on; the writer never closes it. */
+  constructor(private readonly db: DatabaseSync) {
+    // Prepared once: exec() would parse these again for every append of every batch.
+    this.begin = this.prepare("BEGIN IMMEDIATE");
+    this.commitStatement = this.prepare("COMMIT");
+    this.rollback = this.prepare("ROLLBACK");
+    this.savepoint = this.prepare("SAVEPOINT append");
+    this.releaseSavepoint = this.prepare("RELEASE append");
+    this.rollbackToSavepoint = this.prepare("ROLLBACK TO append");
+    this.selectRevision = this.prepare(
+      "SELECT max(revision) AS revision FROM events WHERE stream = ?",
+    );
+    this.insertEvent = this.prepare(
+      "INSERT INTO events (id, stream, revision, type, data, metadata, created_at) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING position",
+    );
+    this.selectById = this.prepare("SELECT stream, revision, position FROM events WHERE id = ?");
+    this.selectHead = this.prepare("SELECT coalesce(max(position), 0) AS head FROM events");
+  }
+
+  /**
+   * Commits `batch` in one transaction, each append inside its own savepoint so a refused one
+   * rolls back alone (a batch of one needs none: the transaction is its savepoint). Returns one
+   * outcome per append; when the transaction itself fails every outcome says unavailable.
+   */
+  commit(batch: AppendRequest[], createdAt: number): AppendOutcome[] {
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.begin.run();
+        break;
+      } catch (error) {
+        // busy_timeout already waited; another process holds the write lock for long.
+        if (isBusy(error) && attempt < BUSY_RETRY_LIMIT) continue;
+        return batch.map(() => unavailable(`cannot begin write: ${errorMessage(error)}`));
+      }
+    }
+    const isolate = batch.length > 1;
+    const outcomes: AppendOutcome[] = [];
+    try {
+      for (const append of batch) {
+        if (isolate) this.savepoint.run();
+        try {
+          outcomes.push(this.apply(append, createdAt, isolate));
+          if (isolate) this.releaseSavepoint.run();
+        } catch (error) {
+          if (!isolate) throw error;
+          this.rollbackToSavepoint.run();
+          this.releaseSavepoint.run();
+          outcomes.push({ ok: false, failure: toFailure(error) });
+        }
+      }
+      this.commitStatement.run();
+    } catch (error) {
+      try {
+        this.rollback.run();
+      } catch {
+        // The transaction may already be gone; the original error is the one to report.
+      }
+      // A lone append refused on its merits (not a storage fault) keeps its own reason.
+      if (!isolate && outcomes.length === 0 && isRefusal(error)) {
+        return [{ ok: false, failure: toFailure(error) }];
+      }
+      return batch.map(() => unavailable(`write failed: ${errorMessage(error)}`));
+    }
+    return outcomes;
+  }
+
+  /** Runs inside the batch transaction (and its savepoint when `isolated`). Throws to refuse. */
+  private apply(append: AppendRequest, createdAt: number, isolated: boolean): AppendOutcome {
+    const { stream, events, expectedRevision } = append;
+    const current = this.currentRevision(stream);
+    if (!revisionMatches(expectedRevision, current)) {
+      const replay = this.findIdempotentReplay(append);
+      if (replay) return replay;
+      throw new WrongExpectedVersion(stream, expectedRevision, current);
+    }
+    if (events.length === 0) {
+      const head = (this.selectHead.get() as { head: bigint }).head;
+      return { ok: true, nextExpectedRevision: current, position: head, written: 0 };
+    }
+    let revision = current;
+    let position = 0n;
+    try {
+      for (const event of events) {
+        revision += 1n;
+        position = (this.insertEvent.get(
+          event.id,
+          stream,
+          revision,
+          event.type,
+          event.data,
+          event.metadata,
+          createdAt,
+        ) as { position: bigint }).position;
+      }
+    } catch (error) {
+      if (!isDuplicateEventId(error)) throw error;
+      // Undo the partial insert before looking at what is already stored; a lone append has
+      // no savepoint, but the transaction holds nothing else.
+      if (isolated) this.rollbackToSavepoint.run();
+      else {
+        this.rollback.run();
+        this.begin.run();
+      }
+      const replay = this.findIdempotentReplay(append);
+      if (replay) return replay;
+      throw new EventIdConflict(
+        stream,
+        `some event ids of this append are already stored elsewhere or only partly in ${stream}`,
+      );
+    }
+    return { ok: true, nextExpectedRevision: revision, position, written: events.length };
+  }
+
+  private currentRevision(stream: string): bigint {
+    const row = this.selectRevision.get(stream) as { revision: bigint | null };
+    return row.revision ?? -1n;
+  }
+
+  /**
+   * EventStoreDB's idempotency: the append is a replay when every one of its event ids is
+   * already stored, in this stream, as one contiguous run in the same order, starting where
+   * the expected revision says it would have started.
+   */
+  private findIdempotentReplay(append: AppendRequest): AppendOutcome | undefined {
+    const { stream, events, expectedRevision } = append;
+    if (events.length === 0) return undefined;
+    let first: bigint | undefined;
+    let last: { revision: bigint; position: bigint } | undefined;
+    for (const [index, event] of events.entries()) {
+      const row = this.selectById.get(event.id) as
+        | { stream: string; revision: bigint; position: bigint }
+        | undefined;
+      if (!row || row.stream !== stream) return undefined;
+      if (index === 0) first = row.revision;
+      else if (row.revision !== first! + BigInt(index)) return undefined;
+      last = row;
+    }
+    if (expectedRevision === "no_stream" && first !== 0n) return undefined;
+    if (typeof expectedRevision === "bigint" && first !== expectedRevision + 1n) return undefined;
+    return { ok: true, nextExpectedRevision: last!.revision, position: last!.position, written: 0 };
+  }
+
+  private prepare(sql: string): StatementSync {
+    const statement = this.db.prepare(sql);
+    statement.setReadBigInts(true);
+    return statement;
+  }
+}
+
+/** The error an append's caller sees for a failure reported by the writer. */
+export function toAppendError(failure: AppendFailure): Error {
+  switch (failure.kind) {
+    case "wrong_expected_version":
+      return new WrongExpectedVersion(failure.stream, failure.expected, failure.actual);
+    case "event_id_conflict":
+      return new EventIdConflict(failure.stream, failure.detail);
+    case "unavailable":
+      return new EventStoreUnavailable(failure.message);
+    case "error":
+      return new Error(failure.message);
+  }
+}
+
+function toFailure(error: unknown): AppendFailure {
+  if (error instanceof WrongExpectedVersion) {
+    return {
+      kind: "wrong_expected_version",
+      stream: error.stream,
+      expected: error.expected,
+      actual: error.actual,
+    };
+  }
+  if (error instanceof EventIdConflict) {
+    return {
+      kind: "event_id_conflict",
+      stream: error.stream,
+      detail: error.message.replace(/^Event id conflict on [^:]*: /, ""),
+    };
+  }
+  return { kind: "error", message: errorMessage(error) };
+}
+
+const unavailable = (message: string): AppendOutcome => ({
+  ok: false,
+  failure: { kind: "unavailable", message },
+});
+
+const isRefusal = (error: unknown) =>
+  error instanceof WrongExpectedVersion || error instanceof EventIdConflict;
+
+function isBusy(error: unknown): boolean {
+  return /SQLITE_BUSY|database is locked/i.test(errorMessage(error)) ||
+    (error as { errcode?: number })?.errcode === 5;
+}
+
+function isDuplicateEventId(error: unknown): boolean {
+  return /UNIQUE constraint failed: events\.id/.test(errorMessage(error));
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

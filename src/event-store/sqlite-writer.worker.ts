@@ -1,0 +1,29 @@
+/**
+ * Worker-thread entry of the embedded store's writer (see SqliteAppendWriter): opens its own
+ * connection to the store file and answers each `{ id, batch, createdAt }` with
+ * `{ id, outcomes }` once the batch is committed. The store sends one batch at a time.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import {
+  type AppendRequest,
+  type AppendWriterOptions,
+  openWriterConnection,
+  SqliteAppendWriter,
+} from "./sqlite-append-writer.ts";
+
+const db = openWriterConnection(workerData as AppendWriterOptions);
+const writer = new SqliteAppendWriter(db);
+
+parentPort!.on(
+  "message",
+  (message: { id: number; batch: AppendRequest[]; createdAt: number } | { close: true }) => {
+    if ("close" in message) {
+      db.close();
+      parentPort!.postMessage({ closed: true });
+      parentPort!.close();
+      return;
+    }
+    const outcomes = writer.commit(message.batch, message.createdAt);
+    parentPort!.postMessage({ id: message.id, outcomes });
+  },
+);

@@ -512,11 +512,19 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): Sqlite
 }
 
 function toRecordedEvent(row: EventRow): RecordedEvent {
+  let data: unknown;
+  let metadata: EventMetadata | undefined;
   return {
     id: row.id,
     type: row.type,
-    data: JSON.parse(row.data),
-    metadata: JSON.parse(row.metadata) as EventMetadata,
+    // Parsed on first read: a subscriber that passes over an event by its type (the projection
+    // runner does, for every inference event) never pays for its JSON.
+    get data() {
+      return data ??= JSON.parse(row.data);
+    },
+    get metadata() {
+      return metadata ??= JSON.parse(row.metadata) as EventMetadata;
+    },
     stream: row.stream,
     revision: row.revision,
     position: row.position,

@@ -23,6 +23,8 @@ import { SqliteEventStore } from "../src/event-store/sqlite-event-store.ts";
 const CHARGES = Number(process.env.BENCH_CHARGES ?? 40_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SYNC = process.env.BENCH_SYNC === "full" ? "full" : "normal";
+/** The service commits on a worker thread (EVENT_STORE_WRITER=thread); BENCH_WRITER=inline compares. */
+const WRITER = process.env.BENCH_WRITER === "inline" ? "inline" : "thread";
 const CLIENTS = 64;
 const PRICE_MICROS = 10_000;
 
@@ -42,6 +44,7 @@ async function run(accounts: number): Promise<RunResult> {
   const store = new SqliteEventStore({
     path: join(root, `events-${runCounter++}.sqlite`),
     sync: SYNC,
+    writer: WRITER,
   });
   const ledger = new LedgerService(store, systemClock, { reservationTtlSeconds: 900 });
   const accountIds = Array.from({ length: accounts }, (_, index) => `acct_${runCounter}_${index}`);
@@ -125,6 +128,7 @@ try {
       bench: "billing",
       durable: true,
       sync: SYNC,
+      writer: WRITER,
       concurrent_clients: CLIENTS,
       runs: RUNS,
       one_account: median(one),

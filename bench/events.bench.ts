@@ -26,6 +26,8 @@ import { ReadModelDatabase } from "../src/projections/read-model.database.ts";
 
 const REBUILD_EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+/** The service commits on a worker thread (EVENT_STORE_WRITER=thread); BENCH_WRITER=inline compares. */
+const WRITER = process.env.BENCH_WRITER === "inline" ? "inline" : "thread";
 const SINGLE_WRITER_EVENTS = 5_000;
 const CONCURRENT_WRITERS = 64;
 const CONCURRENT_EVENTS = 64_000;
@@ -36,7 +38,7 @@ let runCounter = 0;
 
 function freshStore(): { store: SqliteEventStore; path: string } {
   const path = join(root, `events-${runCounter++}.sqlite`);
-  return { store: new SqliteEventStore({ path }), path };
+  return { store: new SqliteEventStore({ path, writer: WRITER }), path };
 }
 
 function charge(accountIndex: number, amount: number): NewEvent {
@@ -254,7 +256,7 @@ try {
   const result = {
     benchmark: "events",
     runs: RUNS,
-    store: { adapter: "sqlite", sync: "normal", file: path.replace(root, "$TMP") },
+    store: { adapter: "sqlite", sync: "normal", writer: WRITER, file: path.replace(root, "$TMP") },
     append_1_writer_events_per_s: Math.round(median(singleWriter)),
     append_64_writers_events_per_s: Math.round(median(concurrent.map((c) => c.eventsPerSecond))),
     append_64_writers_appends_per_transaction: Number(

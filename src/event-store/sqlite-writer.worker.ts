@@ -19,8 +19,8 @@ parentPort!.on(
   (message: { id: number; batch: AppendRequest[]; createdAt: number } | { close: true }) => {
     if ("close" in message) {
       db.close();
+      // The store terminates this thread on this reply.
       parentPort!.postMessage({ closed: true });
-      parentPort!.close();
       return;
     }
     const outcomes = writer.commit(message.batch, message.createdAt);

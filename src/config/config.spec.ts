@@ -7,6 +7,7 @@ describe("loadConfig", () => {
     expect(config.host).toBe("0.0.0.0");
     expect(config.dataDir).toBe("./data");
     expect(config.eventStoreSync).toBe("normal");
+    expect(config.eventStoreWriter).toBe("thread");
     expect(config.eventStoreConnectionString).toBeUndefined();
     expect(config.adminApiKey).toBeUndefined();
     expect(config.rateLimitPerMinute).toBe(100);
@@ -22,6 +23,7 @@ describe("loadConfig", () => {
     const config = loadConfig({
       PORT: "8080",
       EVENT_STORE_SYNC: "full",
+      EVENT_STORE_WRITER: "inline",
       EVENTSTORE_CONNECTION_STRING: "esdb+discover://node1:2113,node2:2113?tls=false",
       TRUST_PROXY: "true",
       POD_PRICE_MULTIPLIER: "1.25",
@@ -29,6 +31,7 @@ describe("loadConfig", () => {
     });
     expect(config.port).toBe(8080);
     expect(config.eventStoreSync).toBe("full");
+    expect(config.eventStoreWriter).toBe("inline");
     expect(config.eventStoreConnectionString).toContain("esdb+discover://");
     expect(config.trustProxy).toBe(true);
     expect(config.podPriceMultiplier).toBe(1.25);
@@ -39,6 +42,7 @@ describe("loadConfig", () => {
     [{ PORT: "70000" }, "PORT must be an integer from 0 to 65535"],
     [{ PORT: "3.5" }, "PORT must be an integer"],
     [{ EVENT_STORE_SYNC: "sometimes" }, "EVENT_STORE_SYNC must be one of normal, full"],
+    [{ EVENT_STORE_WRITER: "async" }, "EVENT_STORE_WRITER must be one of thread, inline"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL must be one of debug, info, warn, error, silent"],
     [
       { EVENTSTORE_CONNECTION_STRING: "http://localhost:2113" },

@@ -4,6 +4,8 @@ import type { AppendOutcome, AppendRequest, AppendWriterOptions } from "./sqlite
 
 type Reply = { id: number; outcomes: AppendOutcome[] } | { closed: true };
 
+const CLOSE_TIMEOUT_MS = 2_000;
+
 // The Worker's EventEmitter methods, which Deno's bundled types for node:worker_threads omit.
 const events = (worker: Worker) => worker as unknown as EventEmitter;
 
@@ -25,22 +27,29 @@ export class ThreadedAppendWriter {
     const worker = this.worker ??= this.start();
     const id = this.nextId++;
     this.batchSize = batch.length;
-    worker.ref();
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
       worker.postMessage({ id, batch, createdAt });
     });
   }
 
+  /** Lets the thread close its connection, then ends it (at once if it does not answer). */
   async close(): Promise<void> {
     const worker = this.worker;
     if (!worker) return;
     this.worker = undefined;
     await new Promise<void>((resolve) => {
-      const done = () => resolve();
-      events(worker).once("exit", done);
-      events(worker).once("message", (reply: Reply) => {
-        if ("closed" in reply) void worker.terminate().then(done, done);
+      const end = () => {
+        clearTimeout(timer);
+        void worker.terminate().then(() => resolve(), () => resolve());
+      };
+      const timer = setTimeout(end, CLOSE_TIMEOUT_MS);
+      events(worker).once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      events(worker).on("message", (reply: Reply) => {
+        if ("closed" in reply) end();
       });
       worker.postMessage({ close: true });
     });
@@ -50,13 +59,11 @@ export class ThreadedAppendWriter {
     const worker = new Worker(new URL("./sqlite-writer.worker.ts", import.meta.url), {
       workerData: this.options,
     });
-    // A commit in flight keeps the process alive (ref in commit); an idle writer must not.
-    worker.unref();
+    // Like a database connection, the thread keeps the process alive until the store closes.
     events(worker).on("message", (reply: Reply) => {
       if ("closed" in reply) return;
       const resolve = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
-      if (this.waiting.size === 0) worker.unref();
       resolve?.(reply.outcomes);
     });
     const fail = (reason: string) => {

@@ -358,7 +358,8 @@ export class SqliteEventStore implements EventStore {
   private settle(batch: PendingAppend[], outcomes: AppendOutcome[]): void {
     let written = 0;
     for (const outcome of outcomes) if (outcome.ok) written += outcome.written;
-    if (outcomes.some((outcome) => outcome.ok)) {
+    // The transaction committed unless the writer reported the whole batch unavailable.
+    if (outcomes.some((outcome) => outcome.ok || outcome.failure.kind !== "unavailable")) {
       this.counters.transactions += 1;
       this.counters.appends += batch.length;
       this.counters.events += written;

@@ -12,7 +12,7 @@ export interface EventStoreConfig {
   /** Embedded store durability: "normal" survives a process kill, "full" also power loss. */
   eventStoreSync: "normal" | "full";
   /** Embedded store commits on a worker thread ("thread") or the event loop's ("inline"). */
-  eventStoreWriter?: "thread" | "inline";
+  eventStoreWriter: "thread" | "inline";
 }
 
 /** Picks the adapter: EventStoreDB when a connection string is configured, else SQLite. */
@@ -24,6 +24,6 @@ export function createEventStore(config: EventStoreConfig): EventStore {
   return new SqliteEventStore({
     path: join(config.dataDir, "events.sqlite"),
     sync: config.eventStoreSync,
-    writer: config.eventStoreWriter ?? "thread",
+    writer: config.eventStoreWriter,
   });
 }

@@ -46,8 +46,11 @@ export interface AppendWriterOptions {
 
 const BUSY_RETRY_LIMIT = 5;
 
-/** Everything a writer connection needs set; synchronous and the checkpoint size are per connection. */
-export function openWriterConnection(options: AppendWriterOptions): DatabaseSync {
+/**
+ * Opens a connection to the store file with the store's settings. Both the writer's and the
+ * readers' connections use it: synchronous and the checkpoint size are per connection.
+ */
+export function openStoreConnection(options: AppendWriterOptions): DatabaseSync {
   const db = new DatabaseSync(options.path);
   db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs)}`);
   if (options.path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");

@@ -23,7 +23,7 @@ import { closeOnAbort } from "./event-filter.ts";
 import {
   type AppendOutcome,
   type AppendRequest,
-  openWriterConnection,
+  openStoreConnection,
   SqliteAppendWriter,
   toAppendError,
 } from "./sqlite-append-writer.ts";
@@ -146,7 +146,7 @@ export class SqliteEventStore implements EventStore {
       sync: options.sync ?? "normal",
       busyTimeoutMs: options.busyTimeoutMs ?? 5000,
     } as const;
-    this.db = openWriterConnection(writerOptions);
+    this.db = openStoreConnection(writerOptions);
     this.db.exec(SCHEMA);
     this.writer = options.writer === "thread" && options.path !== ":memory:"
       ? new ThreadedAppendWriter(writerOptions)

@@ -7,11 +7,11 @@ import { parentPort, workerData } from "node:worker_threads";
 import {
   type AppendRequest,
   type AppendWriterOptions,
-  openWriterConnection,
+  openStoreConnection,
   SqliteAppendWriter,
 } from "./sqlite-append-writer.ts";
 
-const db = openWriterConnection(workerData as AppendWriterOptions);
+const db = openStoreConnection(workerData as AppendWriterOptions);
 const writer = new SqliteAppendWriter(db);
 
 parentPort!.on(

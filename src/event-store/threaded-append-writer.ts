@@ -18,17 +18,19 @@ const events = (worker: Worker) => worker as unknown as EventEmitter;
 export class ThreadedAppendWriter {
   private worker?: Worker;
   private nextId = 1;
-  private readonly waiting = new Map<number, (outcomes: AppendOutcome[]) => void>();
-  private batchSize = 0;
+  /** Batches sent and not yet answered: their size, and where their outcomes go. */
+  private readonly waiting = new Map<
+    number,
+    { size: number; resolve(outcomes: AppendOutcome[]): void }
+  >();
 
   constructor(private readonly options: AppendWriterOptions) {}
 
   commit(batch: AppendRequest[], createdAt: number): Promise<AppendOutcome[]> {
     const worker = this.worker ??= this.start();
     const id = this.nextId++;
-    this.batchSize = batch.length;
     return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
+      this.waiting.set(id, { size: batch.length, resolve });
       worker.postMessage({ id, batch, createdAt });
     });
   }
@@ -62,9 +64,9 @@ export class ThreadedAppendWriter {
     // Like a database connection, the thread keeps the process alive until the store closes.
     events(worker).on("message", (reply: Reply) => {
       if ("closed" in reply) return;
-      const resolve = this.waiting.get(reply.id);
+      const batch = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
-      resolve?.(reply.outcomes);
+      batch?.resolve(reply.outcomes);
     });
     const fail = (reason: string) => {
       if (this.worker === worker) this.worker = undefined;
@@ -72,8 +74,8 @@ export class ThreadedAppendWriter {
         ok: false,
         failure: { kind: "unavailable", message: `event store writer stopped: ${reason}` },
       };
-      for (const resolve of this.waiting.values()) {
-        resolve(Array.from({ length: this.batchSize }, () => outcome));
+      for (const batch of this.waiting.values()) {
+        batch.resolve(Array.from({ length: batch.size }, () => outcome));
       }
       this.waiting.clear();
     };

@@ -8,22 +8,25 @@
  * - requests/s at concurrency 64, direct and through the gateway, and their ratio;
  * - concurrent streams held open through the gateway with no stalled frame (a gap between
  *   frames over BENCH_STALL_MS, default 1000 ms, counts as a stall);
+ * - the floor: added latency and throughput ratio of two proxies with no logic at all
+ *   (bench/support/bare-proxy-process.ts, node:http and Deno.serve), measured in the same
+ *   rounds, so what one extra hop costs on this machine is printed beside the gateway's figure;
  * - CPU time per request of each process (from /proc/<pid>/stat), so a result that is bound by
  *   the shared cores shows where the CPU went. At concurrency 64 it is the cost of a request; at
  *   concurrency 1 it also holds what an idle process spends waking up for each request.
  *
- * Three processes: the upstream (bench/support/upstream-process.ts), the gateway (the real
- * service, `deno run src/main.ts` with `npm start`'s permissions, LOG_LEVEL=warn, a temporary
- * DATA_DIR) and this one, which only generates load. Direct and gateway calls go through the
- * same client (node:http, one keep-alive Agent). Direct and gateway rounds alternate
- * (A B B A A B …) so drift hits both alike; the figures are medians over rounds. At the end the
+ * Processes: the upstream (bench/support/upstream-process.ts), the gateway (the real service,
+ * `deno run src/main.ts` with `npm start`'s permissions, LOG_LEVEL=warn, a temporary DATA_DIR),
+ * the two no-logic proxies, and this one, which only generates load. Every side goes through the
+ * same client (node:http, one keep-alive Agent). The order of the sides rotates and reverses
+ * from round to round so drift hits all alike; the figures are medians over rounds. At the end the
  * bench checks that the gateway recorded exactly one InferenceCompleted per request it served.
  *
  * Options (environment): BENCH_SEQUENTIAL requests per side at concurrency 1 (default 1200),
  * BENCH_ROUNDS rounds per side for both latency and throughput (default 6),
  * BENCH_CONCURRENT_REQUESTS per throughput round (default 3000), BENCH_STREAMS (default 512),
- * BENCH_STALL_MS (default 1000), BENCH_KEEP_GATEWAY_LOGS=1 (gateway stderr to ours). To profile
- * the gateway: BENCH_GATEWAY_ENTRY=bench/support/profiled-gateway.ts (exits cleanly on SIGTERM)
+ * BENCH_STALL_MS (default 1000), BENCH_FLOOR=0 (skip the no-logic proxies),
+ * BENCH_KEEP_GATEWAY_LOGS=1 (gateway stderr to ours). To profile the gateway: BENCH_GATEWAY_ENTRY=bench/support/profiled-gateway.ts (exits cleanly on SIGTERM)
  * with BENCH_GATEWAY_DENO_FLAGS="--cpu-prof-dir=/tmp/prof --cpu-prof-md".
  */
 import { Buffer } from "node:buffer";
@@ -83,6 +86,26 @@ async function startUpstream() {
     pid: child.pid!,
     setKnobs: (knobs: Record<string, unknown>) => send({ knobs }),
     stats: () => send({ stats: true }) as Promise<{ peakOpenStreams: number }>,
+    async close() {
+      child.stdin!.end();
+      await exited(child);
+    },
+  };
+}
+
+/** A no-logic proxy in front of the upstream (see bare-proxy-process.ts). */
+async function startBareProxy(server: "node-http" | "deno-serve", upstreamUrl: string) {
+  const child = spawn(process.execPath, ["run", "-A", "bench/support/bare-proxy-process.ts"], {
+    env: { ...process.env, BENCH_UPSTREAM_URL: upstreamUrl, BENCH_PROXY_SERVER: server },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  children.push(child);
+  const lines = createInterface({ input: child.stdout! });
+  const ready = await new Promise<{ baseUrl: string }>((resolve) =>
+    lines.once("line", (line) => resolve(JSON.parse(line)))
+  );
+  return {
+    url: new URL(`${ready.baseUrl}/v1/chat/completions`),
     async close() {
       child.stdin!.end();
       await exited(child);
@@ -262,6 +285,7 @@ const round = (value: number, digits = 3) => Number(value.toFixed(digits));
 const upstream = await startUpstream();
 const gateway = await startGateway();
 let gatewayRequests = 0;
+let closeFloor = async () => {};
 
 try {
   const account = await json(gateway.url, "POST", "/admin/accounts", ADMIN_KEY, {
@@ -295,12 +319,25 @@ try {
   const directHeaders = { "content-type": "application/json" };
   const gatewayHeaders = { "content-type": "application/json", authorization: `Bearer ${key}` };
 
-  type Side = "direct" | "gateway";
+  // The floor: the same calls through proxies that do nothing but forward (BENCH_FLOOR=0 skips).
+  const floorProxies = process.env.BENCH_FLOOR === "0" ? undefined : {
+    node_http_proxy: await startBareProxy("node-http", upstream.baseUrl),
+    deno_serve_proxy: await startBareProxy("deno-serve", upstream.baseUrl),
+  };
+  closeFloor = async () => {
+    for (const proxy of Object.values(floorProxies ?? {})) await proxy.close();
+  };
+  type FloorSide = "node_http_proxy" | "deno_serve_proxy";
+  type Side = "direct" | "gateway" | FloorSide;
+  const floorSides: FloorSide[] = floorProxies ? ["node_http_proxy", "deno_serve_proxy"] : [];
+  const sides: Side[] = ["direct", "gateway", ...floorSides];
   const call = async (side: Side): Promise<number> => {
     const start = performance.now();
     const reply = side === "direct"
       ? await send(directUrl, "POST", directHeaders, directBody)
-      : await send(gatewayUrl, "POST", gatewayHeaders, gatewayBody);
+      : side === "gateway"
+      ? await send(gatewayUrl, "POST", gatewayHeaders, gatewayBody)
+      : await send(floorProxies![side].url, "POST", directHeaders, directBody);
     const elapsed = performance.now() - start;
     if (side === "gateway") gatewayRequests++;
     if (reply.status !== 200) throw new Error(`HTTP ${reply.status} (${side}): ${reply.text}`);
@@ -323,19 +360,24 @@ try {
     concurrency_1: { direct: newCpuTotals(), gateway: newCpuTotals() },
     concurrency_64: { direct: newCpuTotals(), gateway: newCpuTotals() },
   };
-  /** A B B A A B …: each side goes first in half of the rounds. */
-  const orderOf = (index: number): Side[] =>
-    index % 2 === 0 ? ["direct", "gateway"] : ["gateway", "direct"];
+  /** The sides rotate, then reverse: each goes first, and each follows every other, alike. */
+  const orderOf = (index: number): Side[] => {
+    const shift = Math.floor(index / 2) % sides.length;
+    const rotated = [...sides.slice(shift), ...sides.slice(0, shift)];
+    return index % 2 === 0 ? rotated : rotated.reverse();
+  };
+  const isMeasuredCpu = (side: Side): side is "direct" | "gateway" =>
+    side === "direct" || side === "gateway";
 
-  // Warm up connections and JIT on both paths, then pool growth at the high concurrency.
-  for (let i = 0; i < 200; i++) {
-    await call("direct");
-    await call("gateway");
-  }
+  // Warm up connections and JIT on every path, then pool growth at the high concurrency.
+  for (let i = 0; i < 200; i++) for (const side of sides) await call(side);
 
   // ---- concurrency 1 ----
   const perRound = Math.max(1, Math.floor(SEQUENTIAL / ROUNDS));
-  const latencies: Record<Side, number[]> = { direct: [], gateway: [] };
+  const latencies = Object.fromEntries(sides.map((side) => [side, []])) as unknown as Record<
+    Side,
+    number[]
+  >;
   const latencyRounds: Array<Record<Side, { p50: number; p99: number }>> = [];
   for (let index = 0; index < ROUNDS; index++) {
     const figures = {} as Record<Side, { p50: number; p99: number }>;
@@ -345,7 +387,7 @@ try {
         for (let i = 0; i < perRound; i++) samples.push(await call(side));
         return samples;
       });
-      addCpu(cpuTotals.concurrency_1[side], result.length, cpu);
+      if (isMeasuredCpu(side)) addCpu(cpuTotals.concurrency_1[side], result.length, cpu);
       latencies[side].push(...result);
       figures[side] = { p50: percentile(result, 50), p99: percentile(result, 99) };
     }
@@ -366,14 +408,13 @@ try {
     }));
     return requests / ((performance.now() - start) / 1000);
   };
-  await throughput("direct", CONCURRENCY * 10);
-  await throughput("gateway", CONCURRENCY * 10);
+  for (const side of sides) await throughput(side, CONCURRENCY * 10);
   const throughputRounds: Array<Record<Side, number>> = [];
   for (let index = 0; index < ROUNDS; index++) {
     const figures = {} as Record<Side, number>;
     for (const side of orderOf(index)) {
       const { result, cpu } = await withCpu(() => throughput(side, CONCURRENT_REQUESTS));
-      addCpu(cpuTotals.concurrency_64[side], CONCURRENT_REQUESTS, cpu);
+      if (isMeasuredCpu(side)) addCpu(cpuTotals.concurrency_64[side], CONCURRENT_REQUESTS, cpu);
       figures[side] = result;
     }
     throughputRounds.push(figures);
@@ -381,6 +422,11 @@ try {
   const directRps = median(throughputRounds.map((r) => r.direct));
   const gatewayRps = median(throughputRounds.map((r) => r.gateway));
   const ratio = median(throughputRounds.map((r) => r.gateway / r.direct));
+  const floor = Object.fromEntries(floorSides.map((side) => [side, {
+    added_p50_ms: round(median(latencyRounds.map((r) => r[side].p50 - r.direct.p50))),
+    added_p99_ms: round(median(latencyRounds.map((r) => r[side].p99 - r.direct.p99))),
+    concurrency_64_ratio: round(median(throughputRounds.map((r) => r[side] / r.direct))),
+  }]));
 
   // ---- concurrent streams ----
   await upstream.setKnobs({ tokenDelayMs: 100, latencyMs: 0 });
@@ -445,8 +491,9 @@ try {
     {
       upstream_latency_ms: UPSTREAM_LATENCY_MS,
       setup: {
-        processes: "load generator (this), gateway (deno run src/main.ts), upstream: one each",
-        client: "node:http, one keep-alive Agent for both paths",
+        processes: "load generator (this), gateway (deno run src/main.ts), upstream, " +
+          "and the floor's two no-logic proxies: one each",
+        client: "node:http, one keep-alive Agent for every side",
         gateway_log_level: "warn",
         rounds_per_side: ROUNDS,
         cores: cpus().length,
@@ -490,6 +537,11 @@ try {
         target: ">= 0.9 of direct (median of per-round ratios)",
         met: ratio >= 0.9,
       },
+      floor: {
+        what: "the same calls through proxies with no logic at all (fetch forward, whole reply), " +
+          "each in its own process: the cost of one extra hop on this machine",
+        ...floor,
+      },
       streams: {
         opened: STREAMS,
         completed_without_stall: completed,
@@ -513,6 +565,7 @@ try {
   ));
 } finally {
   agent.destroy();
+  await closeFloor();
   await gateway.close();
   await upstream.close();
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");

@@ -25,7 +25,7 @@ describe("loadConfig", () => {
       EVENT_STORE_SYNC: "full",
       EVENT_STORE_WRITER: "inline",
       EVENTSTORE_CONNECTION_STRING: "esdb+discover://node1:2113,node2:2113?tls=false",
-      TRUST_PROXY: "true",
+      TRUST_PROXY: "1",
       POD_PRICE_MULTIPLIER: "1.25",
       RUNPOD_MAX_RETRIES: "0",
     });
@@ -33,7 +33,7 @@ describe("loadConfig", () => {
     expect(config.eventStoreSync).toBe("full");
     expect(config.eventStoreWriter).toBe("inline");
     expect(config.eventStoreConnectionString).toContain("esdb+discover://");
-    expect(config.trustProxy).toBe(true);
+    expect(config.trustProxy).toBe(1);
     expect(config.podPriceMultiplier).toBe(1.25);
     expect(config.runpodMaxRetries).toBe(0);
   });
@@ -50,7 +50,10 @@ describe("loadConfig", () => {
     ],
     [{ ADMIN_API_KEY: "short" }, "ADMIN_API_KEY must be at least 16 characters"],
     [{ SECRETS_KEY: "too-short-for-a-key" }, "SECRETS_KEY must be at least 32 characters"],
-    [{ TRUST_PROXY: "maybe" }, "TRUST_PROXY must be true or false"],
+    [{ TRUST_PROXY: "maybe" }, "TRUST_PROXY must be false, a hop count or a comma-separated list"],
+    [{ TRUST_PROXY: "true" }, "TRUST_PROXY=true would trust the client-written left-most"],
+    [{ TRUST_PROXY: "10.0.0.0/33" }, "TRUST_PROXY must be false, a hop count"],
+    [{ RUNPOD_ALLOWED_GPUS: " , " }, "RUNPOD_ALLOWED_GPUS must list at least one value"],
     [
       { RUNPOD_POD_PROXY_URL: "https://proxy.example/{podId}" },
       "RUNPOD_POD_PROXY_URL must be an http(s) URL template containing {podId} and {port}",
@@ -60,6 +63,14 @@ describe("loadConfig", () => {
   ])("refuses %j with a message naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it("reads TRUST_PROXY as a hop count or a list of proxy addresses and CIDRs", () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: "false" }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: "2" }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: "10.0.0.0/8, 127.0.0.1,::1,fd00::/8" }).trustProxy)
+      .toEqual(["10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8"]);
   });
 
   it("never quotes credentials embedded in a bad URL", () => {

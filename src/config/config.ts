@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+
 /**
  * Typed configuration from the environment, validated once at start. A bad value stops the
  * process with one line naming the variable and what it allows (see main.ts). Every variable
@@ -18,17 +20,42 @@ export interface AppConfig {
   adminApiKey?: string;
   /** Encrypts secrets at rest (external upstream keys); default a key file under DATA_DIR. */
   secretsKey?: string;
+  /** A file holding the secrets key, so it can live outside DATA_DIR (and its backups). */
+  secretsKeyFile?: string;
   logLevel: LogLevel;
   bodyLimitBytes: number;
   shutdownGraceMs: number;
   rateLimitPerMinute: number;
-  trustProxy: boolean;
+  /** Requests per minute per API key or session, and per account across all its credentials. */
+  rateLimitPerKeyPerMinute: number;
+  rateLimitPerAccountPerMinute: number;
+  /** Failed logins per email before each further attempt must wait (the wait doubles). */
+  loginFailuresBeforeDelay: number;
+  /**
+   * Which X-Forwarded-For hops to believe: `false` (none, the socket address is the client),
+   * a hop count (that many proxies in front of us) or a list of trusted proxy addresses/CIDRs.
+   */
+  trustProxy: false | number | string[];
   redisUrl?: string;
   sessionTtlSeconds: number;
   modelsFile?: string;
   allowPrivateUpstreams: boolean;
   upstreamConnectTimeoutMs: number;
   upstreamFirstByteTimeoutMs: number;
+  /** Upstream bodies: the most bytes read, the largest SSE frame, the longest pause, the longest read. */
+  upstreamMaxResponseBytes: number;
+  upstreamMaxFrameBytes: number;
+  upstreamIdleTimeoutMs: number;
+  upstreamTotalTimeoutMs: number;
+  /** Client connections: whole request, headers, idle keep-alive, and how many at once. */
+  httpRequestTimeoutMs: number;
+  httpHeadersTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
+  httpMaxConnections: number;
+  /** A stream whose client has not drained for this long is ended and its upstream aborted. */
+  streamStallTimeoutMs: number;
+  /** Upstream calls one account may have open at once; past it, 429 concurrency_limit_exceeded. */
+  maxConcurrentRequestsPerAccount: number;
   stripeSecretKey?: string;
   stripeWebhookSecret?: string;
   stripeApiBaseUrl?: string;
@@ -39,6 +66,11 @@ export interface AppConfig {
   runpodPodProxyUrl: string;
   runpodApiKey?: string;
   runpodDefaultGpu: string;
+  /** GPU type ids a deploy may ask for. */
+  runpodAllowedGpus: string[];
+  /** Minutes of the pod's price held at deploy, so an account that cannot pay gets no pod. */
+  podMinPrepaidMinutes: number;
+  maxPodsPerAccount: number;
   runpodTimeoutMs: number;
   runpodMaxRetries: number;
   podPriceMultiplier: number;
@@ -46,7 +78,22 @@ export interface AppConfig {
   meteringIntervalMs: number;
   generationSyncWaitMs: number;
   jobPollIntervalMs: number;
+  /** How often completed requests whose charge is missing are looked for and settled. */
+  chargeReconcileIntervalMs: number;
 }
+
+/** Common RunPod GPU types; an operator widens or narrows this with RUNPOD_ALLOWED_GPUS. */
+export const DEFAULT_ALLOWED_GPUS = [
+  "NVIDIA GeForce RTX 4090",
+  "NVIDIA GeForce RTX 3090",
+  "NVIDIA RTX A5000",
+  "NVIDIA RTX A6000",
+  "NVIDIA L4",
+  "NVIDIA L40S",
+  "NVIDIA A40",
+  "NVIDIA A100 80GB PCIe",
+  "NVIDIA H100 80GB HBM3",
+] as const;
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -75,6 +122,7 @@ export function loadConfig(env: Env): AppConfig {
     eventStoreWriter: read.oneOf("EVENT_STORE_WRITER", "thread", ["thread", "inline"] as const),
     adminApiKey: read.optionalSecret("ADMIN_API_KEY", 16),
     secretsKey: read.optionalSecret("SECRETS_KEY", 32),
+    secretsKeyFile: read.optionalString("SECRETS_KEY_FILE"),
     logLevel: read.oneOf(
       "LOG_LEVEL",
       "info",
@@ -83,7 +131,15 @@ export function loadConfig(env: Env): AppConfig {
     bodyLimitBytes: read.integer("BODY_LIMIT_BYTES", 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
     shutdownGraceMs: read.integer("SHUTDOWN_GRACE_MS", 10_000, 0, 600_000),
     rateLimitPerMinute: read.integer("RATE_LIMIT_PER_MINUTE", 100, 1, 1_000_000),
-    trustProxy: read.boolean("TRUST_PROXY", false),
+    rateLimitPerKeyPerMinute: read.integer("RATE_LIMIT_PER_KEY_PER_MINUTE", 600, 1, 10_000_000),
+    rateLimitPerAccountPerMinute: read.integer(
+      "RATE_LIMIT_PER_ACCOUNT_PER_MINUTE",
+      1200,
+      1,
+      10_000_000,
+    ),
+    loginFailuresBeforeDelay: read.integer("LOGIN_FAILURES_BEFORE_DELAY", 5, 1, 1000),
+    trustProxy: read.trustProxy("TRUST_PROXY"),
     redisUrl: read.optionalPattern("REDIS_URL", /^rediss?:\/\/.+/, "a redis:// or rediss:// URL"),
     sessionTtlSeconds: read.integer("SESSION_TTL_SECONDS", 7 * 24 * 3600, 60, 365 * 24 * 3600),
     modelsFile: read.optionalString("MODELS_FILE"),
@@ -94,6 +150,31 @@ export function loadConfig(env: Env): AppConfig {
       120_000,
       1,
       3_600_000,
+    ),
+    upstreamMaxResponseBytes: read.integer(
+      "UPSTREAM_MAX_RESPONSE_BYTES",
+      32 * 1024 * 1024,
+      1024,
+      1024 * 1024 * 1024,
+    ),
+    upstreamMaxFrameBytes: read.integer(
+      "UPSTREAM_MAX_FRAME_BYTES",
+      1024 * 1024,
+      1024,
+      64 * 1024 * 1024,
+    ),
+    upstreamIdleTimeoutMs: read.integer("UPSTREAM_IDLE_TIMEOUT_MS", 60_000, 1, 3_600_000),
+    upstreamTotalTimeoutMs: read.integer("UPSTREAM_TOTAL_TIMEOUT_MS", 600_000, 1, 24 * 3_600_000),
+    httpRequestTimeoutMs: read.integer("HTTP_REQUEST_TIMEOUT_MS", 60_000, 100, 3_600_000),
+    httpHeadersTimeoutMs: read.integer("HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+    httpKeepAliveTimeoutMs: read.integer("HTTP_KEEP_ALIVE_TIMEOUT_MS", 65_000, 100, 3_600_000),
+    httpMaxConnections: read.integer("HTTP_MAX_CONNECTIONS", 10_000, 1, 1_000_000),
+    streamStallTimeoutMs: read.integer("STREAM_STALL_TIMEOUT_MS", 60_000, 100, 3_600_000),
+    maxConcurrentRequestsPerAccount: read.integer(
+      "MAX_CONCURRENT_REQUESTS_PER_ACCOUNT",
+      64,
+      1,
+      100_000,
     ),
     stripeSecretKey: read.optionalString("STRIPE_SECRET_KEY"),
     stripeWebhookSecret: read.optionalString("STRIPE_WEBHOOK_SECRET"),
@@ -129,6 +210,9 @@ export function loadConfig(env: Env): AppConfig {
     ),
     runpodApiKey: read.optionalString("RUNPOD_API_KEY"),
     runpodDefaultGpu: read.string("RUNPOD_DEFAULT_GPU", "NVIDIA GeForce RTX 4090"),
+    runpodAllowedGpus: read.list("RUNPOD_ALLOWED_GPUS", [...DEFAULT_ALLOWED_GPUS]),
+    podMinPrepaidMinutes: read.integer("POD_MIN_PREPAID_MINUTES", 10, 1, 7 * 24 * 60),
+    maxPodsPerAccount: read.integer("MAX_PODS_PER_ACCOUNT", 3, 0, 10_000),
     runpodTimeoutMs: read.integer("RUNPOD_TIMEOUT_MS", 30_000, 100, 600_000),
     runpodMaxRetries: read.integer("RUNPOD_MAX_RETRIES", 3, 0, 10),
     podPriceMultiplier: read.number("POD_PRICE_MULTIPLIER", 1.0, 0, 100),
@@ -136,6 +220,12 @@ export function loadConfig(env: Env): AppConfig {
     meteringIntervalMs: read.integer("METERING_INTERVAL_MS", 15_000, 100, 3_600_000),
     generationSyncWaitMs: read.integer("GENERATION_SYNC_WAIT_MS", 30_000, 1000, 300_000),
     jobPollIntervalMs: read.integer("JOB_POLL_INTERVAL_MS", 2_000, 50, 600_000),
+    chargeReconcileIntervalMs: read.integer(
+      "CHARGE_RECONCILE_INTERVAL_MS",
+      60_000,
+      100,
+      3_600_000,
+    ),
   };
 }
 
@@ -203,6 +293,48 @@ class EnvReader {
     throw new ConfigError(`${name} must be true or false (got "${value}")`);
   }
 
+  /** A comma-separated list; empty entries are dropped. */
+  list(name: string, fallback: string[]): string[] {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const items = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+    if (items.length === 0) throw new ConfigError(`${name} must list at least one value`);
+    return items;
+  }
+
+  /**
+   * TRUST_PROXY: `false`, a hop count, or proxy addresses/CIDRs. `true` would believe the
+   * left-most X-Forwarded-For entry, which the client writes, so it is refused.
+   */
+  trustProxy(name: string): false | number | string[] {
+    const value = this.raw(name);
+    if (value === undefined || ["false", "0", "no"].includes(value.toLowerCase())) return false;
+    if (["true", "yes"].includes(value.toLowerCase())) {
+      throw new ConfigError(
+        `${name}=true would trust the client-written left-most X-Forwarded-For entry, so any ` +
+          `client could pick its own address; set the number of proxies in front of the ` +
+          `gateway (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8,127.0.0.1)`,
+      );
+    }
+    if (/^\d+$/.test(value)) {
+      const hops = Number(value);
+      if (hops > 16) {
+        throw new ConfigError(`${name} hop count must be from 0 to 16 (got "${value}")`);
+      }
+      return hops;
+    }
+    const entries = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+    for (const entry of entries) {
+      if (!isAddressOrCidr(entry)) {
+        throw new ConfigError(
+          `${name} must be false, a hop count or a comma-separated list of IP addresses/CIDRs ` +
+            `(got "${entry}")`,
+        );
+      }
+    }
+    return entries;
+  }
+
   oneOf<const T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
     const value = this.raw(name);
     if (value === undefined) return fallback;
@@ -211,6 +343,16 @@ class EnvReader {
     }
     return value as T;
   }
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split("/");
+  if (rest.length > 0) return false;
+  const version = isIP(address);
+  if (version === 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (version === 4 ? 32 : 128);
 }
 
 /** Config errors may quote values; never quote anything that looks like a credential. */

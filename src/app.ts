@@ -19,7 +19,7 @@ export async function createApp(
   logger.setLevel(config.logLevel);
   const adapter = new FastifyAdapter({
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxySetting(config.trustProxy),
     genReqId: requestIdFor,
     logger: false,
     // In-flight requests finish on shutdown; idle keep-alive sockets are closed at once.
@@ -35,4 +35,16 @@ export async function createApp(
   app.useGlobalFilters(new OpenAiExceptionFilter());
   app.useGlobalPipes(createValidationPipe());
   return app;
+}
+
+/**
+ * A hop count becomes proxy-addr's own rule for numbers (trust the `hops` nearest hops);
+ * Fastify's types only admit the function form.
+ */
+function trustProxySetting(
+  trustProxy: AppConfig["trustProxy"],
+): false | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trustProxy !== "number") return trustProxy;
+  const hops = trustProxy;
+  return (_address, hop) => hop < hops;
 }

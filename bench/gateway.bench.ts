@@ -146,7 +146,12 @@ async function startGateway() {
       DATA_DIR: dataDir,
       LOG_LEVEL: "warn",
       ADMIN_API_KEY: ADMIN_KEY,
+      // The bench is one client with one key and one account driving thousands of requests
+      // (and 512 concurrent streams): lift the per-client budgets it would otherwise hit.
       RATE_LIMIT_PER_MINUTE: "1000000",
+      RATE_LIMIT_PER_KEY_PER_MINUTE: "10000000",
+      RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: "10000000",
+      MAX_CONCURRENT_REQUESTS_PER_ACCOUNT: "100000",
       ALLOW_PRIVATE_UPSTREAMS: "true",
       RECONCILE_INTERVAL_MS: "3600000",
       METERING_INTERVAL_MS: "3600000",

@@ -24,6 +24,12 @@ export interface NormaliserOptions {
 }
 
 /**
+ * Most choices (and tool calls per choice) a stream may carry. The normaliser keeps state per
+ * upstream-chosen index, so an index past this is refused rather than tracked.
+ */
+export const MAX_STREAM_CHOICES = 128;
+
+/**
  * Turns an upstream's chat/completion chunks into what OpenAI clients rely on
  * (openai-compat.md 1.3, 4): the client's model name; role on each choice's first chunk; exactly
  * one finish_reason per choice; `usage: null` on chunks and one final `choices: []` usage chunk
@@ -89,6 +95,14 @@ export class ChatStreamNormaliser {
     for (const choice of choices) {
       if (!choice || typeof choice !== "object") continue;
       const index = Number.isInteger(choice.index) ? choice.index : 0;
+      if (index < 0 || index >= MAX_STREAM_CHOICES || !toolCallIndexesBounded(choice)) {
+        return this.fail(
+          `The upstream model server sent a choice or tool call index outside 0..${
+            MAX_STREAM_CHOICES - 1
+          }.`,
+          "upstream_invalid_response",
+        );
+      }
       choice.index = index;
       if (this.options.object === "chat.completion.chunk") {
         const delta = choice.delta && typeof choice.delta === "object" ? choice.delta : {};
@@ -206,6 +220,16 @@ export class ChatStreamNormaliser {
     this.error = { message, type: "api_error", param: null, code };
     return [{ kind: "error", error: this.error }];
   }
+}
+
+function toolCallIndexesBounded(choice: any): boolean {
+  const calls = choice.delta?.tool_calls;
+  if (!Array.isArray(calls)) return true;
+  if (calls.length > MAX_STREAM_CHOICES) return false;
+  // A non-integer index is read as 0 downstream, as before; only a number out of range is refused.
+  return calls.every((call: any) =>
+    !Number.isInteger(call?.index) || (call.index >= 0 && call.index < MAX_STREAM_CHOICES)
+  );
 }
 
 function isEmptyChoice(choice: any, object: NormaliserOptions["object"]): boolean {

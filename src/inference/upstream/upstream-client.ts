@@ -1,10 +1,12 @@
 import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../../common/api-error.ts";
+import { BodyLimitExceeded, BoundedBody } from "../../common/bounded-body.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import type { Route } from "../model-router.ts";
 import { ForbiddenUpstreamAddress, guardedFetch } from "./guarded-transport.ts";
 import {
   upstreamErrorToApiError,
+  upstreamInvalidResponse,
   upstreamTimeout,
   upstreamUnavailable,
 } from "./upstream-errors.ts";
@@ -20,6 +22,26 @@ export interface OpenedUpstream {
   abort(): void;
   /** Milliseconds from the first attempt to the response headers. */
   headersMs: number;
+  /**
+   * The response body through UPSTREAM_MAX_RESPONSE_BYTES, UPSTREAM_IDLE_TIMEOUT_MS and
+   * UPSTREAM_TOTAL_TIMEOUT_MS (counted from the first attempt); a breach aborts the call and
+   * throws BodyLimitExceeded. Read it here, never through `response.body`.
+   */
+  body: BoundedBody;
+}
+
+/**
+ * The whole (non-stream) body as text. A broken limit is a 502 `upstream_invalid_response`; a
+ * connection that fails mid-body is a 502 `upstream_unavailable`.
+ */
+export async function readUpstreamText(opened: OpenedUpstream): Promise<string> {
+  try {
+    return await opened.body.text();
+  } catch (error) {
+    opened.abort();
+    if (error instanceof BodyLimitExceeded) throw upstreamInvalidResponse(error.message);
+    throw upstreamUnavailable();
+  }
 }
 
 const MAX_ATTEMPTS = 3;
@@ -35,10 +57,22 @@ const MAX_ERROR_BODY = 64 * 1024;
 export class UpstreamClient {
   private readonly firstByteTimeoutMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly maxResponseBytes: number;
+  private readonly idleTimeoutMs: number;
+  private readonly totalTimeoutMs: number;
+  /** Largest SSE frame a stream relay accepts from the upstream (UPSTREAM_MAX_FRAME_BYTES). */
+  readonly maxFrameBytes: number;
+  /** How long a relay may hold an upstream for a client that does not drain (STREAM_STALL_TIMEOUT_MS). */
+  readonly streamStallTimeoutMs: number;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.firstByteTimeoutMs = config.upstreamFirstByteTimeoutMs;
     this.connectTimeoutMs = config.upstreamConnectTimeoutMs;
+    this.maxResponseBytes = config.upstreamMaxResponseBytes;
+    this.idleTimeoutMs = config.upstreamIdleTimeoutMs;
+    this.totalTimeoutMs = config.upstreamTotalTimeoutMs;
+    this.maxFrameBytes = config.upstreamMaxFrameBytes;
+    this.streamStallTimeoutMs = config.streamStallTimeoutMs;
   }
 
   async open(
@@ -116,10 +150,20 @@ export class UpstreamClient {
       }
       // From here the first-byte timer no longer applies; the caller owns the body.
       clearTimeout(timer);
+      const body = BoundedBody.of(response, {
+        maxBytes: this.maxResponseBytes,
+        idleTimeoutMs: this.idleTimeoutMs,
+        deadline: started + this.totalTimeoutMs,
+        totalTimeoutMs: this.totalTimeoutMs,
+      }, () => controller.abort());
       const opened: OpenedUpstream = {
         response,
-        abort: () => controller.abort(),
+        abort: () => {
+          body.cancel();
+          controller.abort();
+        },
         headersMs: performance.now() - started,
+        body,
       };
       if (response.status >= 300 && response.status < 400) {
         opened.abort();
@@ -133,7 +177,8 @@ export class UpstreamClient {
         );
       }
       if (!response.ok) {
-        const text = await readLimited(response, MAX_ERROR_BODY).catch(() => "");
+        const text = await readLimited(opened.body, MAX_ERROR_BODY).catch(() => "");
+        opened.abort();
         throw upstreamErrorToApiError(response.status, text, response.headers.get("retry-after"));
       }
       return opened;
@@ -169,19 +214,18 @@ function isConnectFailure(error: unknown): boolean {
   return /ECONNREFUSED|connection refused|tcp connect error|EHOSTUNREACH|ENETUNREACH/i.test(text);
 }
 
-async function readLimited(response: Response, limit: number): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
+/** At most `limit` bytes of an error body (enough for its message), then the body is dropped. */
+async function readLimited(body: BoundedBody, limit: number): Promise<string> {
   const decoder = new TextDecoder();
   let text = "";
+  let bytes = 0;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-    if (text.length >= limit) {
-      await reader.cancel().catch(() => undefined);
-      break;
-    }
+    const chunk = await body.read();
+    if (!chunk) break;
+    text += decoder.decode(chunk, { stream: true });
+    bytes += chunk.byteLength;
+    if (bytes >= limit) break;
   }
+  body.cancel();
   return text;
 }

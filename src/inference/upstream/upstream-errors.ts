@@ -85,3 +85,11 @@ export function upstreamTimeout(afterMs: number, what: "connect" | "first byte")
     },
   );
 }
+
+/** The upstream's body broke a limit (too large, too slow, a frame too long, a bad index). */
+export function upstreamInvalidResponse(detail: string): ApiError {
+  return new ApiError(502, `The upstream model server's response was refused: ${detail}.`, {
+    type: "api_error",
+    code: "upstream_invalid_response",
+  });
+}

@@ -3,11 +3,18 @@ import { BlockList, isIP } from "node:net";
 import { ApiError } from "../../common/api-error.ts";
 
 /**
- * Server-side request forgery guard for account-supplied upstream URLs. Refuses loopback,
- * private, link-local, CGNAT, multicast, reserved and cloud metadata addresses unless private
- * upstreams are allowed (ALLOW_PRIVATE_UPSTREAMS=true, e.g. a LAN Ollama or the tests). The
- * check runs on every resolved address at registration and again before each request, and
- * the caller connects to the address that was checked (no DNS rebinding window).
+ * Server-side request forgery guard for account-supplied upstream URLs (and worker output
+ * downloads). Refuses loopback, private, link-local, CGNAT, multicast, reserved and cloud
+ * metadata addresses unless private upstreams are allowed (ALLOW_PRIVATE_UPSTREAMS=true, e.g. a
+ * LAN Ollama or the tests). The check runs on every resolved address at registration and again
+ * before each request, and the caller connects to the address that was checked (no DNS
+ * rebinding window).
+ *
+ * IPv6 is allow-listed rather than block-listed: only global unicast (2000::/3) passes, minus
+ * the special-purpose blocks inside it, so every form that embeds an IPv4 address (IPv4-compatible
+ * `::a.b.c.d`, SIIT `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4, Teredo)
+ * is refused whatever IPv4 address it carries. IPv4-mapped `::ffff:a.b.c.d` is the one exception:
+ * sockets use it for plain IPv4, so it is judged as the IPv4 address it is.
  */
 const blocked = new BlockList();
 for (
@@ -18,46 +25,72 @@ for (
     ["127.0.0.0", 8],
     ["169.254.0.0", 16], // link-local, incl. 169.254.169.254 metadata
     ["172.16.0.0", 12],
-    ["192.0.0.0", 24],
-    ["192.0.2.0", 24],
+    ["192.0.0.0", 24], // IETF protocol assignments
+    ["192.0.2.0", 24], // documentation
+    ["192.88.99.0", 24], // 6to4 relay anycast (deprecated): relays into IPv6 space
     ["192.168.0.0", 16],
-    ["198.18.0.0", 15],
-    ["198.51.100.0", 24],
-    ["203.0.113.0", 24],
+    ["198.18.0.0", 15], // benchmarking
+    ["198.51.100.0", 24], // documentation
+    ["203.0.113.0", 24], // documentation
     ["224.0.0.0", 4], // multicast
     ["240.0.0.0", 4], // reserved + broadcast
   ] as const
 ) blocked.addSubnet(network, prefix, "ipv4");
-for (
-  const [network, prefix] of [
-    ["::", 128], // unspecified
-    ["::1", 128], // loopback
-    ["64:ff9b::", 96], // NAT64 (maps to IPv4, may reach private space)
-    ["100::", 64], // discard
-    ["2001:db8::", 32], // documentation
-    ["fc00::", 7], // unique local, incl. fd00::/8 (AWS metadata fd00:ec2::254)
-    ["fe80::", 10], // link-local
-    ["fec0::", 10], // site-local (deprecated)
-    ["ff00::", 8], // multicast
-  ] as const
-) blocked.addSubnet(network, prefix, "ipv6");
+
+/** Special-purpose blocks inside 2000::/3 (IANA IPv6 special-purpose registry). */
+const blockedGlobalV6: Array<[bytes: number[], prefix: number]> = [
+  [[0x20, 0x01, 0x00, 0x00], 23], // IETF protocol assignments, incl. Teredo 2001::/32, ORCHID
+  [[0x20, 0x01, 0x0d, 0xb8], 32], // documentation
+  [[0x20, 0x02], 16], // 6to4: embeds an IPv4 address
+  [[0x3f, 0xff, 0x00], 20], // documentation (RFC 9637)
+];
 
 /** True when `address` is not a public unicast address. */
 export function isPrivateAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return blocked.check(address, "ipv4");
-  if (family === 6) {
-    const lower = address.toLowerCase();
-    // IPv4-mapped/compatible IPv6 (::ffff:127.0.0.1) is the IPv4 address in disguise.
-    const mapped = /^(?:0*:)*(?:ffff:)?(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-    if (mapped) return blocked.check(mapped[1], "ipv4");
-    const hexMapped = /^(?:0*:)*ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
-    if (hexMapped) {
-      const high = parseInt(hexMapped[1], 16);
-      const low = parseInt(hexMapped[2], 16);
-      return blocked.check(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`, "ipv4");
-    }
-    return blocked.check(address, "ipv6");
+  if (family !== 6) return true;
+  const bytes = ipv6Bytes(address);
+  if (!bytes) return true;
+  const mapped = bytes.slice(0, 10).every((byte) => byte === 0) && bytes[10] === 0xff &&
+    bytes[11] === 0xff;
+  if (mapped) return blocked.check(bytes.slice(12).join("."), "ipv4");
+  if ((bytes[0] & 0xe0) !== 0x20) return true; // outside global unicast 2000::/3
+  return blockedGlobalV6.some(([network, prefix]) => inPrefix(bytes, network, prefix));
+}
+
+/** The 16 bytes of a textual IPv6 address (with `::` and an optional dotted IPv4 tail). */
+function ipv6Bytes(address: string): number[] | undefined {
+  let text = address.toLowerCase();
+  const zone = text.indexOf("%");
+  if (zone !== -1) text = text.slice(0, zone);
+  const tail: number[] = [];
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const parts = dotted.slice(1).map(Number);
+    if (parts.some((part) => part > 255)) return undefined;
+    tail.push((parts[0] << 8) | parts[1], (parts[2] << 8) | parts[3]);
+    text = text.slice(0, dotted.index) + "0:0";
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(":") : [];
+  const rest = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
+  const groups = halves.length === 2
+    ? [...head, ...Array(8 - head.length - rest.length).fill("0"), ...rest]
+    : head;
+  if (groups.length !== 8) return undefined;
+  const words = groups.map((group) => parseInt(group, 16));
+  if (tail.length) words.splice(6, 2, ...tail);
+  if (words.some((word) => !(word >= 0 && word <= 0xffff))) return undefined;
+  return words.flatMap((word) => [word >> 8, word & 0xff]);
+}
+
+function inPrefix(bytes: number[], network: number[], prefix: number): boolean {
+  for (let bit = 0; bit < prefix; bit += 8) {
+    const mask = prefix - bit >= 8 ? 0xff : (0xff << (8 - (prefix - bit))) & 0xff;
+    const index = bit / 8;
+    if ((bytes[index] & mask) !== ((network[index] ?? 0) & mask)) return false;
   }
   return true;
 }

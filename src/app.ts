@@ -2,6 +2,12 @@ import "reflect-metadata";
 import { NestFactory } from "@nestjs/core";
 import { FastifyAdapter, type NestFastifyApplication } from "@nestjs/platform-fastify";
 import { AppModule, type AppModuleOptions } from "./app.module.ts";
+import { boundConnections } from "./common/connection-limits.ts";
+import {
+  clientErrorHandler,
+  frameworkErrorHandler,
+  registerEdgeHooks,
+} from "./common/http-edge.ts";
 import { registerHttpHooks, requestIdFor } from "./common/http-hooks.ts";
 import { logger } from "./common/json-logger.ts";
 import { OpenAiExceptionFilter } from "./common/openai-exception.filter.ts";
@@ -25,13 +31,26 @@ export async function createApp(
     // In-flight requests finish on shutdown; idle keep-alive sockets are closed at once.
     forceCloseConnections: "idle",
     return503OnClosing: true,
+    // Errors raised before any hook or filter (router, HTTP parser) leave in the envelope too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, options),
     adapter,
     { logger, bodyParser: true, abortOnError: false },
   );
-  registerHttpHooks(app.getHttpAdapter().getInstance());
+  const fastify = app.getHttpAdapter().getInstance();
+  registerHttpHooks(fastify);
+  registerEdgeHooks(fastify);
+  boundConnections(fastify.server, {
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+    maxConnections: config.httpMaxConnections,
+  });
   app.useGlobalFilters(new OpenAiExceptionFilter());
   app.useGlobalPipes(createValidationPipe());
   return app;

@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
 import { AdminOnly } from "../auth/auth.decorators.ts";
 import { ApiError } from "../common/api-error.ts";
-import { parseLimit } from "../common/query-params.ts";
+import { parseLimit, parseOneOf, parsePosition, queryString } from "../common/query-params.ts";
 import {
   EVENT_STORE,
   type EventStore,
@@ -60,20 +60,23 @@ export class AdminEventLogController {
   /** `$all` in position order. `after` is an exclusive position cursor. */
   @Get("events")
   async events(
-    @Query("after") after?: string,
-    @Query("limit") limit?: string,
-    @Query("stream_prefix") streamPrefix?: string,
-    @Query("type") type?: string,
+    // Typed `unknown`: a repeated key arrives as an array (the helpers refuse it).
+    @Query("after") after?: unknown,
+    @Query("limit") limit?: unknown,
+    @Query("stream_prefix") streamPrefix?: unknown,
+    @Query("type") type?: unknown,
   ) {
-    const from = parsePosition(after, "after");
+    const from = parsePosition(after, "after") ?? 0n;
     const maxCount = parseLimit(limit, { fallback: 100, max: MAX_PAGE });
+    const prefix = queryString(streamPrefix, "stream_prefix");
+    const types = queryString(type, "type", 4096)?.split(",");
     const events = await this.store.readAll({
       from,
       maxCount,
-      filter: streamPrefix || type
+      filter: prefix || types
         ? {
-          ...(streamPrefix ? { streamPrefixes: [streamPrefix] } : {}),
-          ...(type ? { eventTypes: type.split(",") } : {}),
+          ...(prefix ? { streamPrefixes: [prefix] } : {}),
+          ...(types ? { eventTypes: types } : {}),
         }
         : undefined,
     });
@@ -89,19 +92,17 @@ export class AdminEventLogController {
   @Get("streams/:stream")
   async stream(
     @Param("stream") stream: string,
-    @Query("from") from?: string,
-    @Query("limit") limit?: string,
-    @Query("direction") direction?: string,
+    @Query("from") from?: unknown,
+    @Query("limit") limit?: unknown,
+    @Query("direction") direction?: unknown,
   ) {
-    if (direction !== undefined && direction !== "forwards" && direction !== "backwards") {
-      throw ApiError.badRequest("direction must be 'forwards' or 'backwards'.", "direction");
-    }
+    const position = parsePosition(from, "from");
     const events = await this.store.readStream(stream, {
-      from: from === undefined ? undefined : parsePosition(from, "from"),
+      from: position,
       maxCount: parseLimit(limit, { fallback: 100, max: MAX_PAGE }),
-      direction: direction as "forwards" | "backwards" | undefined,
+      direction: parseOneOf(direction, "direction", ["forwards", "backwards"] as const),
     });
-    if (events.length === 0 && from === undefined) {
+    if (events.length === 0 && position === undefined) {
       throw ApiError.notFound(`Stream '${stream}' has no events.`, "stream_not_found", "stream");
     }
     return { object: "list", stream, data: events.map(toJson) };
@@ -130,12 +131,4 @@ function visibleData(event: RecordedEvent): unknown {
   const data = { ...(event.data as Record<string, unknown>) };
   for (const field of hidden) if (field in data) data[field] = "[redacted]";
   return data;
-}
-
-function parsePosition(value: string | undefined, param: string): bigint {
-  if (value === undefined || value === "") return 0n;
-  if (!/^\d{1,19}$/.test(value)) {
-    throw ApiError.badRequest(`${param} must be a non-negative integer.`, param);
-  }
-  return BigInt(value);
 }

@@ -3,6 +3,7 @@ import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts"
 import type { Principal } from "../auth/principal.ts";
 import { newId } from "../common/ids.ts";
 import { microsToUsd } from "../common/money.ts";
+import { parseTimestamp } from "../common/query-params.ts";
 import { BillingQueries } from "./billing.queries.ts";
 import { CheckoutDto } from "./dto/checkout.dto.ts";
 import { BalanceQueryDto, TransactionsQueryDto, UsageQueryDto } from "./dto/billing-queries.dto.ts";
@@ -21,7 +22,7 @@ export class BillingController {
 
   @Get("balance")
   async balance(@CurrentPrincipal() principal: Principal, @Query() query: BalanceQueryDto) {
-    const at = query.at ? new Date(query.at) : undefined;
+    const at = parseTimestamp(query.at, "at");
     const balance = at
       ? await this.queries.balanceAt(principal.accountId, at)
       : await this.ledger.balance(principal.accountId);
@@ -42,9 +43,9 @@ export class BillingController {
   @Get("usage")
   async usage(@CurrentPrincipal() principal: Principal, @Query() query: UsageQueryDto) {
     const groupBy = query.group_by ?? "model";
-    const from = query.from ? new Date(query.from).toISOString() : new Date(0).toISOString();
+    const from = (parseTimestamp(query.from, "from") ?? new Date(0)).toISOString();
     // `to` is exclusive; without it the range is open-ended (up to now).
-    const to = query.to ? new Date(query.to).toISOString() : undefined;
+    const to = parseTimestamp(query.to, "to")?.toISOString();
     const usage = await this.queries.usage(principal.accountId, { from, to, groupBy });
     return {
       object: "list",

@@ -43,7 +43,15 @@ export function sendApiError(reply: FastifyReply, error: ApiError): void {
 
 export function toApiError(exception: unknown, request?: FastifyRequest): ApiError {
   if (exception instanceof ApiError) return exception;
-  if (exception instanceof HttpException) return fromHttpException(exception, request);
+  if (exception instanceof HttpException) {
+    // Nest's adapter wraps Fastify's own 4xx errors (parser, content type) with the original as
+    // the cause; the cause's code says what went wrong better than its message.
+    const cause = exception.cause as { code?: unknown } | undefined;
+    if (typeof cause?.code === "string" && cause.code.startsWith("FST_")) {
+      return fromFrameworkError(exception.getStatus(), cause.code, exception.message);
+    }
+    return fromHttpException(exception, request);
+  }
   const fastifyError = exception as { statusCode?: number; code?: string; message?: string };
   if (typeof fastifyError?.statusCode === "number" && fastifyError.statusCode < 500) {
     return fromFrameworkError(fastifyError.statusCode, fastifyError.code, fastifyError.message);
@@ -92,17 +100,28 @@ function fromFrameworkError(status: number, code?: string, message?: string): Ap
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return payloadTooLarge();
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return new ApiError(415, "Unsupported Content-Type; send application/json.", {
-        code: "unsupported_media_type",
+      return unsupportedMediaType();
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new ApiError(400, "The request body's size does not match its Content-Length.", {
+        code: "invalid_content_length",
       });
   }
   if (status === 413) return payloadTooLarge();
+  if (status === 415) return unsupportedMediaType();
   if (status === 400 && message && /JSON/i.test(message)) {
     return new ApiError(400, "We could not parse the JSON body of your request.", {
       code: "invalid_json",
     });
   }
-  return new ApiError(status, status === 400 ? "Bad request." : (message ?? "Request failed."));
+  return new ApiError(status, status === 400 ? "Bad request." : (message ?? "Request failed."), {
+    code: "invalid_request",
+  });
+}
+
+function unsupportedMediaType(): ApiError {
+  return new ApiError(415, "Unsupported Content-Type; send application/json.", {
+    code: "unsupported_media_type",
+  });
 }
 
 function payloadTooLarge(): ApiError {

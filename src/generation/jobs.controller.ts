@@ -2,7 +2,7 @@ import { Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/c
 import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts";
 import type { Principal } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
-import { parseLimit } from "../common/query-params.ts";
+import { parseLimit, parseOneOf, queryString } from "../common/query-params.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { jobListEntry } from "./generation.responses.ts";
 import { GenerationService } from "./generation.service.ts";
@@ -24,28 +24,14 @@ export class JobsController {
   @Get()
   list(
     @CurrentPrincipal() principal: Principal,
-    @Query() query: Record<string, string | undefined>,
+    @Query() query: Record<string, unknown>,
   ) {
     const limit = parseLimit(query.limit, { fallback: 20, max: 100 });
-    if (query.status !== undefined && !STATUSES.includes(query.status)) {
-      throw ApiError.badRequest(
-        `Invalid 'status': one of ${STATUSES.join(", ")}.`,
-        "status",
-        "invalid_value",
-      );
-    }
-    if (query.kind !== undefined && !(GENERATION_KINDS as readonly string[]).includes(query.kind)) {
-      throw ApiError.badRequest(
-        `Invalid 'kind': one of ${GENERATION_KINDS.join(", ")}.`,
-        "kind",
-        "invalid_value",
-      );
-    }
     const jobs = this.queries.list(principal.accountId, {
       limit: limit + 1,
-      status: query.status,
-      kind: query.kind,
-      before: query.before,
+      status: parseOneOf(query.status, "status", STATUSES),
+      kind: parseOneOf(query.kind, "kind", GENERATION_KINDS),
+      before: queryString(query.before, "before", 128),
     });
     const page = jobs.slice(0, limit);
     return {

@@ -1,10 +1,14 @@
 import { Type } from "class-transformer";
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Max, MaxLength, Min } from "class-validator";
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from "class-validator";
+
+// Instants are only checked to be one string here; the controller parses them with
+// parseTimestamp (common/query-params.ts), which also refuses ISO forms `Date` cannot hold.
 
 export class BalanceQueryDto {
   /** Answer the balance at this instant, replayed from the ledger. */
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsString()
+  @MaxLength(64)
   at?: string;
 }
 
@@ -24,11 +28,13 @@ export class TransactionsQueryDto {
 
 export class UsageQueryDto {
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsString()
+  @MaxLength(64)
   from?: string;
 
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsString()
+  @MaxLength(64)
   to?: string;
 
   @IsOptional()

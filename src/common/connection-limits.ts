@@ -1,0 +1,119 @@
+import { Buffer } from "node:buffer";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { repeatEvery } from "./repeat.ts";
+import { requestTimeoutError, writeRawAndClose } from "./http-edge.ts";
+
+export interface ConnectionLimits {
+  /** The whole request (headers and body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** A request's headers must arrive within this of the connection opening. */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+}
+
+interface Watched {
+  deadline: number;
+  request?: IncomingMessage;
+  response?: ServerResponse;
+}
+
+/**
+ * Bounds how long a client may take to send a request, and how many connections are open.
+ *
+ * Deno's node:http honours `keepAliveTimeout` and `maxConnections` but ignores
+ * `requestTimeout` and `headersTimeout` (measured: a `Content-Length: 100000` request with 10
+ * bytes sent stayed open indefinitely). So both are also enforced here, by one sweep over the
+ * sockets still receiving a request: a socket waiting for headers, or whose body has not
+ * arrived, past its deadline gets a 408 envelope and is closed. A request whose body has
+ * arrived leaves the sweep, so a long streamed response is never cut.
+ */
+export function boundConnections(server: Server, limits: ConnectionLimits): () => void {
+  server.maxConnections = limits.maxConnections;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  // Node checks these itself (and refuses headersTimeout > requestTimeout).
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+
+  const receiving = new Map<Socket, Watched>();
+  const headersWindow = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  // Between two keep-alive requests the idle time is allowed as well as the headers time.
+  const nextHeadersWindow = limits.keepAliveTimeoutMs + headersWindow;
+
+  const watch = (
+    socket: Socket,
+    deadline: number,
+    request?: IncomingMessage,
+    response?: ServerResponse,
+  ) => {
+    const entry = receiving.get(socket);
+    if (entry) {
+      entry.deadline = deadline;
+      entry.request = request;
+      entry.response = response;
+    } else {
+      receiving.set(socket, { deadline, request, response });
+    }
+  };
+
+  const onConnection = (socket: Socket) => {
+    watch(socket, Date.now() + headersWindow);
+    socket.once("close", () => receiving.delete(socket));
+  };
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    watch(socket, Date.now() + limits.requestTimeoutMs, request, response);
+    response.once("finish", () => {
+      if (socket.destroyed) return;
+      // A pipelined next request may already be watched; its deadline stands.
+      const entry = receiving.get(socket);
+      if (!entry || entry.request === request) watch(socket, Date.now() + nextHeadersWindow);
+    });
+  };
+  server.on("connection", onConnection);
+  server.on("request", onRequest);
+
+  const sweep = () => {
+    const now = Date.now();
+    for (const [socket, entry] of receiving) {
+      const { request, response } = entry;
+      if (request?.complete) {
+        // The request is in; its response may take as long as it needs.
+        receiving.delete(socket);
+        continue;
+      }
+      if (now < entry.deadline) continue;
+      receiving.delete(socket);
+      timeOut(socket, response);
+    }
+  };
+  const period = Math.max(50, Math.min(1000, Math.floor(headersWindow / 10)));
+  const sweeping = repeatEvery(period, sweep);
+  const stop = () => {
+    sweeping.stop();
+    server.off("connection", onConnection);
+    server.off("request", onRequest);
+  };
+  server.once("close", stop);
+  return stop;
+}
+
+function timeOut(socket: Socket, response: ServerResponse | undefined): void {
+  if (!response) {
+    writeRawAndClose(socket, 408, "Request Timeout", requestTimeoutError());
+    return;
+  }
+  if (!response.headersSent) {
+    const body = JSON.stringify(requestTimeoutError().body());
+    response.writeHead(408, {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": Buffer.byteLength(body),
+      connection: "close",
+    });
+    response.end(body, () => socket.destroy());
+  }
+  // A peer that does not read the answer is cut off anyway.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}

@@ -269,7 +269,11 @@ export class GenerationService {
   private async store(jobId: string, index: number, file: OutputFile): Promise<ArtifactRef> {
     const data = "base64" in file.source
       ? decodeBase64(file.source.base64)
-      : await downloadOutput(file.source.url);
+      : await downloadOutput(file.source.url, {
+        allowPrivate: this.config.allowPrivateUpstreams,
+        // The operator's own RunPod API host is trusted (the simulator serves outputs from it).
+        trustedOrigins: [new URL(this.config.runpodApiUrl).origin],
+      });
     const extension = EXTENSIONS[file.contentType] ?? "bin";
     const artifactId = `${jobId}_${index}.${extension}`;
     const stored = await this.artifacts.put(artifactId, data, file.contentType);

@@ -3,7 +3,11 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupAddress } from "node:dns";
 import { Readable } from "node:stream";
-import { isPrivateAddress, systemResolver } from "../../deployments/external/ssrf-guard.ts";
+import {
+  type HostResolver,
+  isPrivateAddress,
+  systemResolver,
+} from "../../deployments/external/ssrf-guard.ts";
 
 /** Raised when an account-supplied host resolves to an address the SSRF rules refuse. */
 export class ForbiddenUpstreamAddress extends Error {
@@ -14,6 +18,7 @@ export class ForbiddenUpstreamAddress extends Error {
  * fetch-like transport for account-supplied upstreams: the host is resolved, every address
  * checked, and the socket connects to the checked address (a custom `lookup`), so a DNS answer
  * that changes between the check and the connect (rebinding) cannot reach a private address.
+ * Redirects are never followed (node:http does not): the caller sees the 3xx.
  */
 export function guardedFetch(
   url: string,
@@ -24,6 +29,10 @@ export function guardedFetch(
     signal: AbortSignal;
     /** Called once the TCP (and TLS) connection is up: the connect timeout stops there. */
     onConnect?: () => void;
+    /** Connect to private addresses too (ALLOW_PRIVATE_UPSTREAMS, an operator-trusted host). */
+    allowPrivate?: boolean;
+    /** How the host is resolved; the system resolver unless a test pins the answer. */
+    resolve?: HostResolver;
   },
 ): Promise<Response> {
   const target = new URL(url);
@@ -37,8 +46,8 @@ export function guardedFetch(
       signal: init.signal,
       lookup:
         ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
-          systemResolver(hostname).then((addresses) => {
-            const refused = addresses.find(isPrivateAddress);
+          (init.resolve ?? systemResolver)(hostname).then((addresses) => {
+            const refused = init.allowPrivate ? undefined : addresses.find(isPrivateAddress);
             if (refused || addresses.length === 0) {
               return callback(
                 new ForbiddenUpstreamAddress(`upstream host resolves to a forbidden address`),
@@ -72,7 +81,7 @@ export function guardedFetch(
     });
     // Literal IPs skip `lookup`: check them here.
     const host = target.hostname.replace(/^\[|\]$/g, "");
-    if (/^[\d.]+$|:/.test(host) && isPrivateAddress(host)) {
+    if (!init.allowPrivate && /^[\d.]+$|:/.test(host) && isPrivateAddress(host)) {
       req.destroy(new ForbiddenUpstreamAddress("upstream address is forbidden"));
       return;
     }

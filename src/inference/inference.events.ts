@@ -41,6 +41,11 @@ export interface InferenceCompleted extends InferenceFacts {
   finishReason: string | null;
   /** The client went away before the end; usage is what was seen until then. */
   clientAborted: boolean;
+  /**
+   * The client stopped reading for STREAM_STALL_TIMEOUT_MS and the gateway ended the stream
+   * (clientAborted is true too). Absent on events written before it existed, and when false.
+   */
+  clientStalled?: boolean;
 }
 
 export interface InferenceFailed extends InferenceFacts {

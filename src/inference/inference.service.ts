@@ -21,13 +21,20 @@ import {
 } from "./responses.adapter.ts";
 import { encodeEmbedding } from "./embeddings-encoding.ts";
 import { ChatStreamNormaliser } from "./streaming/chat-stream.normaliser.ts";
-import { SseParser } from "./streaming/sse-parser.ts";
+import { SseFrameTooLarge, SseParser } from "./streaming/sse-parser.ts";
 import {
   openAiChunkFormat,
   responsesFormat,
   type StreamFormat,
 } from "./streaming/stream-formats.ts";
-import { ClientAborted, type OpenedUpstream, UpstreamClient } from "./upstream/upstream-client.ts";
+import {
+  ClientAborted,
+  type OpenedUpstream,
+  readUpstreamText,
+  UpstreamClient,
+} from "./upstream/upstream-client.ts";
+import { upstreamInvalidResponse } from "./upstream/upstream-errors.ts";
+import { BodyLimitExceeded } from "../common/bounded-body.ts";
 import { UsageRecorder } from "./usage-recorder.ts";
 import { validateChatRequest } from "./validation/chat.validation.ts";
 import { validateCompletionRequest } from "./validation/completions.validation.ts";
@@ -324,7 +331,8 @@ export class InferenceService {
     if (!spec.stream) {
       let outcome: JsonOutcome;
       try {
-        const text = await opened.response.text();
+        // Through UPSTREAM_MAX_RESPONSE_BYTES and the idle/total timeouts: a 502 past them.
+        const text = await readUpstreamText(opened);
         let data: any;
         try {
           data = JSON.parse(text);
@@ -393,6 +401,7 @@ export class InferenceService {
         finishedAt: this.clock.now().toISOString(),
         finishReason: result.finishReason,
         clientAborted: result.clientAborted,
+        ...(result.clientStalled ? { clientStalled: true } : {}),
       });
     });
   }
@@ -431,24 +440,41 @@ export class InferenceService {
     }).send(body);
     raw.socket?.setNoDelay?.(true);
     let lastWrite = performance.now();
+    // A client that does not drain for STREAM_STALL_TIMEOUT_MS loses its stream: backpressure
+    // alone would hold the upstream connection (and a shared endpoint's slot) for ever.
+    const stallTimeoutMs = this.upstream.streamStallTimeoutMs;
+    let stalled = false;
+    const onStall = () => {
+      if (stalled || raw.destroyed) return;
+      stalled = true;
+      logger.write("warn", "stream client stalled; stream ended", {
+        requestId: request.id,
+        stallTimeoutMs,
+      });
+      opened.abort();
+      body.destroy();
+      raw.destroy();
+    };
     const write = (text: string): Promise<void> | undefined => {
       if (!text || raw.destroyed || body.writableEnded) return;
       lastWrite = performance.now();
       if (body.write(text)) return;
-      return waitForDrain(body, raw);
+      return waitForDrain(body, raw, stallTimeoutMs, onStall);
     };
     // SSE comments keep idle proxies from closing a stream waiting for a slow first token.
     const keepAlive = setInterval(() => {
-      if (performance.now() - lastWrite >= KEEP_ALIVE_MS) write(": keep-alive\n\n");
+      if (performance.now() - lastWrite >= KEEP_ALIVE_MS && !body.writableNeedDrain) {
+        write(": keep-alive\n\n");
+      }
     }, KEEP_ALIVE_MS);
     let ttft: number | null = null;
     let clientAborted = false;
     try {
       const start = write(format.start());
       if (start) await start;
-      const reader = opened.response.body!.getReader();
-      const decoder = new TextDecoder();
-      const parser = new SseParser();
+      // The body is read through the upstream limits; the parser enforces the frame limit.
+      const reader = opened.body;
+      const parser = new SseParser(this.upstream.maxFrameBytes);
       const emit = async (payloads: string[]) => {
         for (const payload of payloads) {
           for (const output of normaliser.accept(payload)) {
@@ -461,17 +487,29 @@ export class InferenceService {
       };
       try {
         while (!normaliser.done) {
-          const { done: ended, value } = await reader.read();
-          if (ended) {
+          const value = await reader.read();
+          if (!value) {
             await emit(parser.end());
             for (const output of normaliser.finish(false)) await write(format.render(output));
             break;
           }
-          await emit(parser.push(decoder.decode(value, { stream: true })));
+          await emit(parser.push(value));
         }
       } catch (error) {
-        if (clientGone.aborted) clientAborted = true;
-        else {
+        if (clientGone.aborted || stalled) clientAborted = true;
+        else if (error instanceof BodyLimitExceeded || error instanceof SseFrameTooLarge) {
+          // Too much or too slow: the stream has started, so an error frame (and [DONE]).
+          logger.write("warn", "upstream stream refused", {
+            requestId: request.id,
+            error: error.message,
+          });
+          for (
+            const output of normaliser.fail(
+              upstreamInvalidResponse(error.message).message,
+              "upstream_invalid_response",
+            )
+          ) await write(format.render(output));
+        } else {
           logger.write("warn", "upstream stream failed", {
             requestId: request.id,
             error: (error as Error).message,
@@ -485,14 +523,14 @@ export class InferenceService {
         }
       } finally {
         // Stop reading (and free the upstream connection) whatever ended the loop.
-        reader.cancel().catch(() => undefined);
         opened.abort();
       }
-      if (clientGone.aborted) clientAborted = true;
+      if (clientGone.aborted || stalled) clientAborted = true;
       if (!clientAborted && !normaliser.error) await write(format.end(normaliser));
     } finally {
       // The cast bridges Deno's and @types/node's timer types (both checked together with tests).
       clearInterval(keepAlive as Parameters<typeof clearInterval>[0]);
+      opened.abort();
       if (!body.writableEnded) body.end();
       const usage = normaliser.finalUsage();
       done({
@@ -506,6 +544,7 @@ export class InferenceService {
         finishReason: normaliser.finishReason,
         error: normaliser.error,
         clientAborted,
+        clientStalled: stalled,
         sawToken: normaliser.sawToken,
       });
     }
@@ -518,6 +557,8 @@ interface StreamResult {
   finishReason: string | null;
   error?: { message: string; code: string | null };
   clientAborted: boolean;
+  /** The client stopped draining for STREAM_STALL_TIMEOUT_MS and the gateway ended the stream. */
+  clientStalled: boolean;
   sawToken: boolean;
 }
 
@@ -638,13 +679,24 @@ function internalError(error: unknown): ApiError {
   });
 }
 
-function waitForDrain(body: PassThrough, raw: ServerResponse): Promise<void> {
+/** Resolves on drain or close; after `stallTimeoutMs` without either, calls `onStall` first. */
+function waitForDrain(
+  body: PassThrough,
+  raw: ServerResponse,
+  stallTimeoutMs: number,
+  onStall: () => void,
+): Promise<void> {
   return new Promise((resolve) => {
     const finish = () => {
+      clearTimeout(timer as Parameters<typeof clearTimeout>[0]);
       body.off("drain", finish);
       raw.off("close", finish);
       resolve();
     };
+    const timer = setTimeout(() => {
+      onStall();
+      finish();
+    }, stallTimeoutMs);
     body.on("drain", finish);
     raw.on("close", finish);
   });

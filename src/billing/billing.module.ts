@@ -6,9 +6,12 @@ import { AdminCreditsController } from "./admin-credits.controller.ts";
 import { ACCOUNT_BALANCE_READER, type AccountBalanceReader } from "./balance-reader.ts";
 import { BillingController } from "./billing.controller.ts";
 import { BillingQueries } from "./billing.queries.ts";
+import { ChargeReconciler } from "./charge-reconciler.process.ts";
 import { HoldExpiryProcess } from "./hold-expiry.process.ts";
+import { InferenceChargesProjection } from "./inference-charges.projection.ts";
+import { LedgerHistoryProjection } from "./ledger-history.projection.ts";
 import { LedgerProjection } from "./ledger.projection.ts";
-import { LedgerService } from "./ledger.service.ts";
+import { LEDGER_KEY_RECALL, type LedgerKeyRecall, LedgerService } from "./ledger.service.ts";
 import { PaymentsService } from "./payments.service.ts";
 import { captureRawBody } from "./raw-body.ts";
 import { STRIPE_WEBHOOK_PATH, StripeWebhookController } from "./stripe-webhook.controller.ts";
@@ -25,6 +28,14 @@ import { StripeGateway } from "./stripe.gateway.ts";
   providers: [
     LedgerService,
     BillingQueries,
+    {
+      provide: LEDGER_KEY_RECALL,
+      inject: [BillingQueries],
+      useFactory: (queries: BillingQueries): LedgerKeyRecall => ({
+        recall: (accountId, key, through) => queries.recallLedgerKey(accountId, key, through),
+      }),
+    },
+    ChargeReconciler,
     HoldExpiryProcess,
     StripeGateway,
     PaymentsService,
@@ -36,7 +47,7 @@ import { StripeGateway } from "./stripe.gateway.ts";
       }),
     },
   ],
-  exports: [LedgerService, BillingQueries, ACCOUNT_BALANCE_READER],
+  exports: [LedgerService, BillingQueries, ChargeReconciler, ACCOUNT_BALANCE_READER],
 })
 export class BillingModule {
   constructor(
@@ -45,6 +56,8 @@ export class BillingModule {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     runner.register(new LedgerProjection());
+    runner.register(new LedgerHistoryProjection());
+    runner.register(new InferenceChargesProjection());
     // Before routes are registered: Stripe signatures are over the exact bytes received.
     const fastify = adapterHost.httpAdapter?.getInstance?.();
     if (fastify) {

@@ -4,9 +4,19 @@ import { type Micros, microsToUsd } from "../common/money.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
-import { availableMicros } from "./ledger.decider.ts";
-import { replayLedgerUntil } from "./ledger-replay.ts";
+import type { RecalledKey } from "./ledger.decider.ts";
+import {
+  balanceAtFromHistory,
+  LEDGER_HISTORY_PROJECTION,
+  recallKey,
+} from "./ledger-history.projection.ts";
 import { LEDGER_PROJECTION } from "./ledger.projection.ts";
+import {
+  type DueCharge,
+  dueCharges,
+  INFERENCE_CHARGES_PROJECTION,
+  isChargeDue,
+} from "./inference-charges.projection.ts";
 
 export interface TransactionView {
   id: string;
@@ -132,15 +142,47 @@ export class BillingQueries {
   }
 
   /**
-   * The balance at an instant, by replaying the account's ledger stream from zero up to that
-   * instant (by each event's business time). Does not trust any read model.
+   * The balance at an instant (by each event's business time): one indexed lookup in the
+   * ledger history read model, which keeps the balance after every event. It answers what a
+   * replay of the stream up to that instant would (the audit CLI still replays, and checks).
    */
   async balanceAt(
     accountId: string,
     at: Date,
   ): Promise<{ balanceMicros: Micros; availableMicros: Micros }> {
-    const { state } = await replayLedgerUntil(this.store, accountId, at);
-    return { balanceMicros: state.balanceMicros, availableMicros: availableMicros(state) };
+    await this.runner.waitFor(await this.store.headPosition(), [LEDGER_HISTORY_PROJECTION]);
+    const { balanceMicros, heldMicros } = balanceAtFromHistory(
+      this.readModels.db,
+      accountId,
+      at.toISOString(),
+    );
+    return { balanceMicros, availableMicros: balanceMicros - heldMicros };
+  }
+
+  /** What the ledger recorded about a key, once the history holds every event to `through`. */
+  async recallLedgerKey(accountId: string, key: string, through: bigint): Promise<RecalledKey> {
+    await this.runner.waitFor(through, [LEDGER_HISTORY_PROJECTION]);
+    return recallKey(this.readModels.db, accountId, key);
+  }
+
+  /**
+   * Completed requests whose charge is still missing, finished at or before `completedBy`,
+   * oldest first (keyset pagination by the last row returned). Current with the store first, so
+   * the reconciler never retries a charge it has just appended.
+   */
+  async dueInferenceCharges(
+    completedBy: Date,
+    limit: number,
+    after?: DueCharge,
+  ): Promise<DueCharge[]> {
+    await this.runner.waitFor(await this.store.headPosition(), [INFERENCE_CHARGES_PROJECTION]);
+    return dueCharges(this.readModels.db, completedBy.toISOString(), limit, after);
+  }
+
+  /** The due charge of a completed request, if its charge is still missing. */
+  async dueInferenceCharge(accountId: string, chargeId: string): Promise<DueCharge | undefined> {
+    await this.runner.waitFor(await this.store.headPosition(), [INFERENCE_CHARGES_PROJECTION]);
+    return isChargeDue(this.readModels.db, accountId, chargeId);
   }
 }
 

@@ -8,6 +8,7 @@ import { CLOCK, type Clock } from "../common/clock.ts";
 import { logger } from "../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { BillingQueries } from "./billing.queries.ts";
+import { ChargeReconciler } from "./charge-reconciler.process.ts";
 import { LedgerService } from "./ledger.service.ts";
 import { repeatEvery, type Repeating } from "../common/repeat.ts";
 
@@ -15,6 +16,10 @@ import { repeatEvery, type Repeating } from "../common/repeat.ts";
  * Releases holds that were never settled once they pass `expiresAt`: at start (holds that
  * expired while the gateway was down) and then on a timer. Every instance may run it; the
  * ledger decider makes a second release of the same hold a no-op.
+ *
+ * A hold whose request completed but whose settlement went missing is settled instead, while
+ * the hold still covers it: expiry never makes delivered work free. (The charge reconciler
+ * would charge it after a release too, but only if the balance still covered it then.)
  */
 @Injectable()
 export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -25,6 +30,7 @@ export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationS
   constructor(
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(BillingQueries) private readonly queries: BillingQueries,
+    @Inject(ChargeReconciler) private readonly charges: ChargeReconciler,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) config: Pick<AppConfig, "reservationTtlSeconds">,
   ) {
@@ -59,14 +65,16 @@ export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationS
       const expired = await this.queries.expiredHolds(this.clock.now(), 500);
       if (expired.length === 0) return released;
       await Promise.all(
-        expired.map((hold) =>
-          this.ledger.release(hold.accountId, {
+        expired.map(async (hold) => {
+          const due = await this.queries.dueInferenceCharge(hold.accountId, hold.reservationId);
+          if (due) return void await this.charges.reconcile(due);
+          await this.ledger.release(hold.accountId, {
             reservationId: hold.reservationId,
             reason: "expired",
           }, {
             actor: "system:hold-expiry",
-          })
-        ),
+          });
+        }),
       );
       released += expired.length;
       if (expired.length < 500) return released;

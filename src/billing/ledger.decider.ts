@@ -19,6 +19,16 @@ interface CommandBase {
   at: string;
 }
 
+/**
+ * What the ledger recorded earlier about a key that the state no longer keeps in memory (it
+ * only keeps a bounded window of closed holds and charges). The ledger service looks it up in
+ * the billing history read model and passes it in, so decide stays pure; memory wins over it.
+ */
+export interface RecalledKey {
+  hold?: HoldRecord;
+  charge?: ChargeRecord;
+}
+
 export type LedgerCommand =
   | CommandBase & {
     type: "PurchaseCredits";
@@ -40,6 +50,7 @@ export type LedgerCommand =
     reference: string;
     model?: string;
     expiresAt: string;
+    recalled?: RecalledKey;
   }
   | CommandBase & {
     type: "SettleReservation";
@@ -48,6 +59,22 @@ export type LedgerCommand =
     reference: string;
     model?: string;
     kind?: string;
+    recalled?: RecalledKey;
+  }
+  | CommandBase & {
+    /**
+     * Charges delivered work whose settlement went missing (the charge reconciler): settles the
+     * hold when it is still open, else charges what the available balance covers, and when it
+     * cannot, records a write-off instead. Never overdraws; a key already charged or written off
+     * decides nothing, so it can race the normal settle safely.
+     */
+    type: "ReconcileCharge";
+    chargeId: string;
+    amountMicros: Micros;
+    reference: string;
+    model?: string;
+    kind?: string;
+    recalled?: RecalledKey;
   }
   | CommandBase & { type: "ReleaseReservation"; reservationId: string; reason: string }
   | CommandBase & {
@@ -57,14 +84,22 @@ export type LedgerCommand =
     reference: string;
     model?: string;
     kind?: string;
+    recalled?: RecalledKey;
   }
-  | CommandBase & { type: "RefundCharge"; chargeId: string; reason: string };
+  | CommandBase & {
+    type: "RefundCharge";
+    chargeId: string;
+    reason: string;
+    recalled?: RecalledKey;
+  };
 
 export interface ChargeRecord {
   transactionId: string;
   amountMicros: Micros;
   model?: string;
   refunded: boolean;
+  /** Closed by a ChargeWrittenOff: nothing was charged, and nothing can be any more. */
+  writtenOff?: boolean;
 }
 
 export interface HoldRecord {
@@ -78,9 +113,19 @@ export interface LedgerState {
   /** Sum of open holds. */
   heldMicros: Micros;
   purchaseCount: number;
-  /** Every charge by its idempotency key (settled holds are charges keyed by reservation id). */
+  /**
+   * Charges by idempotency key (settled holds are charges keyed by reservation id), oldest
+   * first; at most `recentKeyLimit` of them, older ones are forgotten.
+   */
   charges: Map<string, ChargeRecord>;
+  /** Every open hold, and the most recently closed ones (at most `recentKeyLimit`). */
   holds: Map<string, HoldRecord>;
+  /** Closed holds in `holds`. */
+  closedHolds: number;
+  /** How many closed holds and charges the state keeps (Infinity: all of them). */
+  recentKeyLimit: number;
+  /** Keys forgotten so far: when non-zero, a key absent from memory may be an old one. */
+  forgottenKeys: number;
   /** Grant id → transaction id. */
   grants: Map<string, string>;
   /** Payment reference → transaction id. */
@@ -103,16 +148,44 @@ export class LedgerRejected extends Error {
   }
 }
 
-export function initialLedgerState(): LedgerState {
+/**
+ * `recentKeyLimit` bounds the closed holds and charges kept in memory. Only a caller that can
+ * recall forgotten keys (the ledger service, from the history read model) may lower it: the
+ * default keeps everything, so a bare replay decides exactly as before.
+ */
+export function initialLedgerState(recentKeyLimit = Infinity): LedgerState {
   return {
     balanceMicros: 0,
     heldMicros: 0,
     purchaseCount: 0,
     charges: new Map(),
     holds: new Map(),
+    closedHolds: 0,
+    recentKeyLimit,
+    forgottenKeys: 0,
     grants: new Map(),
     payments: new Map(),
   };
+}
+
+/**
+ * The idempotency key a command's decision depends on, when the state may have forgotten it
+ * (it was never in memory or aged out): the caller must then recall it before deciding.
+ */
+export function keyToRecall(command: LedgerCommand, state: LedgerState): string | undefined {
+  if (state.forgottenKeys === 0 || "recalled" in command && command.recalled) return undefined;
+  switch (command.type) {
+    case "ReserveCredits":
+      return state.holds.has(command.reservationId) ? undefined : command.reservationId;
+    case "SettleReservation":
+      return state.charges.has(command.reservationId) ? undefined : command.reservationId;
+    case "ReconcileCharge":
+    case "ChargeCredits":
+    case "RefundCharge":
+      return state.charges.has(command.chargeId) ? undefined : command.chargeId;
+    default:
+      return undefined;
+  }
 }
 
 export function availableMicros(state: LedgerState): Micros {
@@ -187,7 +260,7 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
       })];
     }
     case "ReserveCredits": {
-      if (state.holds.has(command.reservationId)) return [];
+      if (state.holds.has(command.reservationId) || command.recalled?.hold) return [];
       requireNonNegative(command.amountMicros);
       if (availableMicros(state) < command.amountMicros) throw insufficient();
       return [event(`reserve:${command.reservationId}`, {
@@ -204,9 +277,9 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
       })];
     }
     case "SettleReservation": {
-      if (state.charges.has(command.reservationId)) return [];
+      if (chargeOf(state, command.reservationId, command.recalled)) return [];
       requireNonNegative(command.amountMicros);
-      const hold = state.holds.get(command.reservationId);
+      const hold = holdOf(state, command.reservationId, command.recalled);
       if (!hold) {
         throw new LedgerRejected(
           "unknown_reservation",
@@ -251,8 +324,48 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
         },
       })];
     }
+    case "ReconcileCharge": {
+      if (chargeOf(state, command.chargeId, command.recalled)) return [];
+      requireNonNegative(command.amountMicros);
+      const hold = holdOf(state, command.chargeId, command.recalled);
+      const open = hold?.status === "open";
+      // An open hold covers the charge up to its amount; without one the balance must.
+      const covered = availableMicros(state) + (open ? hold.amountMicros : 0) >=
+        command.amountMicros;
+      const details = {
+        ...(command.model !== undefined ? { model: command.model } : {}),
+        ...(command.kind !== undefined ? { kind: command.kind } : {}),
+        ...(hold ? { reservationId: command.chargeId } : {}),
+      };
+      if (!covered) {
+        return [event(`writeoff:${command.chargeId}`, {
+          type: "ChargeWrittenOff",
+          data: {
+            accountId,
+            chargeId: command.chargeId,
+            amountMicros: command.amountMicros,
+            reason: "insufficient_credits",
+            reference: command.reference,
+            ...details,
+            at,
+          },
+        })];
+      }
+      // Same event id as the normal settle or charge: whichever lands first, the other is a no-op.
+      return [event(`charge:${command.chargeId}`, {
+        type: "CreditsCharged",
+        data: {
+          accountId,
+          chargeId: command.chargeId,
+          amountMicros: command.amountMicros,
+          reference: command.reference,
+          ...details,
+          at,
+        },
+      })];
+    }
     case "ChargeCredits": {
-      if (state.charges.has(command.chargeId)) return [];
+      if (chargeOf(state, command.chargeId, command.recalled)) return [];
       requireNonNegative(command.amountMicros);
       if (availableMicros(state) < command.amountMicros) throw insufficient();
       return [event(`charge:${command.chargeId}`, {
@@ -269,8 +382,10 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
       })];
     }
     case "RefundCharge": {
-      const charge = state.charges.get(command.chargeId);
-      if (!charge) throw new LedgerRejected("unknown_charge", `No charge '${command.chargeId}'.`);
+      const charge = chargeOf(state, command.chargeId, command.recalled);
+      if (!charge || charge.writtenOff) {
+        throw new LedgerRejected("unknown_charge", `No charge '${command.chargeId}'.`);
+      }
       if (charge.refunded) return [];
       return [event(`refund:${command.chargeId}`, {
         type: "CreditsRefunded",
@@ -292,6 +407,9 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
  * evolve takes ownership of the state it is given and returns it, so a caller must not keep
  * using a state it has passed to evolve (the ledger service rebuilds its copy after a failed
  * append). No validation here: the rules live in decide.
+ *
+ * Every event about a key leaves that key's full facts in memory (the most recent window), so
+ * only keys untouched for a whole window are ever forgotten.
  */
 export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
   switch (event.type) {
@@ -312,25 +430,15 @@ export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
         status: "open",
       });
       break;
-    case "ReservationReleased": {
-      const hold = state.holds.get(event.data.reservationId);
-      if (hold && hold.status === "open") {
-        state.heldMicros -= hold.amountMicros;
-        hold.status = "released";
-      }
+    case "ReservationReleased":
+      closeHold(state, event.data.reservationId, "released");
       break;
-    }
     case "CreditsCharged": {
-      const reservationId = event.data.reservationId;
-      if (reservationId !== undefined) {
-        const hold = state.holds.get(reservationId);
-        if (hold && hold.status === "open") {
-          state.heldMicros -= hold.amountMicros;
-          hold.status = "settled";
-        }
+      if (event.data.reservationId !== undefined) {
+        closeHold(state, event.data.reservationId, "settled");
       }
       state.balanceMicros -= event.data.amountMicros;
-      state.charges.set(event.data.chargeId, {
+      rememberCharge(state, event.data.chargeId, {
         transactionId: event.id,
         amountMicros: event.data.amountMicros,
         ...(event.data.model !== undefined ? { model: event.data.model } : {}),
@@ -341,16 +449,83 @@ export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
     case "CreditsRefunded": {
       state.balanceMicros += event.data.amountMicros;
       const charge = state.charges.get(event.data.chargeId);
-      if (charge) charge.refunded = true;
+      rememberCharge(state, event.data.chargeId, {
+        // A forgotten charge comes back as what the refund says about it.
+        transactionId: charge?.transactionId ??
+          ledgerEventId(event.data.accountId, `charge:${event.data.chargeId}`),
+        amountMicros: charge?.amountMicros ?? event.data.amountMicros,
+        ...(event.data.model !== undefined ? { model: event.data.model } : {}),
+        refunded: true,
+      });
+      break;
+    }
+    case "ChargeWrittenOff": {
+      if (event.data.reservationId !== undefined) {
+        closeHold(state, event.data.reservationId, "released");
+      }
+      rememberCharge(state, event.data.chargeId, {
+        transactionId: event.id,
+        amountMicros: 0,
+        ...(event.data.model !== undefined ? { model: event.data.model } : {}),
+        refunded: false,
+        writtenOff: true,
+      });
       break;
     }
   }
   return state;
 }
 
+function closeHold(state: LedgerState, reservationId: string, status: "settled" | "released") {
+  const hold = state.holds.get(reservationId);
+  if (!hold || hold.status !== "open") return;
+  state.heldMicros -= hold.amountMicros;
+  hold.status = status;
+  // Re-inserted last: closed holds then age out in the order they closed.
+  state.holds.delete(reservationId);
+  state.holds.set(reservationId, hold);
+  state.closedHolds++;
+  if (state.closedHolds <= state.recentKeyLimit) return;
+  for (const [key, candidate] of state.holds) {
+    if (candidate.status === "open") continue;
+    state.holds.delete(key);
+    state.closedHolds--;
+    state.forgottenKeys++;
+    return;
+  }
+}
+
+function rememberCharge(state: LedgerState, chargeId: string, record: ChargeRecord): void {
+  state.charges.delete(chargeId);
+  state.charges.set(chargeId, record);
+  if (state.charges.size <= state.recentKeyLimit) return;
+  const oldest = state.charges.keys().next().value as string;
+  state.charges.delete(oldest);
+  state.forgottenKeys++;
+}
+
+function chargeOf(
+  state: LedgerState,
+  chargeId: string,
+  recalled: RecalledKey | undefined,
+): ChargeRecord | undefined {
+  return state.charges.get(chargeId) ?? recalled?.charge;
+}
+
+function holdOf(
+  state: LedgerState,
+  reservationId: string,
+  recalled: RecalledKey | undefined,
+): HoldRecord | undefined {
+  return state.holds.get(reservationId) ?? recalled?.hold;
+}
+
 /** Folds events from the initial state (replay). */
-export function replayLedger(events: Iterable<LedgerEvent>): LedgerState {
-  let state = initialLedgerState();
+export function replayLedger(
+  events: Iterable<LedgerEvent>,
+  recentKeyLimit = Infinity,
+): LedgerState {
+  let state = initialLedgerState(recentKeyLimit);
   for (const event of events) state = evolve(state, event);
   return state;
 }

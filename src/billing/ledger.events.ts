@@ -101,13 +101,36 @@ export interface CreditsRefunded {
   };
 }
 
+/**
+ * Work that was delivered but could not be charged (the account could no longer cover it once
+ * its hold had been released): recorded instead of silently dropping the charge, so the loss is
+ * visible and the key is closed. Moves no balance; an open hold of the same key is released.
+ */
+export interface ChargeWrittenOff {
+  type: "ChargeWrittenOff";
+  data: {
+    accountId: string;
+    /** The idempotency key the charge would have used (its CreditsCharged never exists). */
+    chargeId: string;
+    amountMicros: Micros;
+    /** Why it could not be charged, e.g. `insufficient_credits`. */
+    reason: string;
+    reference: string;
+    model?: string;
+    kind?: string;
+    reservationId?: string;
+    at: string;
+  };
+}
+
 export type LedgerEventBody =
   | CreditsPurchased
   | CreditsGranted
   | CreditsReserved
   | ReservationReleased
   | CreditsCharged
-  | CreditsRefunded;
+  | CreditsRefunded
+  | ChargeWrittenOff;
 
 export type LedgerEventType = LedgerEventBody["type"];
 
@@ -121,4 +144,5 @@ export const LEDGER_EVENT_TYPES: readonly LedgerEventType[] = [
   "ReservationReleased",
   "CreditsCharged",
   "CreditsRefunded",
+  "ChargeWrittenOff",
 ];

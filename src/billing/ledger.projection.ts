@@ -117,6 +117,12 @@ export class LedgerProjection implements Projection {
           chargeId: event.data.chargeId,
         });
         break;
+      case "ChargeWrittenOff":
+        // Nothing moves: the work is not charged. Its hold, if still open, is closed.
+        if (event.data.reservationId !== undefined) {
+          this.closeHold(db, accountId, event.data.reservationId, at);
+        }
+        break;
       case "CreditsRefunded":
         this.move(db, recorded, accountId, "refund", event.data.amountMicros, at, {
           reference: event.data.chargeId,

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from "@nestjs/common";
+import { Inject, Injectable, Optional } from "@nestjs/common";
 import { ApiError } from "../common/api-error.ts";
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { logger } from "../common/json-logger.ts";
@@ -19,13 +19,31 @@ import {
   decide,
   evolve,
   initialLedgerState,
+  keyToRecall,
   type LedgerCommand,
+  ledgerEventId,
   LedgerRejected,
   type LedgerState,
+  type RecalledKey,
 } from "./ledger.decider.ts";
-import { type LedgerEvent, ledgerStream } from "./ledger.events.ts";
+import { accountIdOfLedgerStream, type LedgerEvent, ledgerStream } from "./ledger.events.ts";
 
 const MAX_CACHED_ACCOUNTS = 20_000;
+/**
+ * Closed holds and charges each cached account keeps in memory for idempotency and refunds
+ * (open holds are always kept). Older keys are recalled from the history read model.
+ */
+export const RECENT_LEDGER_KEYS = 1_000;
+
+/**
+ * Looks up what the ledger recorded about a key the cached state has forgotten, once the read
+ * model has applied every event up to `throughPosition` (where the forgotten facts lie).
+ */
+export interface LedgerKeyRecall {
+  recall(accountId: string, key: string, throughPosition: bigint): Promise<RecalledKey>;
+}
+
+export const LEDGER_KEY_RECALL = Symbol("LEDGER_KEY_RECALL");
 
 /** Optional event metadata a caller passes through (who, and which request caused it). */
 export type LedgerMetadata = Pick<
@@ -71,6 +89,12 @@ export interface PurchaseInput {
   provider: string;
 }
 
+/** What the charge reconciler's command did. */
+export interface ReconcileOutcome {
+  outcome: "charged" | "written_off" | "already_closed";
+  transactionId?: string;
+}
+
 export interface LedgerBalance {
   balanceMicros: Micros;
   availableMicros: Micros;
@@ -91,6 +115,8 @@ interface AccountLedger {
   state: LedgerState;
   /** Last revision folded into `state`; -1n: empty stream; undefined: not loaded. */
   revision?: bigint;
+  /** Every key the state forgot lies at or before this global position. */
+  forgottenThrough: bigint;
   queue: QueuedWork[];
   running: boolean;
 }
@@ -100,6 +126,8 @@ export interface LedgerServiceOptions {
   maxBatch?: number;
   /** Attempts per batch when another instance appended first. */
   maxConflictRetries?: number;
+  /** Closed holds and charges kept per account (only bounded when keys can be recalled). */
+  recentKeys?: number;
 }
 
 /**
@@ -118,27 +146,50 @@ export class LedgerService {
   private maxBatch: number;
   private maxConflictRetries: number;
   private readonly reservationTtlMs: number;
-  private readonly counters = { batches: 0, commands: 0, conflictRetries: 0 };
+  private recentKeys: number;
+  private readonly counters = { batches: 0, commands: 0, conflictRetries: 0, recalls: 0 };
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) config: Pick<AppConfig, "reservationTtlSeconds">,
+    @Optional() @Inject(LEDGER_KEY_RECALL) private readonly history?: LedgerKeyRecall,
   ) {
     this.maxBatch = 1_000;
     this.maxConflictRetries = 50;
     this.reservationTtlMs = config.reservationTtlSeconds * 1000;
+    // Without a way to recall forgotten keys, every key stays in memory as before.
+    this.recentKeys = history ? RECENT_LEDGER_KEYS : Infinity;
   }
 
-  /** Batches appended, commands decided, and retries after another instance wrote first. */
-  stats(): { batches: number; commands: number; conflictRetries: number } {
+  /** Batches appended, commands decided, retries after another instance wrote first, recalls. */
+  stats(): { batches: number; commands: number; conflictRetries: number; recalls: number } {
     return { ...this.counters };
+  }
+
+  /** What a cached account keeps in memory (undefined when it is not cached). */
+  cachedEntries(
+    accountId: string,
+  ): { charges: number; holds: number; grants: number; payments: number } | undefined {
+    const state = this.accounts.get(accountId)?.state;
+    if (!state) return undefined;
+    return {
+      charges: state.charges.size,
+      holds: state.holds.size,
+      grants: state.grants.size,
+      payments: state.payments.size,
+    };
   }
 
   /** Test and bench hook: tune batching without Nest. */
   configure(options: LedgerServiceOptions): this {
     this.maxBatch = options.maxBatch ?? this.maxBatch;
     this.maxConflictRetries = options.maxConflictRetries ?? this.maxConflictRetries;
+    if (options.recentKeys !== undefined && this.history) {
+      this.recentKeys = options.recentKeys;
+      // Cached states were built with the old bound: they reload with the new one.
+      for (const ledger of this.accounts.values()) ledger.revision = undefined;
+    }
     return this;
   }
 
@@ -180,7 +231,42 @@ export class LedgerService {
         ...(input.kind !== undefined ? { kind: input.kind } : {}),
       },
       metadata,
-      (state) => ({ transactionId: state.charges.get(input.reservationId)!.transactionId }),
+      (state) => ({ transactionId: chargeTransactionId(state, accountId, input.reservationId) }),
+    );
+  }
+
+  /**
+   * Charges delivered work whose settlement went missing (the charge reconciler), with the
+   * same key as the normal settle: settles the hold if it is still open, else charges what the
+   * available balance covers, else records a ChargeWrittenOff. A key already charged or written
+   * off appends nothing.
+   */
+  reconcileCharge(
+    accountId: string,
+    input: ChargeInput,
+    metadata?: LedgerMetadata,
+  ): Promise<ReconcileOutcome> {
+    return this.submit(
+      accountId,
+      {
+        type: "ReconcileCharge",
+        accountId,
+        at: this.now(),
+        chargeId: input.chargeId,
+        amountMicros: input.amountMicros,
+        reference: input.reference,
+        ...(input.model !== undefined ? { model: input.model } : {}),
+        ...(input.kind !== undefined ? { kind: input.kind } : {}),
+      },
+      metadata,
+      (state, decidedEvents): ReconcileOutcome => {
+        if (!decidedEvents) return { outcome: "already_closed" };
+        const record = state.charges.get(input.chargeId)!;
+        return {
+          outcome: record.writtenOff ? "written_off" : "charged",
+          transactionId: record.transactionId,
+        };
+      },
     );
   }
 
@@ -221,7 +307,7 @@ export class LedgerService {
         ...(input.kind !== undefined ? { kind: input.kind } : {}),
       },
       metadata,
-      (state) => ({ transactionId: state.charges.get(input.chargeId)!.transactionId }),
+      (state) => ({ transactionId: chargeTransactionId(state, accountId, input.chargeId) }),
     );
   }
 
@@ -320,7 +406,8 @@ export class LedgerService {
       this.evictIdleAccounts();
       ledger = {
         stream: ledgerStream(accountId),
-        state: initialLedgerState(),
+        state: initialLedgerState(this.recentKeys),
+        forgottenThrough: 0n,
         queue: [],
         running: false,
       };
@@ -368,24 +455,34 @@ export class LedgerService {
     for (let attempt = 0;; attempt++) {
       try {
         await this.catchUp(ledger);
+        const commands = await this.withRecalledKeys(ledger, batch);
         // Decide against a state that becomes the cache only if the append succeeds.
         const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
         const events: NewEvent[] = [];
         let state = ledger.state;
-        for (const work of batch) {
-          if (!work.command) {
+        const forgottenBefore = state.forgottenKeys;
+        const touched = new Set<string>();
+        for (const [index, work] of batch.entries()) {
+          const command = commands[index];
+          if (!command) {
             outcomes.push({ ok: true, value: work.result(state, false) });
             continue;
           }
+          if (state.forgottenKeys !== forgottenBefore && forgotInBatch(command, state, touched)) {
+            // A key this very batch forgot is not in the store yet: decide the rest next batch.
+            ledger.queue.unshift(...batch.splice(index));
+            break;
+          }
           let decided: LedgerEvent[];
           try {
-            decided = decide(work.command, state);
+            decided = decide(command, state);
           } catch (error) {
             outcomes.push({ ok: false, error: toApiError(error) });
             continue;
           }
           for (const event of decided) {
             state = evolve(state, event);
+            if (state.recentKeyLimit !== Infinity) touched.add(keyOfEvent(event));
             events.push({
               id: event.id,
               type: event.type,
@@ -401,6 +498,9 @@ export class LedgerService {
               expectedRevision: ledger.revision === -1n ? "no_stream" : ledger.revision!,
             });
             ledger.revision = appended.nextExpectedRevision;
+            if (state.forgottenKeys !== forgottenBefore) {
+              ledger.forgottenThrough = appended.position;
+            }
           } catch (error) {
             // The cached state was evolved in place: rebuild it from the stream.
             ledger.revision = undefined;
@@ -440,11 +540,34 @@ export class LedgerService {
     }
   }
 
+  /**
+   * The batch's commands, each with what the ledger recorded about its key when the cached
+   * state has forgotten it (looked up once the history read model holds the forgotten facts).
+   */
+  private async withRecalledKeys(
+    ledger: AccountLedger,
+    batch: QueuedWork[],
+  ): Promise<Array<LedgerCommand | undefined>> {
+    const commands = batch.map((work) => work.command);
+    if (!this.history || ledger.state.forgottenKeys === 0) return commands;
+    const accountId = accountIdOfLedgerStream(ledger.stream);
+    for (const [index, command] of commands.entries()) {
+      if (!command) continue;
+      const key = keyToRecall(command, ledger.state);
+      if (key === undefined) continue;
+      this.counters.recalls++;
+      const recalled = await this.history.recall(accountId, key, ledger.forgottenThrough);
+      commands[index] = { ...command, recalled } as LedgerCommand;
+    }
+    return commands;
+  }
+
   /** Loads the stream (first use or after a failed append) or folds in events appended since. */
   private async catchUp(ledger: AccountLedger): Promise<void> {
     if (ledger.revision === undefined) {
-      ledger.state = initialLedgerState();
+      ledger.state = initialLedgerState(this.recentKeys);
       ledger.revision = -1n;
+      ledger.forgottenThrough = 0n;
     }
     for (;;) {
       const events = await this.store.readStream(ledger.stream, {
@@ -452,12 +575,47 @@ export class LedgerService {
         maxCount: 10_000,
       });
       for (const event of events) {
+        const forgotten = ledger.state.forgottenKeys;
         ledger.state = evolve(ledger.state, event as RecordedEvent & LedgerEvent);
         ledger.revision = event.revision;
+        if (ledger.state.forgottenKeys !== forgotten) ledger.forgottenThrough = event.position;
       }
       if (events.length < 10_000) return;
     }
   }
+}
+
+/**
+ * Whether deciding `command` now could miss facts this batch itself forgot (they reach the store
+ * and the history read model only with the batch's append): a command recalled before the
+ * batch whose key the batch touched and then forgot, or one that needs a recall only now.
+ */
+function forgotInBatch(command: LedgerCommand, state: LedgerState, touched: Set<string>): boolean {
+  if (!("recalled" in command) || !command.recalled) {
+    return keyToRecall(command, state) !== undefined;
+  }
+  const key = keyToRecall({ ...command, recalled: undefined } as LedgerCommand, state);
+  return key !== undefined && touched.has(key);
+}
+
+function keyOfEvent(event: LedgerEvent): string {
+  switch (event.type) {
+    case "CreditsPurchased":
+      return event.data.paymentReference;
+    case "CreditsGranted":
+      return event.data.grantId;
+    case "CreditsReserved":
+    case "ReservationReleased":
+      return event.data.reservationId;
+    default:
+      return event.data.chargeId;
+  }
+}
+
+/** A charge's transaction id; a forgotten one's follows from its key (event ids are derived). */
+function chargeTransactionId(state: LedgerState, accountId: string, chargeId: string): string {
+  return state.charges.get(chargeId)?.transactionId ??
+    ledgerEventId(accountId, `charge:${chargeId}`);
 }
 
 function toApiError(error: unknown): unknown {

@@ -38,6 +38,11 @@ interface InferenceFacts extends InferenceUsage {
 }
 
 export interface InferenceCompleted extends InferenceFacts {
+  /**
+   * The ledger key the per-request charge settles (its hold's reservation id) when
+   * `chargedMicros` > 0. Absent on events written before it existed: the key was `inferenceId`.
+   */
+  reservationId?: string;
   finishReason: string | null;
   /** The client went away before the end; usage is what was seen until then. */
   clientAborted: boolean;

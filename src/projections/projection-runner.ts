@@ -453,9 +453,9 @@ export class ProjectionRunner {
   /** Every event type some projection reads, or null when one of them reads every type. */
   private typesReadByProjections(): string[] | null {
     if (this.readTypes === undefined) {
-      const filters = [...this.registered.values()].map((entry) =>
-        entry.projection.filter?.eventTypes
-      );
+      const filters = [...this.registered.values()]
+        .filter((entry) => entry.projection.readersWait !== false)
+        .map((entry) => entry.projection.filter?.eventTypes);
       this.readTypes = filters.every((wanted) => wanted !== undefined)
         ? [...new Set(filters.flatMap((wanted) => wanted!))]
         : null;

@@ -12,6 +12,11 @@ import type { EventFilter, RecordedEvent } from "../event-store/event-store.port
 export interface Projection {
   readonly name: string;
   readonly version: number;
+  /**
+   * False: read-your-writes waits (`untilCurrent`) ignore this projection's event types, for a
+   * read model only background processes read, fed by events of the request hot path.
+   */
+  readonly readersWait?: boolean;
   /** Only these events are fed to apply(); narrower filters make rebuilds faster. */
   readonly filter?: EventFilter;
   /** Create tables and indexes (idempotent). */

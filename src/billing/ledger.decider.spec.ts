@@ -1,7 +1,9 @@
 import {
+  availableMicros,
   decide,
   evolve,
   initialLedgerState,
+  keyToRecall,
   type LedgerCommand,
   ledgerEventId,
   LedgerRejected,
@@ -253,5 +255,132 @@ describe("ledger decider", () => {
     const [second] = decide(charge("req_9", 1), replayLedger([granted(10)]));
     expect(first.id).toBe(second.id);
     expect(first.id).toBe(ledgerEventId(ACCOUNT, "charge:req_9"));
+  });
+
+  describe("reconciling a completed request's missing charge", () => {
+    const reconcile = (chargeId: string, amountMicros: number): LedgerCommand => ({
+      type: "ReconcileCharge",
+      accountId: ACCOUNT,
+      at: AT,
+      chargeId,
+      amountMicros,
+      reference: `inference:${chargeId}`,
+      kind: "inference",
+    });
+    const released = (reservationId: string, amountMicros: number): LedgerEvent => ({
+      id: ledgerEventId(ACCOUNT, `release:${reservationId}`),
+      type: "ReservationReleased",
+      data: { accountId: ACCOUNT, reservationId, amountMicros, reason: "expired", at: AT },
+    });
+
+    it("settles a hold that is still open, with the normal settle's event id", () => {
+      const [event] = given([granted(10_000), reserved("inf_1", 10_000)])
+        .when(reconcile("inf_1", 10_000))
+        .then([{ type: "CreditsCharged", data: { amountMicros: 10_000, reservationId: "inf_1" } }]);
+      expect(event.id).toBe(ledgerEventId(ACCOUNT, "charge:inf_1"));
+      const state = replayLedger([granted(10_000), reserved("inf_1", 10_000), event]);
+      expect([state.balanceMicros, state.heldMicros]).toEqual([0, 0]);
+    });
+
+    it("charges after the hold expired when the available balance still covers it", () => {
+      given([granted(10_000), reserved("inf_1", 10_000), released("inf_1", 10_000)])
+        .when(reconcile("inf_1", 10_000))
+        .then([{ type: "CreditsCharged", data: { amountMicros: 10_000 } }]);
+    });
+
+    it("writes the charge off, with its reason, when the balance was spent after the hold expired", () => {
+      const history = [
+        granted(10_000),
+        reserved("inf_1", 10_000),
+        released("inf_1", 10_000),
+        charged("other", 5_000),
+      ];
+      const [event] = given(history).when(reconcile("inf_1", 10_000)).then([
+        {
+          type: "ChargeWrittenOff",
+          data: { chargeId: "inf_1", amountMicros: 10_000, reason: "insufficient_credits" },
+        },
+      ]);
+      const state = replayLedger([...history, event]);
+      // Nothing moved, nothing went below zero, and the key is closed for good.
+      expect(state.balanceMicros).toBe(5_000);
+      expect(availableMicros(state)).toBe(5_000);
+      given([...history, event]).when(reconcile("inf_1", 10_000)).then([]);
+      given([...history, event]).when({
+        type: "SettleReservation",
+        accountId: ACCOUNT,
+        at: AT,
+        reservationId: "inf_1",
+        amountMicros: 10_000,
+        reference: "inference:inf_1",
+      }).then([]);
+      given([...history, event])
+        .when({ type: "RefundCharge", accountId: ACCOUNT, at: AT, chargeId: "inf_1", reason: "x" })
+        .thenRejects("unknown_charge");
+    });
+
+    it("decides nothing when the normal settle already charged the key", () => {
+      given([granted(10_000), reserved("inf_1", 10_000), charged("inf_1", 10_000, "inf_1")])
+        .when(reconcile("inf_1", 10_000)).then([]);
+    });
+  });
+
+  describe("bounded memory", () => {
+    it("keeps every open hold and only the most recent closed holds and charges", () => {
+      let state = initialLedgerState(3);
+      state = evolve(state, granted(1_000_000));
+      state = evolve(state, reserved("long", 1));
+      for (let index = 0; index < 10; index++) {
+        state = evolve(state, reserved(`r${index}`, 10));
+        state = evolve(state, charged(`r${index}`, 10, `r${index}`));
+      }
+      expect(state.holds.size).toBe(4);
+      expect(state.holds.get("long")?.status).toBe("open");
+      expect([...state.charges.keys()]).toEqual(["r7", "r8", "r9"]);
+      expect(state.forgottenKeys).toBe(14);
+      expect(state.balanceMicros).toBe(1_000_000 - 100);
+      expect(state.heldMicros).toBe(1);
+    });
+
+    it("asks to recall a forgotten key and decides from what is recalled", () => {
+      let state = initialLedgerState(1);
+      for (const event of [granted(100), charged("c1", 10), charged("c2", 10)]) {
+        state = evolve(state, event);
+      }
+      const again = charge("c1", 10);
+      expect(keyToRecall(again, state)).toBe("c1");
+      expect(keyToRecall(charge("c2", 10), state)).toBeUndefined();
+      const recalled = {
+        charge: { transactionId: "t", amountMicros: 10, refunded: false },
+      };
+      expect(decide({ ...again, recalled } as LedgerCommand, state)).toEqual([]);
+      expect(decide({ ...again, recalled: {} } as LedgerCommand, state)).toHaveLength(1);
+      const [refund] = decide({
+        type: "RefundCharge",
+        accountId: ACCOUNT,
+        at: AT,
+        chargeId: "c1",
+        reason: "x",
+        recalled,
+      }, state);
+      expect(refund.data).toEqual(expect.objectContaining({ amountMicros: 10 }));
+      // The refund brings the key back into memory: a second refund is refused without a recall.
+      state = evolve(state, refund);
+      expect(state.charges.get("c1")?.refunded).toBe(true);
+      expect(
+        keyToRecall({
+          type: "RefundCharge",
+          accountId: ACCOUNT,
+          at: AT,
+          chargeId: "c1",
+          reason: "x",
+        }, state),
+      )
+        .toBeUndefined();
+    });
+
+    it("never asks to recall while nothing was forgotten", () => {
+      expect(keyToRecall(charge("new", 1), replayLedger([granted(10)]))).toBeUndefined();
+    });
   });
 });

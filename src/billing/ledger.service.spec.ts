@@ -10,6 +10,12 @@ import { replayLedger } from "./ledger.decider.ts";
 import { type LedgerEvent, ledgerStream } from "./ledger.events.ts";
 import { LEDGER_PROJECTION, LedgerProjection } from "./ledger.projection.ts";
 import { LedgerService } from "./ledger.service.ts";
+import {
+  balanceAtFromHistory,
+  LedgerHistoryProjection,
+  recallKey,
+} from "./ledger-history.projection.ts";
+import { replayLedgerUntil } from "./ledger-replay.ts";
 
 const CENT = 10_000;
 
@@ -254,5 +260,150 @@ describe("LedgerService on the SQLite event store", () => {
       expect(row.balance_after_micros).toBe(after.get(row.transaction_id));
     }
     readModels.close();
+  });
+
+  describe("with a bounded window of closed keys", () => {
+    async function boundedLedger(recentKeys: number) {
+      const store = openStore();
+      const readModels = new ReadModelDatabase(join(dir, "read.sqlite"));
+      const runner = new ProjectionRunner(store, readModels, [new LedgerHistoryProjection()]);
+      await runner.start();
+      const ledger = new LedgerService(store, clock, { reservationTtlSeconds: 900 }, {
+        recall: async (accountId, key, through) => {
+          await runner.waitFor(through);
+          return recallKey(readModels.db, accountId, key);
+        },
+      }).configure({ recentKeys });
+      return {
+        store,
+        ledger,
+        readModels,
+        runner,
+        async close() {
+          await runner.stop();
+          readModels.close();
+        },
+      };
+    }
+
+    it("keeps memory bounded yet stays idempotent for keys it has forgotten", async () => {
+      const { store, ledger, close } = await boundedLedger(5);
+      const account = "acct_bounded";
+      await ledger.grant(account, {
+        grantId: "g",
+        amountMicros: 100 * CENT,
+        reason: "t",
+        actor: "a",
+      });
+      for (let index = 0; index < 40; index++) {
+        await ledger.reserve(account, {
+          reservationId: `r${index}`,
+          amountMicros: CENT,
+          reference: "t",
+        });
+        await ledger.settle(account, {
+          reservationId: `r${index}`,
+          amountMicros: CENT,
+          reference: "t",
+        });
+      }
+      const entries = ledger.cachedEntries(account)!;
+      expect(entries.charges).toBeLessThanOrEqual(5);
+      expect(entries.holds).toBeLessThanOrEqual(5);
+      const countBefore = (await store.readStream(ledgerStream(account))).length;
+      // Replays of forgotten keys append nothing and keep their original answers.
+      const settled = await ledger.settle(account, {
+        reservationId: "r0",
+        amountMicros: CENT,
+        reference: "t",
+      });
+      expect(settled.transactionId).toBe(
+        (await store.readStream(ledgerStream(account))).find((event) =>
+          event.type === "CreditsCharged" && event.data.chargeId === "r0"
+        )!.id,
+      );
+      await ledger.reserve(account, { reservationId: "r1", amountMicros: CENT, reference: "t" });
+      await ledger.charge(account, { chargeId: "r2", amountMicros: CENT, reference: "t" });
+      expect((await store.readStream(ledgerStream(account))).length).toBe(countBefore);
+      // A forgotten charge is refunded by its recorded amount, once.
+      await ledger.refund(account, { chargeId: "r3", reason: "t" });
+      await ledger.refund(account, { chargeId: "r3", reason: "t" });
+      const events = await store.readStream(ledgerStream(account));
+      expect(events.length).toBe(countBefore + 1);
+      expect(events.at(-1)!.data).toEqual(expect.objectContaining({ amountMicros: CENT }));
+      expect((await ledger.balance(account)).balanceMicros).toBe(100 * CENT - 40 * CENT + CENT);
+      expect(ledger.stats().recalls).toBeGreaterThan(0);
+      await close();
+    });
+
+    it("decides a batch that forgets keys it later needs in two appends, not wrongly", async () => {
+      const { store, ledger, close } = await boundedLedger(2);
+      const account = "acct_batch";
+      await ledger.grant(account, {
+        grantId: "g",
+        amountMicros: 100 * CENT,
+        reason: "t",
+        actor: "a",
+      });
+      // One batch: charges that forget each other, then replays and a refund of the first.
+      const work: Promise<unknown>[] = [];
+      for (let index = 0; index < 6; index++) {
+        work.push(
+          ledger.charge(account, { chargeId: `c${index}`, amountMicros: CENT, reference: "t" }),
+        );
+      }
+      work.push(ledger.charge(account, { chargeId: "c0", amountMicros: CENT, reference: "t" }));
+      work.push(ledger.refund(account, { chargeId: "c1", reason: "t" }));
+      work.push(ledger.refund(account, { chargeId: "c1", reason: "t" }));
+      await Promise.all(work);
+      const events = await store.readStream(ledgerStream(account));
+      expect(events.filter((event) => event.type === "CreditsCharged")).toHaveLength(6);
+      expect(events.filter((event) => event.type === "CreditsRefunded")).toHaveLength(1);
+      expect(replayLedger(events as unknown as LedgerEvent[]).balanceMicros).toBe(95 * CENT);
+      await close();
+    });
+
+    it("answers the balance at an instant from the history as a replay would", async () => {
+      const { store, ledger, readModels, runner, close } = await boundedLedger(1_000);
+      const account = "acct_at";
+      const instants: Date[] = [];
+      clock.set(new Date("2026-03-01T00:00:00.000Z"));
+      await ledger.grant(account, {
+        grantId: "g",
+        amountMicros: 10 * CENT,
+        reason: "t",
+        actor: "a",
+      });
+      for (let index = 0; index < 6; index++) {
+        clock.advance(1_000);
+        await ledger.reserve(account, {
+          reservationId: `h${index}`,
+          amountMicros: CENT,
+          reference: "t",
+        });
+        instants.push(clock.now());
+        clock.advance(1_000);
+        if (index % 2 === 0) {
+          await ledger.settle(account, {
+            reservationId: `h${index}`,
+            amountMicros: CENT / 2,
+            reference: "t",
+          });
+        } else {
+          await ledger.release(account, { reservationId: `h${index}`, reason: "t" });
+        }
+        instants.push(clock.now());
+      }
+      await runner.waitFor(await store.headPosition());
+      for (const at of [new Date(0), ...instants]) {
+        const { state } = await replayLedgerUntil(store, account, at);
+        const fromHistory = balanceAtFromHistory(readModels.db, account, at.toISOString());
+        expect(fromHistory).toEqual({
+          balanceMicros: state.balanceMicros,
+          heldMicros: state.heldMicros,
+        });
+      }
+      await close();
+    });
   });
 });

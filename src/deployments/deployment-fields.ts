@@ -3,24 +3,52 @@ import { ApiError } from "../common/api-error.ts";
 /** What clients pass as `model` to reach a deployment; the same rule for pods and external servers. */
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
+/** Longest string field a deployments body takes unless the field says otherwise. */
+export const DEFAULT_MAX_FIELD_LENGTH = 256;
+
+/**
+ * Refuses a body with a field the route does not take: a 400 naming it (`param`), so a chat or
+ * generation body posted here by mistake, or a setting this version does not have (such as
+ * `idle_timeout_s`), is never silently ignored while a pod is rented.
+ */
+export function refuseUnknownFields(body: unknown, allowed: readonly string[]): void {
+  if (body === undefined || body === null) return;
+  if (typeof body !== "object" || Array.isArray(body)) {
+    throw ApiError.badRequest("The request body must be a JSON object.", null, "invalid_json");
+  }
+  const unknown = Object.keys(body).filter((key) => !allowed.includes(key));
+  if (unknown.length === 0) return;
+  const shown = unknown.slice(0, 5).map((key) => `'${key.slice(0, 64)}'`).join(", ");
+  throw ApiError.badRequest(
+    `Unrecognized request argument${unknown.length > 1 ? "s" : ""} supplied: ${shown}${
+      unknown.length > 5 ? ` and ${unknown.length - 5} more` : ""
+    }. This route takes: ${allowed.length ? allowed.join(", ") : "no body"}.`,
+    unknown[0].slice(0, 64),
+    "unknown_parameter",
+  );
+}
+
 /**
  * A string field of a `POST /api/deployments` body, trimmed; a 400 naming the field when it is
- * missing (and required) or not a non-empty string.
+ * missing (and required), not a non-empty string, or longer than `maxLength`.
  */
 export function textField(
   body: Record<string, unknown>,
   field: string,
   required: true,
+  maxLength?: number,
 ): string;
 export function textField(
   body: Record<string, unknown>,
   field: string,
   required: false,
+  maxLength?: number,
 ): string | undefined;
 export function textField(
   body: Record<string, unknown>,
   field: string,
   required: boolean,
+  maxLength = DEFAULT_MAX_FIELD_LENGTH,
 ): string | undefined {
   const value = body[field];
   if (value === undefined || value === null) {
@@ -38,6 +66,13 @@ export function textField(
       `Invalid '${field}': expected a non-empty string.`,
       field,
       "invalid_type",
+    );
+  }
+  if (value.length > maxLength) {
+    throw ApiError.badRequest(
+      `Invalid '${field}': at most ${maxLength} characters.`,
+      field,
+      "string_above_max_length",
     );
   }
   return value.trim();

@@ -10,9 +10,21 @@ import type {
  * The decider of one `deployment-<id>` stream (RunPod pods): pure `decide`/`evolve`, no I/O,
  * no clock. Times, ids and prices arrive in the commands.
  *
- * Pod lifecycle as events: DeploymentRequested + PodCreated (pod rented) → DeploymentHealthChanged
- * (Ollama answers through the proxy; read model shows `pulling`) → ModelPulled → PodStarted
- * (routable, billed from here) → PodStopped / PodTerminated / DeploymentFailed.
+ * Pod lifecycle as events: DeploymentRequested + PodCreated (pod rented, billed from here) →
+ * DeploymentHealthChanged (Ollama answers through the proxy; read model shows `pulling`) →
+ * ModelPulled → PodStarted (routable) → PodStopped / PodTerminated / DeploymentFailed;
+ * PodResumed (a restart, billed from here) → … PodStarted again.
+ *
+ * Billing starts when RunPod starts charging the operator: at PodCreated and PodResumed. Streams
+ * written before that rule have a PodCreated without `billedFrom`; they keep being billed from
+ * PodStarted, so an old history folds and meters exactly as it did.
+ *
+ * The prepaid hold (PodCreated.prepaidHold): the first minutes, up to the hold's minutes and
+ * amount, are metered as `prepaid` and charge nothing of their own. When the hold cannot take the
+ * next minute, or the pod stops billing (stop, terminate, failure, restart), PodHoldClosed fixes
+ * the sum of those minutes; the ledger then settles the hold at exactly that sum (the rest of the
+ * hold goes back to the account in the same ledger event) and PodHoldSettled records it. Later
+ * minutes are charged one by one against the available balance.
  */
 
 export type DeploymentEvent = {
@@ -24,6 +36,18 @@ export interface BillingInterval {
   from: string;
   /** ISO instant it stopped; the minutes started before it are billed. */
   to: string;
+}
+
+export interface HoldState {
+  reservationId: string;
+  amountMicros: number;
+  minutes: number;
+  /** Prepaid minutes metered so far and their sum. */
+  usedMinutes: number;
+  usedMicros: number;
+  /** Set by PodHoldClosed: the amount the ledger settles. */
+  closedMicros: number | null;
+  settled: boolean;
 }
 
 export interface DeploymentState {
@@ -39,8 +63,14 @@ export interface DeploymentState {
   baseUrl?: string;
   healthy?: boolean;
   services?: Record<string, string>;
-  /** Start of the current billed interval (PodStarted), null when not serving. */
+  /** Start of the current billed interval (PodCreated/PodResumed, or PodStarted on old streams), null when not billed. */
   runningSince: string | null;
+  /** `created`: billed from PodCreated/PodResumed; `started`: an old stream, billed from PodStarted. */
+  billedFrom: "created" | "started";
+  hold?: HoldState;
+  /** The pod no longer exists on RunPod (terminated, or gone when the failure was recorded). */
+  podGone: boolean;
+  slotClaimId?: string;
   /** Closed intervals that may still hold unmetered minutes. */
   closedIntervals: BillingInterval[];
   /** The last metered minute (ISO, `…:00.000Z`). */
@@ -53,6 +83,8 @@ export const initialDeploymentState: DeploymentState = {
   status: "none",
   costPerHourUsd: 0,
   runningSince: null,
+  billedFrom: "started",
+  podGone: false,
   closedIntervals: [],
   lastMeteredMinute: null,
 };
@@ -67,6 +99,9 @@ export type DeploymentCommand =
     gpuTypeId: string;
     costPerHourUsd: number;
     at: string;
+    prepaidHold?: { reservationId: string; amountMicros: number; minutes: number };
+    quotedCostPerHourUsd?: number;
+    slotClaimId?: string;
   }
   | {
     type: "RecordHealth";
@@ -79,8 +114,18 @@ export type DeploymentCommand =
   | { type: "MarkPodStarted"; baseUrl: string; at: string }
   | { type: "StopPod"; reason: PodStopReason; detail?: string; at: string }
   | { type: "TerminatePod"; at: string }
-  | { type: "FailDeployment"; reason: string; podStopped: boolean; at: string }
-  | { type: "MeterMinute"; minute: string; amountMicros: number };
+  | {
+    type: "FailDeployment";
+    reason: string;
+    podStopped: boolean;
+    at: string;
+    /** The pod was terminated (or is gone): the slot and the storage are free. */
+    podTerminated?: boolean;
+  }
+  | { type: "ResumePod"; costPerHourUsd: number; at: string }
+  | { type: "CloseHold"; at: string }
+  | { type: "MarkHoldSettled"; at: string }
+  | { type: "MeterMinute"; minute: string; amountMicros: number; prepaid?: boolean };
 
 /** A command the current state does not allow; the HTTP layer turns it into a 409/404. */
 export class DeploymentRejected extends Error {
@@ -106,6 +151,7 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
     if (state.status !== "none") {
       throw new DeploymentRejected(`Deployment ${command.deploymentId} already exists.`, "exists");
     }
+    requirePrice(command.costPerHourUsd);
     return [
       {
         type: "DeploymentRequested",
@@ -127,6 +173,12 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
           gpuTypeId: command.gpuTypeId,
           costPerHourUsd: command.costPerHourUsd,
           createdAt: command.at,
+          billedFrom: "created",
+          ...(command.prepaidHold ? { prepaidHold: command.prepaidHold } : {}),
+          ...(command.quotedCostPerHourUsd !== undefined
+            ? { quotedCostPerHourUsd: command.quotedCostPerHourUsd }
+            : {}),
+          ...(command.slotClaimId !== undefined ? { slotClaimId: command.slotClaimId } : {}),
         },
       },
     ];
@@ -176,11 +228,45 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
     case "TerminatePod":
       if (state.status === "terminated") return [];
       return [{ type: "PodTerminated", data: { deploymentId, terminatedAt: command.at } }];
+    case "ResumePod": {
+      if (state.status !== "stopped") {
+        throw new DeploymentRejected(
+          `Cannot start: the deployment is ${state.status}.`,
+          "invalid_state",
+        );
+      }
+      requirePrice(command.costPerHourUsd);
+      // Minutes before the restart stay on the hold; the restart's are charged one by one.
+      return [...closeHoldEvents(state, command.at), {
+        type: "PodResumed",
+        data: { deploymentId, costPerHourUsd: command.costPerHourUsd, resumedAt: command.at },
+      }];
+    }
+    case "CloseHold":
+      return closeHoldEvents(state, command.at);
+    case "MarkHoldSettled": {
+      const hold = state.hold;
+      if (!hold || hold.closedMicros === null || hold.settled) return [];
+      return [{
+        type: "PodHoldSettled",
+        data: {
+          deploymentId,
+          reservationId: hold.reservationId,
+          amountMicros: hold.closedMicros,
+          settledAt: command.at,
+        },
+      }];
+    }
     case "FailDeployment": {
       if (state.status === "terminated" || state.status === "failed") return [];
       const failed: DeploymentEvent = {
         type: "DeploymentFailed",
-        data: { deploymentId, reason: command.reason, failedAt: command.at },
+        data: {
+          deploymentId,
+          reason: command.reason,
+          failedAt: command.at,
+          ...(command.podTerminated ? { podTerminated: true } : {}),
+        },
       };
       if (!command.podStopped || !isActive(state)) return [failed];
       return [{
@@ -190,6 +276,13 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
     }
     case "MeterMinute":
       if (state.lastMeteredMinute !== null && command.minute <= state.lastMeteredMinute) return [];
+      if (command.prepaid && !holdCovers(state, command.amountMicros)) {
+        // The caller charged nothing for it: recording it as prepaid past the hold would make it free.
+        throw new DeploymentRejected(
+          "The prepaid hold cannot cover this minute.",
+          "invalid_state",
+        );
+      }
       return [{
         type: "DeploymentUsageMetered",
         data: {
@@ -197,8 +290,44 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
           accountId: state.accountId!,
           minute: command.minute,
           amountMicros: command.amountMicros,
+          ...(command.prepaid ? { prepaid: true } : {}),
         },
       }];
+  }
+}
+
+/** Whether the next minute, at `amountMicros`, goes against the prepaid hold. */
+export function holdCovers(state: DeploymentState, amountMicros: number): boolean {
+  const hold = state.hold;
+  return hold !== undefined && hold.closedMicros === null && hold.usedMinutes < hold.minutes &&
+    hold.usedMicros + amountMicros <= hold.amountMicros;
+}
+
+/** The hold is open: close it at the prepaid minutes' sum (nothing when there is no open hold). */
+function closeHoldEvents(state: DeploymentState, at: string): DeploymentEvent[] {
+  const hold = state.hold;
+  if (!hold || hold.closedMicros !== null) return [];
+  return [{
+    type: "PodHoldClosed",
+    data: {
+      deploymentId: state.deploymentId!,
+      reservationId: hold.reservationId,
+      amountMicros: hold.usedMicros,
+      minutes: hold.usedMinutes,
+      closedAt: at,
+    },
+  }];
+}
+
+/** A pod is never free by accident: a missing, zero or non-finite price is refused. */
+export function requirePrice(costPerHourUsd: unknown): void {
+  if (
+    typeof costPerHourUsd !== "number" || !Number.isFinite(costPerHourUsd) || costPerHourUsd <= 0
+  ) {
+    throw new DeploymentRejected(
+      `RunPod reported no usable price for the pod (${JSON.stringify(costPerHourUsd ?? null)}).`,
+      "invalid_state",
+    );
   }
 }
 
@@ -224,14 +353,44 @@ export function evolve(state: DeploymentState, event: DeploymentEvent): Deployme
         modelIdentifier: event.data.modelIdentifier,
         gpuTypeId: event.data.gpuTypeId,
       };
-    case "PodCreated":
+    case "PodCreated": {
+      const billedFromCreation = event.data.billedFrom === "created";
+      const hold = event.data.prepaidHold;
       return {
         ...state,
         status: "provisioning",
         podId: event.data.podId,
         gpuTypeId: event.data.gpuTypeId,
         costPerHourUsd: event.data.costPerHourUsd,
+        billedFrom: billedFromCreation ? "created" : "started",
+        runningSince: billedFromCreation ? event.data.createdAt : state.runningSince,
+        ...(hold
+          ? {
+            hold: {
+              ...hold,
+              usedMinutes: 0,
+              usedMicros: 0,
+              closedMicros: null,
+              settled: false,
+            },
+          }
+          : {}),
+        ...(event.data.slotClaimId !== undefined ? { slotClaimId: event.data.slotClaimId } : {}),
       };
+    }
+    case "PodResumed":
+      return {
+        ...state,
+        status: "provisioning",
+        costPerHourUsd: event.data.costPerHourUsd,
+        runningSince: state.runningSince ?? event.data.resumedAt,
+      };
+    case "PodHoldClosed":
+      return state.hold
+        ? { ...state, hold: { ...state.hold, closedMicros: event.data.amountMicros } }
+        : state;
+    case "PodHoldSettled":
+      return state.hold ? { ...state, hold: { ...state.hold, settled: true } } : state;
     case "DeploymentHealthChanged": {
       const pulling = event.data.healthy &&
         (state.status === "provisioning" || state.status === "stopped");
@@ -258,22 +417,35 @@ export function evolve(state: DeploymentState, event: DeploymentEvent): Deployme
         stopReason: event.data.reason,
       };
     case "PodTerminated":
-      return { ...closeInterval(state, event.data.terminatedAt), status: "terminated" };
+      return {
+        ...closeInterval(state, event.data.terminatedAt),
+        status: "terminated",
+        podGone: true,
+      };
     case "DeploymentFailed":
       return {
         ...closeInterval(state, event.data.failedAt),
         status: "failed",
         failureReason: event.data.reason,
+        podGone: state.podGone || event.data.podTerminated === true,
       };
     case "DeploymentUsageMetered": {
       const last = state.lastMeteredMinute === null || event.data.minute > state.lastMeteredMinute
         ? event.data.minute
         : state.lastMeteredMinute;
       const lastEnd = Date.parse(last) + MINUTE_MS;
+      const hold = state.hold && event.data.prepaid
+        ? {
+          ...state.hold,
+          usedMinutes: state.hold.usedMinutes + 1,
+          usedMicros: state.hold.usedMicros + event.data.amountMicros,
+        }
+        : state.hold;
       return {
         ...state,
         lastMeteredMinute: last,
         closedIntervals: state.closedIntervals.filter((i) => Date.parse(i.to) > lastEnd),
+        ...(hold ? { hold } : {}),
       };
     }
   }
@@ -306,8 +478,9 @@ export function minuteOf(at: Date | string): string {
 
 /**
  * Minutes to charge now, oldest first. Billing is per started minute and prepaid: a minute is
- * due as soon as the pod serves during it (so a failed charge stops the pod before it runs
- * unpaid), and a minute already metered is never due again.
+ * due as soon as the pod is billed during it (from PodCreated/PodResumed; PodStarted on old
+ * streams), so a failed charge stops the pod before it runs unpaid, and a minute already metered
+ * is never due again.
  */
 export function dueMinutes(state: DeploymentState, now: Date): string[] {
   const intervals: { from: number; to: number; closed: boolean }[] = state.closedIntervals.map((

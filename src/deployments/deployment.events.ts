@@ -33,6 +33,15 @@ export interface DeploymentRequested {
   requestedAt: string;
 }
 
+/** The credit held at deploy for the first POD_MIN_PREPAID_MINUTES (see PodHoldClosed). */
+export interface PodPrepaidHold {
+  /** The ledger reservation id (`pod:<claimId>`). */
+  reservationId: string;
+  amountMicros: number;
+  /** Most minutes metered against the hold (POD_MIN_PREPAID_MINUTES at deploy). */
+  minutes: number;
+}
+
 export interface PodCreated {
   deploymentId: string;
   podId: string;
@@ -40,6 +49,46 @@ export interface PodCreated {
   /** USD per hour as RunPod reports it (`cost`), before POD_PRICE_MULTIPLIER. */
   costPerHourUsd: number;
   createdAt: string;
+  /**
+   * `created`: billed from this event on (provisioning and the pull are paid for). Absent on
+   * streams written before that rule: those are billed from PodStarted, as they always were.
+   */
+  billedFrom?: "created";
+  /** Absent on older streams and when nothing was held: every minute is charged directly. */
+  prepaidHold?: PodPrepaidHold;
+  /** The quote the hold was priced at (RunPod's GPU catalogue or the price table), USD/h. */
+  quotedCostPerHourUsd?: number;
+  /** The per-account pod slot (`podslots-<accountId>`) this pod holds. */
+  slotClaimId?: string;
+}
+
+/** A stopped pod was started again: billed from here (the restart's provisioning included). */
+export interface PodResumed {
+  deploymentId: string;
+  /** RunPod's `cost` after the start: the pod may have moved to another machine and price. */
+  costPerHourUsd: number;
+  resumedAt: string;
+}
+
+/**
+ * No more minutes go against the prepaid hold: its window is closed at `amountMicros` (the sum
+ * of the prepaid minutes). Decided on the deployment stream first, so no instance can meter
+ * another prepaid minute; the ledger settle follows and PodHoldSettled confirms it.
+ */
+export interface PodHoldClosed {
+  deploymentId: string;
+  reservationId: string;
+  amountMicros: number;
+  minutes: number;
+  closedAt: string;
+}
+
+/** The ledger settled (or, at 0, released) the hold at the amount PodHoldClosed fixed. */
+export interface PodHoldSettled {
+  deploymentId: string;
+  reservationId: string;
+  amountMicros: number;
+  settledAt: string;
 }
 
 export interface PodStarted {
@@ -71,6 +120,8 @@ export interface DeploymentFailed {
   deploymentId: string;
   reason: string;
   failedAt: string;
+  /** The pod was terminated (or was gone) when the failure was recorded; absent on older streams. */
+  podTerminated?: boolean;
 }
 
 export interface DeploymentHealthChanged {
@@ -87,12 +138,17 @@ export interface DeploymentUsageMetered {
   /** The metered minute, ISO `YYYY-MM-DDTHH:MM:00.000Z`; one event per pod-minute. */
   minute: string;
   amountMicros: number;
+  /** Covered by the prepaid hold (no ledger charge of its own; the hold is settled for it). */
+  prepaid?: boolean;
 }
 
 export interface DeploymentEventMap {
   DeploymentRequested: DeploymentRequested;
   PodCreated: PodCreated;
   PodStarted: PodStarted;
+  PodResumed: PodResumed;
+  PodHoldClosed: PodHoldClosed;
+  PodHoldSettled: PodHoldSettled;
   ModelPulled: ModelPulled;
   PodStopped: PodStopped;
   PodTerminated: PodTerminated;
@@ -107,6 +163,9 @@ export const DEPLOYMENT_EVENT_TYPES = [
   "DeploymentRequested",
   "PodCreated",
   "PodStarted",
+  "PodResumed",
+  "PodHoldClosed",
+  "PodHoldSettled",
   "ModelPulled",
   "PodStopped",
   "PodTerminated",

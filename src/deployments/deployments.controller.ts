@@ -14,6 +14,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts";
 import type { Principal } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
+import { refuseUnknownFields } from "./deployment-fields.ts";
 import { DeploymentsQueries, type DeploymentView } from "./deployments.queries.ts";
 import { ExternalUpstreamsService } from "./external/external-upstreams.service.ts";
 import { PodHealthService } from "./pods/pod-health.service.ts";
@@ -101,7 +102,10 @@ export class DeploymentsController {
     @Param("id") id: string,
     @CurrentPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
+    // Takes no body: any field (a mistaken chat body, a setting this version lacks) is a 400.
+    @Body() body: unknown,
   ) {
+    refuseUnknownFields(body, []);
     return podDeploymentBody(await this.pods.stop(principal, id, request.id));
   }
 
@@ -112,7 +116,9 @@ export class DeploymentsController {
     @Param("id") id: string,
     @CurrentPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
+    @Body() body: unknown,
   ) {
+    refuseUnknownFields(body, []);
     return podDeploymentBody(await this.pods.start(principal, id, request.id));
   }
 
@@ -123,7 +129,9 @@ export class DeploymentsController {
     @Param("id") id: string,
     @CurrentPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
+    @Body() body: unknown,
   ) {
+    refuseUnknownFields(body, []);
     return {
       ...podDeploymentBody(await this.pods.terminate(principal, id, request.id)),
       deleted: true,

@@ -9,7 +9,10 @@ import { SECRET_BOX, SecretBox } from "./external/secret-box.ts";
 import { RunpodModule } from "../runpod/runpod.module.ts";
 import { DeploymentCommandHandler } from "./pods/deployment.handler.ts";
 import { PodDeploymentsQueries } from "./pods/pod-deployments.queries.ts";
+import { GpuPriceTable } from "../catalogue/gpu-prices.ts";
 import { PodHealthService } from "./pods/pod-health.service.ts";
+import { PodHolds } from "./pods/pod-holds.ts";
+import { PodSlots } from "./pods/pod-slots.ts";
 import { PodLifecycleService } from "./pods/pod-lifecycle.service.ts";
 import { PodMetering } from "./pods/pod-metering.ts";
 import { PodProvisioner } from "./pods/pod-provisioner.ts";
@@ -29,6 +32,10 @@ import { PodReconciler } from "./pods/pod-reconciler.ts";
     // RunPod pods: command handler, background provisioning, health, reconciler, metering.
     DeploymentCommandHandler,
     PodDeploymentsQueries,
+    // Deploy's price quote fallback, per-account pod slots, and the prepaid hold's settlement.
+    GpuPriceTable,
+    PodSlots,
+    PodHolds,
     PodProvisioner,
     PodLifecycleService,
     PodHealthService,

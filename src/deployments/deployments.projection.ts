@@ -87,6 +87,15 @@ export const deploymentsProjection: Projection = {
         ).run(data.baseUrl, data.startedAt, data.deploymentId);
         return;
       }
+      case "PodResumed": {
+        // A restart: provisioning again, at the price RunPod reports now.
+        const data = event.data as DeploymentEventMap["PodResumed"];
+        db.prepare(
+          `UPDATE deployments SET status = 'provisioning', cost_per_hour_usd = ?, updated_at = ?
+           WHERE id = ?`,
+        ).run(data.costPerHourUsd, data.resumedAt, data.deploymentId);
+        return;
+      }
       case "ModelPulled": {
         const data = event.data as DeploymentEventMap["ModelPulled"];
         db.prepare("UPDATE deployments SET model_identifier = ?, updated_at = ? WHERE id = ?")

@@ -57,6 +57,36 @@ export interface CreatePodInput {
   startSsh?: boolean;
 }
 
+/** REST v2 GPU catalogue entry (runpod-api.md 3.3, `GET /v2/catalog/gpus/{id}`). */
+export interface GpuType {
+  id: string;
+  name?: string;
+  memory?: number;
+  secure?: boolean;
+  community?: boolean;
+  /** USD per GPU-hour by cloud. */
+  price?: { secure?: number; community?: number; serverless?: number };
+  availability?: "NONE" | "LOW" | "MEDIUM" | "HIGH";
+}
+
+/**
+ * The price RunPod reports for a pod, USD/h: REST v2 `cost`, or `costPerHr` (GraphQL and REST v1
+ * name it so). Undefined unless a positive finite number: a pod is never free by accident.
+ */
+export function reportedPodCost(pod: Pod | undefined): number | undefined {
+  const raw = pod as unknown as { cost?: unknown; costPerHr?: unknown } | undefined;
+  const cost = raw?.cost ?? raw?.costPerHr;
+  return typeof cost === "number" && Number.isFinite(cost) && cost > 0 ? cost : undefined;
+}
+
+/** What one GPU of this type costs per hour on the cloud ModelPilot rents in (secure first). */
+export function gpuTypePrice(gpu: GpuType | undefined): number | undefined {
+  for (const price of [gpu?.price?.secure, gpu?.price?.community]) {
+    if (typeof price === "number" && Number.isFinite(price) && price > 0) return price;
+  }
+  return undefined;
+}
+
 export class PodsClient {
   private readonly http: RunpodHttp;
 
@@ -79,6 +109,16 @@ export class PodsClient {
       method: "POST",
       path: "/pods",
       body: input,
+      signal,
+    });
+    return body;
+  }
+
+  /** One GPU type from RunPod's catalogue (price and availability); RunpodNotFound when unknown. */
+  async getGpuType(id: string, signal?: AbortSignal): Promise<GpuType> {
+    const { body } = await this.http.request<GpuType>({
+      method: "GET",
+      path: `/catalog/gpus/${encodeURIComponent(id)}`,
       signal,
     });
     return body;

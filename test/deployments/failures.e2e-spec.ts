@@ -79,10 +79,17 @@ describe("RunPod failures leave deployments truthful", () => {
     expect(failed.status).toBe(503);
     expect(failed.body.error.code).toBe("runpod_unavailable");
 
-    sim.knobs.unavailableGpus = ["NVIDIA H200"];
-    const noGpu = await deploy(gateway, tenant, { model: "mistral", gpu_type_id: "NVIDIA H200" });
+    // An allowed GPU (RUNPOD_ALLOWED_GPUS) with no stock: RunPod's "no instances available".
+    sim.knobs.unavailableGpus = ["NVIDIA L40S"];
+    const noGpu = await deploy(gateway, tenant, { model: "mistral", gpu_type_id: "NVIDIA L40S" });
     expect(noGpu.status).toBe(503);
     expect(noGpu.body.error).toMatchObject({ code: "gpu_unavailable", param: "gpu_type_id" });
+
+    // RunPod's "not enough free GPUs": the last A40 is taken.
+    sim.knobs.gpuStock = { "NVIDIA A40": 0 };
+    const noneFree = await deploy(gateway, tenant, { model: "mistral", gpu_type_id: "NVIDIA A40" });
+    expect(noneFree.status).toBe(503);
+    expect(noneFree.body.error).toMatchObject({ code: "gpu_unavailable", param: "gpu_type_id" });
 
     expect(sim.pods()).toEqual([]);
     expect(await list()).toEqual([]);
@@ -97,14 +104,23 @@ describe("RunPod failures leave deployments truthful", () => {
     expect(sim.pod(id)?.status ?? "TERMINATED").toBe("TERMINATED");
   });
 
-  it("stops a pod whose model cannot be pulled and says why", async () => {
+  // Issue 11 changed this: a failed pull used to stop the pod ("kept for inspection"), whose disk
+  // kept costing; it is now terminated.
+  it("terminates a pod whose model cannot be pulled and says why", async () => {
     sim.knobs.unknownModels = ["no-such-model"];
+    sim.knobs.terminatedVisibleMs = 60_000;
     const id = (await deploy(gateway, tenant, { model: "no-such-model" })).body.id as string;
     const failed = await waitForStatus(gateway, tenant, id, "failed");
-    expect(failed.failure_reason).toMatch(/Pulling 'no-such-model' failed: .*file does not exist/);
-    expect(sim.pod(id)!.status).toBe("EXITED");
-    const types = (await streamEvents(gateway, id)).map((e) => e.type);
-    expect(types.slice(-2)).toEqual(["PodStopped", "DeploymentFailed"]);
+    expect(failed.failure_reason).toMatch(
+      /Pulling 'no-such-model' failed: .*file does not exist.* The pod was terminated/,
+    );
+    expect(sim.pod(id)!.status).toBe("TERMINATED");
+    const events = await streamEvents(gateway, id);
+    expect(events.map((e) => e.type)).not.toContain("PodStopped");
+    expect(events.at(-1)).toMatchObject({
+      type: "DeploymentFailed",
+      data: { podTerminated: true },
+    });
   });
 
   it("keeps a deployment running when RunPod fails the stop, and handles 409s by re-reading the pod", async () => {

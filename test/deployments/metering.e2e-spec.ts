@@ -62,42 +62,54 @@ describe("pod metering (ManualClock)", () => {
     return created.body.id;
   }
 
-  it("charges exactly one minute per started minute, idempotently, with no gap across a restart", async () => {
+  // Issue 11 changed this test: billing starts at PodCreated, and a deploy holds
+  // POD_MIN_PREPAID_MINUTES (10) of the price; those minutes are metered against the hold, which
+  // is settled once at exactly their sum; later minutes are charged one by one as before.
+  it("meters the first 10 minutes against the deploy's hold, settles it exactly, then charges each later minute once, with no gap across a restart", async () => {
     const tenant = await createTenant(gateway, 1);
     const id = await runningDeployment(tenant);
+    const [reserved] = (await allEvents(gateway, ["CreditsReserved"])).filter((e) =>
+      e.data.accountId === tenant.accountId
+    );
+    expect(reserved.data.amountMicros).toBe(10 * MINUTE_MICROS);
 
     await meteringOf(gateway).meterNow();
     await meteringOf(gateway).meterNow();
-    expect((await charges(tenant.accountId)).map((e) => e.data.chargeId)).toEqual([
-      `metering:${id}:2026-01-01T00:00:00.000Z`,
-    ]);
-
+    expect(await charges(tenant.accountId)).toEqual([]);
     at(59);
     await meteringOf(gateway).meterNow();
-    expect(await charges(tenant.accountId)).toHaveLength(1);
     at(61);
     await meteringOf(gateway).meterNow();
-    expect(await charges(tenant.accountId)).toHaveLength(2);
 
-    // Down for three and a half minutes while the pod keeps running: every minute is billed once.
+    // Down for three and a half minutes while the pod keeps running: every minute is metered once.
     await gateway.close({ keepData: true });
     at(61 + 210);
     gateway = await startGateway(sim, { clock, dataDir });
     await Promise.all([meteringOf(gateway).meterNow(), meteringOf(gateway).meterNow()]);
     await meteringOf(gateway).meterNow();
+    expect(await charges(tenant.accountId)).toEqual([]);
+    expect(await balanceMicros(tenant.accountId)).toBe(1_000_000);
 
+    // Minute 10 does not fit the hold: it is settled at the 10 prepaid minutes, then minute 10 charged.
+    at(600);
+    await meteringOf(gateway).meterNow();
+    await meteringOf(gateway).meterNow();
     const charged = await charges(tenant.accountId);
-    expect(charged.map((e) => e.data.chargeId)).toEqual(
-      [0, 1, 2, 3, 4].map((m) => `metering:${id}:2026-01-01T00:0${m}:00.000Z`),
-    );
-    expect(charged.every((e) => e.data.amountMicros === MINUTE_MICROS)).toBe(true);
+    expect(charged.map((e) => [e.data.chargeId, e.data.amountMicros])).toEqual([
+      [reserved.data.reservationId, 10 * MINUTE_MICROS],
+      [`metering:${id}:2026-01-01T00:10:00.000Z`, MINUTE_MICROS],
+    ]);
     const metered = (await streamEvents(gateway, id)).filter((e) =>
       e.type === "DeploymentUsageMetered"
     );
     expect(metered.map((e) => e.data.minute)).toEqual(
-      [0, 1, 2, 3, 4].map((m) => `2026-01-01T00:0${m}:00.000Z`),
+      Array.from({ length: 11 }, (_, m) => new Date(START.getTime() + m * 60_000).toISOString()),
     );
-    expect(await balanceMicros(tenant.accountId)).toBe(1_000_000 - 5 * MINUTE_MICROS);
+    expect(metered.map((e) => e.data.prepaid === true)).toEqual([
+      ...Array(10).fill(true),
+      false,
+    ]);
+    expect(await balanceMicros(tenant.accountId)).toBe(1_000_000 - 11 * MINUTE_MICROS);
   });
 
   it("applies POD_PRICE_MULTIPLIER", async () => {
@@ -108,22 +120,30 @@ describe("pod metering (ManualClock)", () => {
       env: { POD_PRICE_MULTIPLIER: "1.5" },
     });
     const tenant = await createTenant(gateway, 1);
-    await runningDeployment(tenant);
+    const id = await runningDeployment(tenant);
     await meteringOf(gateway).meterNow();
-    expect((await charges(tenant.accountId)).map((e) => e.data.amountMicros)).toEqual([17_250]);
+    const [reserved] = (await allEvents(gateway, ["CreditsReserved"])).filter((e) =>
+      e.data.accountId === tenant.accountId
+    );
+    expect(reserved.data.amountMicros).toBe(10 * 17_250);
+    const metered = (await streamEvents(gateway, id)).filter((e) =>
+      e.type === "DeploymentUsageMetered"
+    );
+    expect(metered.map((e) => e.data.amountMicros)).toEqual([17_250]);
   });
 
   it("stops the account's pods when the balance cannot cover the next minute", async () => {
-    const tenant = await createTenant(gateway, (2 * MINUTE_MICROS) / 1_000_000);
+    // Enough for the 10 held minutes and 2 more.
+    const tenant = await createTenant(gateway, (12 * MINUTE_MICROS) / 1_000_000);
     const id = await runningDeployment(tenant);
 
     await meteringOf(gateway).meterNow();
-    at(60);
+    at(660);
     await meteringOf(gateway).meterNow();
     expect(await balanceMicros(tenant.accountId)).toBe(0);
     await waitForStatus(gateway, tenant, id, "running");
 
-    at(120);
+    at(720);
     const report = await meteringOf(gateway).meterNow();
     expect(report.stoppedAccounts).toEqual([tenant.accountId]);
     await waitForStatus(gateway, tenant, id, "stopped");
@@ -133,11 +153,12 @@ describe("pod metering (ManualClock)", () => {
     expect((await chatError(clientFor(gateway, tenant), "mistral")).code).toBe(
       "model_not_available",
     );
-    expect(await charges(tenant.accountId)).toHaveLength(2);
+    // The settled hold (10 minutes) and minutes 10 and 11.
+    expect(await charges(tenant.accountId)).toHaveLength(3);
     expect(await balanceMicros(tenant.accountId)).toBe(0);
 
     // Nothing more is charged for a stopped pod, and it cannot be started without credit.
-    at(600);
+    at(1200);
     expect((await meteringOf(gateway).meterNow()).charged).toEqual([]);
     const start = await api(gateway.url, "POST", `/api/deployments/${id}/start`, {
       token: tenant.key,

@@ -5,7 +5,7 @@ import { newEventId, newId } from "../../common/ids.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { EVENT_STORE, type EventStore } from "../../event-store/event-store.port.ts";
 import type { Principal } from "../../auth/principal.ts";
-import { checkDeploymentName, textField } from "../deployment-fields.ts";
+import { checkDeploymentName, refuseUnknownFields, textField } from "../deployment-fields.ts";
 import { type DeploymentRequested, deploymentStream } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
 import { SECRET_BOX, type SecretBox } from "./secret-box.ts";
@@ -17,6 +17,15 @@ export interface RegisterExternalUpstream {
   baseUrl: string;
   apiKey?: string;
 }
+
+/** Every field `POST /api/deployments` takes with `provider: "external"`. */
+export const EXTERNAL_DEPLOYMENT_FIELDS = [
+  "provider",
+  "name",
+  "model",
+  "base_url",
+  "api_key",
+] as const;
 
 /** Registers an account's own OpenAI-compatible server (Ollama, vLLM, LM Studio, llama.cpp…). */
 @Injectable()
@@ -31,16 +40,11 @@ export class ExternalUpstreamsService {
 
   /** Validates the request body shape; every failure is a 400 naming its field. */
   parse(body: Record<string, unknown>): RegisterExternalUpstream {
+    refuseUnknownFields(body, EXTERNAL_DEPLOYMENT_FIELDS);
     const name = checkDeploymentName(textField(body, "name", true));
-    const model = textField(body, "model", true);
-    if (model.length > 256) {
-      throw ApiError.badRequest("Invalid 'model': too long.", "model", "invalid_value");
-    }
-    const baseUrl = textField(body, "base_url", true);
-    const apiKey = textField(body, "api_key", false);
-    if (apiKey !== undefined && apiKey.length > 4096) {
-      throw ApiError.badRequest("Invalid 'api_key': too long.", "api_key", "invalid_value");
-    }
+    const model = textField(body, "model", true, 256);
+    const baseUrl = textField(body, "base_url", true, 2048);
+    const apiKey = textField(body, "api_key", false, 4096);
     return { name, model, baseUrl, apiKey };
   }
 

@@ -7,7 +7,8 @@ import { logger } from "../../common/json-logger.ts";
 import { sleep } from "../../common/sleep.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
-import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
+import { GpuPriceTable } from "../../catalogue/gpu-prices.ts";
+import { gpuTypePrice, type Pod, PodsClient, reportedPodCost } from "../../runpod/pods.client.ts";
 import {
   RunpodConflict,
   RunpodError,
@@ -16,11 +17,13 @@ import {
   RunpodUnavailable,
 } from "../../runpod/runpod-http.ts";
 import { minutePriceMicros } from "../deployment.decider.ts";
-import { checkDeploymentName, textField } from "../deployment-fields.ts";
+import { checkDeploymentName, refuseUnknownFields, textField } from "../deployment-fields.ts";
 import type { PodStopReason } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
 import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { podHoldReservationId, PodHolds } from "./pod-holds.ts";
 import { PodProvisioner } from "./pod-provisioner.ts";
+import { CLAIM_ABANDONED_MS, type PodSlotClaim, PodSlots } from "./pod-slots.ts";
 import { isNoCapacity, runpodApiError } from "./runpod-api-errors.ts";
 
 export interface DeployPodInput {
@@ -35,6 +38,16 @@ export const OLLAMA_IMAGE = "ollama/ollama:latest";
 export const POD_NAME_PREFIX = "modelpilot-";
 const MODEL = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$/;
 const ACTIVE_STATUSES = new Set(["pending", "provisioning", "pulling", "running"]);
+/** Every field `POST /api/deployments` takes for a pod (`provider` defaults to `runpod`). */
+export const POD_DEPLOYMENT_FIELDS = ["provider", "model", "name", "gpu_type_id"] as const;
+/**
+ * The hold outlives its prepaid window by this much, so metering that runs late (or a gateway
+ * restarted within the hour) still settles it; past that the hold-expiry process releases it and
+ * the prepaid minutes are charged from the balance instead.
+ */
+const HOLD_MARGIN_MS = 60 * 60_000;
+/** RunPod's GPU catalogue gets this long before the price table answers instead. */
+const QUOTE_TIMEOUT_MS = 5_000;
 
 /**
  * User-facing pod actions: deploy, stop, start, delete. Each talks to RunPod first and records
@@ -50,11 +63,15 @@ export class PodLifecycleService {
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(GpuPriceTable) private readonly gpuPrices: GpuPriceTable,
+    @Inject(PodSlots) private readonly slots: PodSlots,
+    @Inject(PodHolds) private readonly holds: PodHolds,
   ) {}
 
   /** Validates `POST /api/deployments` for pods; each failure is a 400 naming its field. */
   parse(body: Record<string, unknown>): DeployPodInput {
-    const model = textField(body, "model", true);
+    refuseUnknownFields(body, POD_DEPLOYMENT_FIELDS);
+    const model = textField(body, "model", true, 256);
     if (!MODEL.test(model)) {
       throw ApiError.badRequest(
         "Invalid 'model': expected an Ollama model name such as 'mistral:7b'.",
@@ -62,8 +79,17 @@ export class PodLifecycleService {
         "invalid_value",
       );
     }
-    const name = checkDeploymentName(textField(body, "name", false) ?? model);
-    const gpuTypeId = textField(body, "gpu_type_id", false) ?? this.config.runpodDefaultGpu;
+    const name = checkDeploymentName(textField(body, "name", false, 128) ?? model);
+    const gpuTypeId = textField(body, "gpu_type_id", false, 128) ?? this.config.runpodDefaultGpu;
+    if (!this.config.runpodAllowedGpus.includes(gpuTypeId)) {
+      throw ApiError.badRequest(
+        `Invalid 'gpu_type_id': ${JSON.stringify(gpuTypeId)} is not offered here. Choose one of: ${
+          this.config.runpodAllowedGpus.join(", ")
+        }.`,
+        "gpu_type_id",
+        "gpu_not_allowed",
+      );
+    }
     return { model, name, gpuTypeId };
   }
 
@@ -80,33 +106,91 @@ export class PodLifecycleService {
         "deployment_exists",
       );
     }
-    const { availableMicros } = await this.ledger.balance(principal.accountId);
-    if (availableMicros <= 0) {
-      throw ApiError.insufficientCredits(
-        "Add credits before deploying a pod: pods are billed per minute.",
-      );
+    const accountId = principal.accountId;
+    const minutes = this.config.podMinPrepaidMinutes;
+    const holdFor = (usdPerHour: number) =>
+      minutePriceMicros(usdPerHour, this.config.podPriceMultiplier) * minutes;
+    // A cheap first refusal, before RunPod is asked anything or anything is appended: the price
+    // table is a conservative estimate. The binding check is the ledger hold below.
+    const { availableMicros } = await this.ledger.balance(accountId);
+    const estimate = this.gpuPrices.priceUsd(input.gpuTypeId);
+    if (availableMicros <= 0 || (estimate !== undefined && availableMicros < holdFor(estimate))) {
+      throw insufficientForPod(minutes);
     }
-    const pod = await this.createPod(input);
+    const quote = await this.quoteGpu(input.gpuTypeId);
+    const holdMicros = holdFor(quote);
+    if (availableMicros < holdMicros) throw insufficientForPod(minutes);
+
+    // The slot first (race-free cap), then the hold (race-free credit), then the pod.
+    const claimId = randomBase62(20);
+    const metadata = { actor: principal.actor, requestId };
+    await this.slots.claim(
+      { accountId, claimId, maxPods: this.config.maxPodsPerAccount, at: this.now() },
+      () => this.existingPods(accountId),
+      (claim) => this.slotIsFree(claim),
+      metadata,
+    );
+    const reservationId = podHoldReservationId(claimId);
+    const undo: Array<() => Promise<unknown>> = [
+      () => this.slots.release(accountId, claimId, "deploy_failed", this.now()),
+    ];
+    const rollBack = async () => {
+      for (const step of undo.reverse()) {
+        await step().catch((error) =>
+          logger.write("error", "could not roll back a refused deploy", {
+            claimId,
+            error: (error as Error).message,
+          })
+        );
+      }
+    };
+    let pod: Pod;
+    try {
+      await this.ledger.reserve(accountId, {
+        reservationId,
+        amountMicros: holdMicros,
+        reference: `pod_deploy:${claimId}`,
+        model: input.model,
+        expiresAt: new Date(this.clock.now().getTime() + minutes * 60_000 + HOLD_MARGIN_MS),
+      }, metadata);
+      undo.push(() =>
+        this.ledger.release(accountId, { reservationId, reason: "deploy_failed" }, metadata)
+      );
+      pod = await this.createPod(input);
+      // An unrecorded pod is never metered, reconciled or stopped, yet RunPod bills it: give it back.
+      undo.push(() => this.pods.terminatePod(pod.id));
+    } catch (error) {
+      await rollBack();
+      throw error;
+    }
     let result;
     try {
+      const cost = reportedPodCost(pod) ??
+        reportedPodCost(await this.pods.getPod(pod.id).catch(() => undefined));
+      if (cost === undefined) {
+        throw new ApiError(
+          502,
+          "RunPod reported no price for the new pod, so it cannot be billed; it was terminated " +
+            "and nothing was charged.",
+          { type: "api_error", code: "runpod_invalid_price" },
+        );
+      }
+      await this.slots.bind(accountId, claimId, pod.id);
       result = await this.handler.handle(pod.id, {
         type: "RequestPodDeployment",
         deploymentId: pod.id,
-        accountId: principal.accountId,
+        accountId,
         name: input.name,
         modelIdentifier: input.model,
         gpuTypeId: pod.gpu?.id ?? input.gpuTypeId,
-        costPerHourUsd: pod.cost,
+        costPerHourUsd: cost,
         at: this.now(),
-      }, { actor: principal.actor, requestId });
+        prepaidHold: { reservationId, amountMicros: holdMicros, minutes },
+        quotedCostPerHourUsd: quote,
+        slotClaimId: claimId,
+      }, metadata);
     } catch (error) {
-      // An unrecorded pod is never metered, reconciled or stopped, yet RunPod bills it: give it back.
-      await this.pods.terminatePod(pod.id).catch((terminateError) =>
-        logger.write("error", "could not terminate an unrecorded pod", {
-          podId: pod.id,
-          error: (terminateError as Error).message,
-        })
-      );
+      await rollBack();
       throw error;
     }
     await this.queries.waitFor(result.position!);
@@ -126,15 +210,27 @@ export class PodLifecycleService {
   async start(principal: Principal, id: string, requestId?: string): Promise<DeploymentView> {
     const deployment = this.require(principal.accountId, id);
     if (deployment.status !== "stopped") throw invalidState(deployment, "start");
-    const price = minutePriceMicros(deployment.costPerHourUsd ?? 0, this.config.podPriceMultiplier);
+    const { state } = await this.handler.load(id);
+    // Minutes before the stop stay on the deploy's hold: settle it before the pod runs again.
+    if (!(await this.holds.settle(id, state))) {
+      throw ApiError.insufficientCredits(
+        "Add credits before starting this pod: its earlier minutes are not paid for yet.",
+      );
+    }
+    const lastPrice = Math.max(
+      deployment.costPerHourUsd ?? 0,
+      this.gpuPrices.priceUsd(deployment.gpuTypeId ?? "") ?? 0,
+    );
+    const price = minutePriceMicros(lastPrice, this.config.podPriceMultiplier);
     const { availableMicros } = await this.ledger.balance(principal.accountId);
     if (availableMicros <= 0 || availableMicros < price) {
       throw ApiError.insufficientCredits(
         "Add credits before starting this pod: the balance does not cover one minute.",
       );
     }
+    let startedPod: Pod | undefined;
     try {
-      await this.pods.startPod(id);
+      startedPod = await this.pods.startPod(id);
     } catch (error) {
       if (error instanceof RunpodNotFound) throw await this.recordVanished(deployment, "start");
       if (!(error instanceof RunpodConflict)) throw runpodApiError(error, "start the pod");
@@ -146,7 +242,25 @@ export class PodLifecycleService {
       if (!["PROVISIONING", "STARTING", "RUNNING"].includes(pod.status)) {
         throw runpodApiError(error, "start the pod");
       }
+      startedPod = pod;
     }
+    // The restarted pod may run on another machine at another price: meter what RunPod says now.
+    const cost = reportedPodCost(startedPod) ??
+      reportedPodCost(await this.pods.getPod(id).catch(() => undefined));
+    if (cost === undefined) {
+      await this.pods.stopPod(id).catch(() => undefined);
+      throw new ApiError(
+        502,
+        "RunPod reported no price for the restarted pod, so it cannot be billed; it was stopped.",
+        { type: "api_error", code: "runpod_invalid_price" },
+      );
+    }
+    const resumed = await this.handler.handle(id, {
+      type: "ResumePod",
+      costPerHourUsd: cost,
+      at: this.now(),
+    }, { actor: principal.actor, requestId });
+    if (resumed.position !== undefined) await this.queries.waitFor(resumed.position);
     void this.provisioner.provision(id, { restart: true });
     logger.write("info", "pod start requested", { deploymentId: id, requestId });
     return this.queries.get(principal.accountId, id)!;
@@ -229,6 +343,57 @@ export class PodLifecycleService {
     if (result.position !== undefined) await this.queries.waitFor(result.position);
   }
 
+  /** Metering found a pod with no usable price (an old stream): it must not run free. */
+  async stopForMissingPrice(id: string): Promise<void> {
+    const { state } = await this.handler.load(id);
+    const deployment = state.accountId ? this.queries.get(state.accountId, id) : undefined;
+    if (!deployment || !ACTIVE_STATUSES.has(deployment.status)) return;
+    await this.stopPod(
+      deployment,
+      "failed",
+      { actor: "system:metering" },
+      "RunPod reported no usable price for this pod.",
+    );
+  }
+
+  /** RunPod GPU catalogue price (USD per GPU-hour) when it answers, else the price table. */
+  private async quoteGpu(gpuTypeId: string): Promise<number> {
+    try {
+      const price = gpuTypePrice(
+        await this.pods.getGpuType(gpuTypeId, AbortSignal.timeout(QUOTE_TIMEOUT_MS)),
+      );
+      if (price !== undefined) return price;
+    } catch (error) {
+      logger.write("info", "RunPod GPU catalogue did not answer; using the price table", {
+        gpuTypeId,
+        error: (error as Error).message,
+      });
+    }
+    const price = this.gpuPrices.priceUsd(gpuTypeId);
+    if (price !== undefined) return price;
+    throw new ApiError(
+      503,
+      `No price is known for '${gpuTypeId}' (RunPod's catalogue did not give one, and the price ` +
+        "table has none), so it cannot be deployed now.",
+      { type: "api_error", param: "gpu_type_id", code: "gpu_price_unknown" },
+    );
+  }
+
+  /** Pods deployed before per-account slots existed, adopted on the account's first claim. */
+  private existingPods(accountId: string): string[] {
+    return this.queries.listForAccount(accountId)
+      .filter((d) => d.provider === "runpod" && d.podId !== undefined && d.status !== "terminated")
+      .map((d) => d.id);
+  }
+
+  /** A slot is free once its pod is gone, or when its deploy died before recording one. */
+  private async slotIsFree(claim: PodSlotClaim): Promise<boolean> {
+    const abandoned = this.clock.now().getTime() - Date.parse(claim.claimedAt) > CLAIM_ABANDONED_MS;
+    if (!claim.deploymentId) return abandoned;
+    const { state } = await this.handler.load(claim.deploymentId);
+    return state.podGone || (state.status === "none" && abandoned);
+  }
+
   /** RunPod has no such pod any more: record that truth and tell the caller. */
   private async recordVanished(deployment: DeploymentView, action: string): Promise<ApiError> {
     const result = await this.handler.handle(deployment.id, {
@@ -291,6 +456,13 @@ export class PodLifecycleService {
   private now(): string {
     return this.clock.now().toISOString();
   }
+}
+
+function insufficientForPod(minutes: number): ApiError {
+  return ApiError.insufficientCredits(
+    `Add credits before deploying a pod: a deploy holds ${minutes} minutes of the GPU's price, ` +
+      "and the available balance does not cover them.",
+  );
 }
 
 function invalidState(deployment: DeploymentView, action: string): ApiError {

@@ -10,9 +10,10 @@ import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
-import { dueMinutes, minutePriceMicros } from "../deployment.decider.ts";
+import { dueMinutes, holdCovers, minutePriceMicros } from "../deployment.decider.ts";
 import { DeploymentCommandHandler } from "./deployment.handler.ts";
 import { PodDeploymentsQueries } from "./pod-deployments.queries.ts";
+import { PodHolds } from "./pod-holds.ts";
 import { PodLifecycleService } from "./pod-lifecycle.service.ts";
 
 export interface MeteringReport {
@@ -27,12 +28,21 @@ const RECENTLY_CHANGED_MS = 60 * 60_000;
 
 export const meteringChargeId = (podId: string, minute: string) => `metering:${podId}:${minute}`;
 
+/** Statuses in which a pod is billed (provisioning and the pull included). */
+const BILLED_STATUSES = ["pending", "provisioning", "pulling", "running"] as const;
+
 /**
- * Bills running pods by time: each started minute, prepaid, at RunPod's `cost` (USD/h) ×
- * POD_PRICE_MULTIPLIER. For every minute: CreditsCharged (chargeId `metering:<podId>:<minute>`,
- * idempotent in the ledger) then DeploymentUsageMetered (deterministic event id, expected
- * revision). Minutes come from the deployment stream (PodStarted … last metered), so a
- * restart neither skips nor repeats one. A refused charge stops the account's pods
+ * Bills pods by time: each started minute, prepaid, at RunPod's `cost` (USD/h) ×
+ * POD_PRICE_MULTIPLIER, from PodCreated (old streams: PodStarted). Minutes come from the
+ * deployment stream (billed intervals … last metered), so a restart neither skips nor repeats one.
+ *
+ * Money, exactly (see deployment.decider.ts): while the deploy's prepaid hold has room, a minute
+ * is only recorded (DeploymentUsageMetered `prepaid`), since the hold already reserves it. Once it
+ * has none, or the pod stops being billed: PodHoldClosed (the sum, fixed on the stream), then the
+ * ledger settles the hold at that sum (SettleReservation, idempotent by reservation id; the rest of
+ * the hold returns to the account), then PodHoldSettled. Every later minute: CreditsCharged
+ * (chargeId `metering:<podId>:<minute>`, idempotent) then DeploymentUsageMetered (deterministic
+ * event id, expected revision). A refused charge or settlement stops the account's pods
  * (`insufficient_credits`) before they run a minute unpaid.
  */
 @Injectable()
@@ -45,6 +55,7 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(DeploymentCommandHandler) private readonly handler: DeploymentCommandHandler,
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(PodLifecycleService) private readonly lifecycle: PodLifecycleService,
+    @Inject(PodHolds) private readonly holds: PodHolds,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
@@ -87,7 +98,7 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
     const now = this.clock.now();
     const recent = new Date(now.getTime() - RECENTLY_CHANGED_MS).toISOString();
     const rows = [
-      ...this.queries.withStatus(["running"]),
+      ...this.queries.withStatus(BILLED_STATUSES),
       ...this.queries.withStatus(["stopped", "terminated", "failed"]).filter((r) =>
         r.updatedAt >= recent
       ),
@@ -96,14 +107,37 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
     const refused = new Map<string, string>();
     for (const row of rows) {
       if (refused.has(row.accountId)) continue;
-      const { state } = await this.handler.load(row.id);
+      let { state } = await this.handler.load(row.id);
+      const accountId = state.accountId;
+      if (!accountId) continue;
       const due = dueMinutes(state, now);
-      if (due.length === 0 || !state.accountId) continue;
       const amountMicros = minutePriceMicros(state.costPerHourUsd, this.config.podPriceMultiplier);
+      if (due.length > 0 && !(Number.isSafeInteger(amountMicros) && amountMicros > 0)) {
+        // Old streams could record a missing price (NaN) and run free: stop the pod instead.
+        if (this.config.podPriceMultiplier > 0) {
+          logger.write("error", "pod has no usable price; stopping it", { deploymentId: row.id });
+          await this.lifecycle.stopForMissingPrice(row.id);
+          continue;
+        }
+      }
       for (const minute of due) {
+        if (holdCovers(state, amountMicros)) {
+          state = (await this.handler.handle(row.id, {
+            type: "MeterMinute",
+            minute,
+            amountMicros,
+            prepaid: true,
+          }, { actor: "system:metering" })).state;
+          report.charged.push({ deploymentId: row.id, minute, amountMicros });
+          continue;
+        }
+        if (!(await this.holds.settle(row.id, state))) {
+          refused.set(accountId, "The balance cannot cover the pod's prepaid minutes.");
+          break;
+        }
         if (amountMicros > 0) {
           try {
-            await this.ledger.charge(state.accountId, {
+            await this.ledger.charge(accountId, {
               chargeId: meteringChargeId(row.id, minute),
               amountMicros,
               reference: `deployment:${row.id}`,
@@ -112,16 +146,25 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
             }, { actor: "system:metering" });
           } catch (error) {
             if (error instanceof ApiError && error.getStatus() === 402) {
-              refused.set(state.accountId, `The balance cannot cover the pod minute ${minute}.`);
+              refused.set(accountId, `The balance cannot cover the pod minute ${minute}.`);
               break;
             }
             throw error;
           }
         }
-        await this.handler.handle(row.id, { type: "MeterMinute", minute, amountMicros }, {
+        state = (await this.handler.handle(row.id, { type: "MeterMinute", minute, amountMicros }, {
           actor: "system:metering",
-        });
+        })).state;
         report.charged.push({ deploymentId: row.id, minute, amountMicros });
+      }
+      // Every billed minute is metered and the pod is no longer billed: the hold's window ends.
+      if (
+        state.hold && !state.hold.settled && state.runningSince === null &&
+        dueMinutes(state, now).length === 0 && !refused.has(accountId)
+      ) {
+        if (!(await this.holds.settle(row.id, state))) {
+          refused.set(accountId, "The balance cannot cover the pod's prepaid minutes.");
+        }
       }
     }
     for (const [accountId, detail] of refused) {

@@ -156,6 +156,7 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
             type: "FailDeployment",
             reason: "The pod no longer exists on RunPod.",
             podStopped: false,
+            podTerminated: true,
             at: this.now(),
           }, { actor: "system:provisioner" });
           return;
@@ -170,6 +171,7 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
             type: "FailDeployment",
             reason: "The pod was terminated outside ModelPilot while starting.",
             podStopped: false,
+            podTerminated: true,
             at: this.now(),
           }, { actor: "system:provisioner" });
           return;
@@ -217,7 +219,7 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
           error.status < 500 &&
           error.status !== 429;
         if (refused || attempt >= this.options.pullAttempts || Date.now() > deadline) {
-          await this.stopAndFail(
+          await this.giveUp(
             deploymentId,
             podId,
             `Pulling '${model}' failed: ${(error as Error).message}`,
@@ -246,7 +248,11 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
     }, { actor: "system:provisioner" });
   }
 
-  /** A pod that never became ready: terminate it (it serves nothing) and record the failure. */
+  /**
+   * A pod that never became ready or cannot pull its model: terminate it (it serves nothing, and a
+   * stopped pod's disk would keep costing) and record the failure. When the terminate fails the
+   * failure says so, and the reconciler terminates the pod on a later pass.
+   */
   private async giveUp(deploymentId: string, podId: string, reason: string): Promise<void> {
     let terminated = false;
     try {
@@ -261,23 +267,7 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
         ? `${reason} The pod was terminated.`
         : `${reason} Terminating the pod failed.`,
       podStopped: false,
-      at: this.now(),
-    }, { actor: "system:provisioner" });
-  }
-
-  /** The pod runs but cannot serve the model: stop it so it bills nothing, keep it for inspection. */
-  private async stopAndFail(deploymentId: string, podId: string, reason: string): Promise<void> {
-    let stopped = false;
-    try {
-      await this.pods.stopPod(podId);
-      stopped = true;
-    } catch (error) {
-      stopped = error instanceof RunpodNotFound;
-    }
-    await this.handler.handle(deploymentId, {
-      type: "FailDeployment",
-      reason: stopped ? reason : `${reason} Stopping the pod failed.`,
-      podStopped: stopped,
+      podTerminated: terminated,
       at: this.now(),
     }, { actor: "system:provisioner" });
   }

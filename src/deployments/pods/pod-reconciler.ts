@@ -82,9 +82,13 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
       "pulling",
       "running",
       "stopped",
+      "failed",
     ]);
     const changed: string[] = [];
     for (const row of rows) {
+      // A failed deployment whose pod is known gone needs nothing; one whose terminate failed
+      // (or an older one kept stopped "for inspection") still costs storage: terminate it.
+      if (row.status === "failed" && (await this.handler.load(row.id)).state.podGone) continue;
       let pod: Pod | undefined;
       try {
         pod = await this.pods.getPod(row.id, this.loop.signal);
@@ -100,6 +104,23 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
       if (!pod || pod.status === "TERMINATED") {
         await this.provisioner.cancel(row.id);
         const result = await this.handler.handle(row.id, { type: "TerminatePod", at }, metadata);
+        if (result.events.length) changed.push(row.id);
+        continue;
+      }
+      if (row.status === "failed") {
+        try {
+          await this.pods.terminatePod(row.id, this.loop.signal);
+        } catch (error) {
+          if (this.loop.signal.aborted) break;
+          if (!(error instanceof RunpodNotFound)) {
+            if (!(error instanceof RunpodError)) throw error;
+            continue; // Tried again next pass.
+          }
+        }
+        const at = this.clock.now().toISOString();
+        const result = await this.handler.handle(row.id, { type: "TerminatePod", at }, {
+          actor: "system:reconciler",
+        });
         if (result.events.length) changed.push(row.id);
         continue;
       }

@@ -31,6 +31,20 @@ export interface SimulatorKnobs {
   stuckProvisioning: boolean;
   /** GPU type ids with no stock: creating a pod on them fails with 500. */
   unavailableGpus: string[];
+  /**
+   * GPUs free per type (absent: unlimited). A create beyond them fails with 500 "not enough free
+   * GPUs"; the catalogue's `availability` follows the count.
+   */
+  gpuStock: Record<string, number>;
+  /** USD/h per GPU type for pods and `GET /catalog/gpus` (merged over the built-in prices). */
+  gpuPrices: Record<string, number>;
+  /** `GET /catalog/gpus[/{id}]` answers; false: 503, as when RunPod's catalogue is down. */
+  gpuCatalogAvailable: boolean;
+  /**
+   * What a pod reports as `cost`: `"price"` (the GPU's price × count, 0 when EXITED/TERMINATED),
+   * `"missing"` (no `cost` field at all) or a fixed number (e.g. 0).
+   */
+  podCost: "price" | "missing" | number;
   /** How long a terminated pod stays visible (status TERMINATED) before GET answers 404. */
   terminatedVisibleMs: number;
   /** REST requests allowed per minute before 429 (RateLimit headers report it). */
@@ -81,6 +95,10 @@ export const DEFAULT_KNOBS: SimulatorKnobs = {
   startMs: 50,
   stuckProvisioning: false,
   unavailableGpus: [],
+  gpuStock: {},
+  gpuPrices: {},
+  gpuCatalogAvailable: true,
+  podCost: "price",
   terminatedVisibleMs: 0,
   restRateLimitPerMinute: 6000,
   ollamaReadyMs: 50,

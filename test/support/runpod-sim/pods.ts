@@ -22,13 +22,31 @@ export const ALLOWED_ACTIONS: Record<SimPodStatus, string[]> = {
   TERMINATED: [],
 };
 
-const GPU_PRICES: Record<string, number> = {
+/** Secure-cloud USD per GPU-hour (runpod-api.md 3.3 catalogue `price.secure`). */
+export const GPU_PRICES: Record<string, number> = {
   "NVIDIA GeForce RTX 4090": 0.69,
+  "NVIDIA GeForce RTX 3090": 0.43,
+  "NVIDIA RTX A5000": 0.27,
+  "NVIDIA RTX A6000": 0.49,
+  "NVIDIA L4": 0.43,
   "NVIDIA A40": 0.4,
   "NVIDIA L40S": 0.86,
   "NVIDIA A100 80GB PCIe": 1.64,
   "NVIDIA H100 80GB HBM3": 2.99,
   "NVIDIA H200": 3.59,
+};
+
+const GPU_MEMORY_GB: Record<string, number> = {
+  "NVIDIA GeForce RTX 4090": 24,
+  "NVIDIA GeForce RTX 3090": 24,
+  "NVIDIA RTX A5000": 24,
+  "NVIDIA RTX A6000": 48,
+  "NVIDIA L4": 24,
+  "NVIDIA A40": 48,
+  "NVIDIA L40S": 48,
+  "NVIDIA A100 80GB PCIe": 80,
+  "NVIDIA H100 80GB HBM3": 80,
+  "NVIDIA H200": 141,
 };
 
 export interface SimPod {
@@ -103,6 +121,42 @@ export class PodStore {
     return [...this.pods.keys()].map((id) => this.get(id)).filter((p): p is SimPod => !!p);
   }
 
+  gpuPrice(id: string): number {
+    return this.ctx.knobs.gpuPrices[id] ?? GPU_PRICES[id] ?? 0.5;
+  }
+
+  /** GPUs of a type still free: the stock knob minus pods holding one (not TERMINATED). */
+  freeGpus(id: string): number {
+    const stock = this.ctx.knobs.gpuStock[id];
+    if (stock === undefined) return Infinity;
+    const used = this.list().filter((p) => p.status !== "TERMINATED" && p.gpu?.id === id)
+      .reduce((sum, p) => sum + (p.gpu?.count ?? 0), 0);
+    return Math.max(0, stock - used);
+  }
+
+  /** A `GET /catalog/gpus` entry (runpod-api.md 3.3 "GPU catalog entry"). */
+  catalogEntry(id: string): Record<string, unknown> {
+    const price = this.gpuPrice(id);
+    const free = this.freeGpus(id);
+    const unavailable = this.ctx.knobs.unavailableGpus.includes(id) || free === 0;
+    return {
+      id,
+      name: id.replace(/^NVIDIA (GeForce )?/, ""),
+      pool: `${(GPU_MEMORY_GB[id] ?? 24) >= 80 ? "AMPERE" : "ADA"}_${GPU_MEMORY_GB[id] ?? 24}`,
+      manufacturer: "Nvidia",
+      memory: GPU_MEMORY_GB[id] ?? 24,
+      secure: true,
+      community: true,
+      price: {
+        secure: price,
+        community: Math.round(price * 0.8 * 100) / 100,
+        serverless: Math.round(price * 1.5 * 100) / 100,
+      },
+      maxCount: { secure: 8, community: 8 },
+      availability: unavailable ? "NONE" : free < 2 ? "LOW" : "HIGH",
+    };
+  }
+
   /** True when the pod's Ollama answers through the proxy. */
   ollamaReady(pod: SimPod): boolean {
     this.refresh(pod);
@@ -113,7 +167,8 @@ export class PodStore {
   view(pod: SimPod): Record<string, unknown> {
     const now = this.ctx.now();
     const running = pod.status === "RUNNING";
-    const price = pod.gpu ? (GPU_PRICES[pod.gpu.id] ?? 0.5) * pod.gpu.count : 0.1;
+    const price = pod.gpu ? this.gpuPrice(pod.gpu.id) * pod.gpu.count : 0.1;
+    const costKnob = this.ctx.knobs.podCost;
     const stopped = pod.status === "EXITED" || pod.status === "TERMINATED";
     const tcpPorts = pod.ports.filter((p) => p.endsWith("/tcp")).map((p) => parseInt(p, 10));
     return {
@@ -131,7 +186,13 @@ export class PodStore {
       cloud: pod.cloud,
       dataCenterId: pod.dataCenterId,
       cudaVersion: "12.8",
-      cost: stopped ? 0 : Math.round(price * 1000) / 1000,
+      ...(costKnob === "missing" ? {} : {
+        cost: typeof costKnob === "number"
+          ? costKnob
+          : stopped
+          ? 0
+          : Math.round(price * 1000) / 1000,
+      }),
       locked: false,
       ssh: null,
       createdAt: new Date(pod.createdAt).toISOString(),
@@ -155,7 +216,9 @@ export class PodStore {
     };
   }
 
-  create(body: any): { pod?: SimPod; errors?: string[]; unavailable?: boolean } {
+  create(
+    body: any,
+  ): { pod?: SimPod; errors?: string[]; unavailable?: boolean; notEnoughFree?: boolean } {
     const errors: string[] = [];
     if (body === null || typeof body !== "object" || Array.isArray(body)) {
       return { errors: ["body must be a JSON object"] };
@@ -207,6 +270,9 @@ export class PodStore {
     if (errors.length) return { errors };
     if (body.gpu && this.ctx.knobs.unavailableGpus.includes(body.gpu.id)) {
       return { unavailable: true };
+    }
+    if (body.gpu && this.freeGpus(body.gpu.id) < (body.gpu.count ?? 1)) {
+      return { unavailable: true, notEnoughFree: true };
     }
     const now = this.ctx.now();
     const pod: SimPod = {
@@ -323,6 +389,22 @@ export function createRestHandler(ctx: SimContext, store: PodStore) {
     const method = req.method ?? "GET";
     const segments = path.split("/").filter(Boolean);
     try {
+      if (segments[0] === "catalog" && segments[1] === "gpus" && method === "GET") {
+        if (!ctx.knobs.gpuCatalogAvailable) {
+          return sendProblem(res, 503, "catalog unavailable", [], headers);
+        }
+        if (segments.length === 2) {
+          const ids = [
+            ...new Set([...Object.keys(GPU_PRICES), ...Object.keys(ctx.knobs.gpuPrices)]),
+          ];
+          return sendJson(res, 200, ids.map((id) => store.catalogEntry(id)), headers);
+        }
+        const id = decodeURIComponent(segments.slice(2).join("/"));
+        if (!(id in GPU_PRICES) && !(id in ctx.knobs.gpuPrices)) {
+          return sendProblem(res, 404, "gpu type not found", [], headers);
+        }
+        return sendJson(res, 200, store.catalogEntry(id), headers);
+      }
       if (segments[0] !== "pods") return sendProblem(res, 404, "not found", [], headers);
       if (segments.length === 1) {
         if (method === "GET") {
@@ -340,8 +422,10 @@ export function createRestHandler(ctx: SimContext, store: PodStore) {
             return sendProblem(
               res,
               500,
-              "There are no longer any instances available with the requested specifications. " +
-                "Please refresh and try again.",
+              result.notEnoughFree
+                ? "There are not enough free GPUs on the host machine to deploy this pod."
+                : "There are no longer any instances available with the requested specifications. " +
+                  "Please refresh and try again.",
               [],
               headers,
             );

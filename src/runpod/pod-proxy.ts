@@ -4,6 +4,14 @@
  * nothing listens on the port, and cuts responses silent for 100 s (524), so pulls stream.
  */
 
+import { BoundedBody } from "../common/bounded-body.ts";
+
+/** Most bytes read from an Ollama JSON answer (tags, ps, version). */
+const MAX_JSON_BYTES = 16 * 1024 * 1024;
+/** Most bytes of one pull progress line, and of the readiness or error text kept. */
+const MAX_LINE_BYTES = 1024 * 1024;
+const MAX_TEXT_BYTES = 64 * 1024;
+
 export function podProxyUrl(template: string, podId: string, port: number): string {
   return template.replaceAll("{podId}", encodeURIComponent(podId)).replaceAll(
     "{port}",
@@ -71,7 +79,7 @@ export class OllamaClient {
       const response = await this.fetchImpl(`${this.baseUrl}/`, {
         signal: withTimeout(this.options.readyTimeoutMs ?? 2_000, signal),
       });
-      const text = await response.text();
+      const text = await BoundedBody.of(response, { maxBytes: MAX_TEXT_BYTES }).text();
       return response.status === 200 && text.includes("Ollama is running");
     } catch {
       return false;
@@ -150,6 +158,11 @@ export class OllamaClient {
           buffered = buffered.slice(newline + 1);
           if (handleLine(line)) return;
         }
+        if (buffered.length > MAX_LINE_BYTES) {
+          throw new OllamaError(
+            `pull ${model}: a progress line longer than ${MAX_LINE_BYTES} bytes`,
+          );
+        }
       }
       if (handleLine(buffered + decoder.decode())) return;
       throw new OllamaError(`pull ${model}: stream ended before success`);
@@ -181,7 +194,13 @@ export class OllamaClient {
         response.status,
       );
     }
-    return await response.json() as T;
+    try {
+      return JSON.parse(
+        await BoundedBody.of(response, { maxBytes: MAX_JSON_BYTES }).text(),
+      ) as T;
+    } catch (error) {
+      throw new OllamaError(`GET ${path}: ${(error as Error).message}`);
+    }
   }
 }
 
@@ -191,7 +210,7 @@ function withTimeout(ms: number, signal?: AbortSignal): AbortSignal {
 }
 
 async function errorText(response: Response): Promise<string> {
-  const text = await response.text().catch(() => "");
+  const text = await BoundedBody.of(response, { maxBytes: MAX_TEXT_BYTES }).text().catch(() => "");
   try {
     const body = JSON.parse(text);
     return typeof body.error === "string" ? body.error : body.error?.message ?? text.slice(0, 200);

@@ -15,7 +15,15 @@
  * method, the path and the server's detail, with the key scrubbed from the detail.
  */
 
+import { BoundedBody } from "../common/bounded-body.ts";
 import { sleep } from "../common/sleep.ts";
+
+/**
+ * Most bytes read from one RunPod answer. RunPod is operator-trusted, but a status reply carries
+ * worker output (RunPod caps it at 20 MB, base64 grows it by a third): a broken proxy or worker
+ * streaming without end must not take the gateway's memory.
+ */
+export const MAX_RUNPOD_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -83,6 +91,8 @@ export interface RunpodHttpOptions {
   maxRetryAfterMs?: number;
   fetch?: typeof fetch;
   random?: () => number;
+  /** Most bytes read from one response (default MAX_RUNPOD_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
   /** Called before each retry (metrics, logs). Never receives the key. */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string; path: string }) => void;
 }
@@ -180,7 +190,10 @@ export class RunpodHttp {
         body: request.body === undefined ? undefined : JSON.stringify(request.body),
         signal,
       });
-      const text = await response.text();
+      // The per-attempt timer above still runs while the body arrives.
+      const text = await BoundedBody.of(response, {
+        maxBytes: this.options.maxResponseBytes ?? MAX_RUNPOD_RESPONSE_BYTES,
+      }, () => timeout.abort()).text();
       const body = parseBody(response, text);
       if (response.ok || request.accept?.(response.status, body)) {
         return { status: response.status, headers: response.headers, body };

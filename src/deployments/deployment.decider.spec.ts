@@ -5,6 +5,7 @@ import {
   DeploymentRejected,
   dueMinutes,
   fold,
+  holdCovers,
   minutePriceMicros,
 } from "./deployment.decider.ts";
 
@@ -23,6 +24,7 @@ const requested: DeploymentEvent = {
     requestedAt: T0,
   },
 };
+/** A PodCreated as written before issue 11 (no `billedFrom`): billed from PodStarted. */
 const created: DeploymentEvent = {
   type: "PodCreated",
   data: {
@@ -33,6 +35,22 @@ const created: DeploymentEvent = {
     createdAt: T0,
   },
 };
+const HOLD = { reservationId: "pod:claim1", amountMicros: 2 * 11_500, minutes: 2 };
+/** Today's PodCreated: billed from here, with a two-minute prepaid hold. */
+const createdNow = (seconds = 0): DeploymentEvent => ({
+  type: "PodCreated",
+  data: {
+    deploymentId: "pod1",
+    podId: "pod1",
+    gpuTypeId: "NVIDIA GeForce RTX 4090",
+    costPerHourUsd: 0.69,
+    createdAt: at(seconds),
+    billedFrom: "created",
+    prepaidHold: HOLD,
+    quotedCostPerHourUsd: 0.69,
+    slotClaimId: "claim1",
+  },
+});
 const started = (seconds: number): DeploymentEvent => ({
   type: "PodStarted",
   data: {
@@ -61,7 +79,7 @@ function given(events: DeploymentEvent[]) {
 }
 
 describe("deployment decider", () => {
-  it("records a rented pod as requested and created", () => {
+  it("records a rented pod as requested and created, billed from creation, with its hold", () => {
     const events = given([]).when({
       type: "RequestPodDeployment",
       deploymentId: "pod1",
@@ -71,9 +89,30 @@ describe("deployment decider", () => {
       gpuTypeId: "NVIDIA GeForce RTX 4090",
       costPerHourUsd: 0.69,
       at: T0,
+      prepaidHold: HOLD,
+      quotedCostPerHourUsd: 0.69,
+      slotClaimId: "claim1",
     });
-    expect(events).toEqual([requested, created]);
+    expect(events).toEqual([requested, createdNow(0)]);
   });
+
+  it.each([0, -1, Number.NaN, undefined])(
+    "refuses to record a pod RunPod priced at %p: a pod is never free by accident",
+    (cost) => {
+      expect(() =>
+        given([]).when({
+          type: "RequestPodDeployment",
+          deploymentId: "pod1",
+          accountId: "acct_1",
+          name: "mistral",
+          modelIdentifier: "mistral",
+          gpuTypeId: "x",
+          costPerHourUsd: cost as number,
+          at: T0,
+        })
+      ).toThrow(/no usable price/);
+    },
+  );
 
   it("refuses to create the same deployment twice", () => {
     expect(() =>
@@ -156,6 +195,171 @@ describe("deployment decider", () => {
     });
     expect(events.map((e) => e.type)).toEqual(["PodStopped", "DeploymentFailed"]);
     expect(events[0].data).toMatchObject({ reason: "failed", detail: "boom" });
+  });
+
+  it("records a failure whose pod was terminated as leaving no pod behind", () => {
+    const events = given([requested, createdNow()]).when({
+      type: "FailDeployment",
+      reason: "pull failed",
+      podStopped: false,
+      podTerminated: true,
+      at: at(90),
+    });
+    expect(events).toEqual([{
+      type: "DeploymentFailed",
+      data: { deploymentId: "pod1", reason: "pull failed", failedAt: at(90), podTerminated: true },
+    }]);
+    expect(fold([requested, createdNow(), ...events]).podGone).toBe(true);
+    // Older failures (pod stopped "for inspection") leave the pod in place.
+    const older: DeploymentEvent = {
+      type: "DeploymentFailed",
+      data: { deploymentId: "pod1", reason: "pull failed", failedAt: at(90) },
+    };
+    expect(fold([requested, created, older]).podGone).toBe(false);
+  });
+
+  describe("billing from creation (issue 11), old streams unchanged", () => {
+    it("bills provisioning and the pull: minutes are due from PodCreated", () => {
+      const state = fold([requested, createdNow(0)]);
+      expect(state.status).toBe("provisioning");
+      expect(dueMinutes(state, new Date(at(125)))).toEqual([at(0), at(60), at(120)]);
+      // PodStarted later does not restart the interval.
+      expect(dueMinutes(fold([requested, createdNow(0), started(100)]), new Date(at(125))))
+        .toEqual([at(0), at(60), at(120)]);
+    });
+
+    it("still bills an old stream (PodCreated without billedFrom) from PodStarted", () => {
+      expect(dueMinutes(fold([requested, created]), new Date(at(125)))).toEqual([]);
+      expect(dueMinutes(fold([requested, created, started(70)]), new Date(at(125))))
+        .toEqual([at(60), at(120)]);
+    });
+
+    it("bills a restart from PodResumed, at the price RunPod reports after the start", () => {
+      const events = given([requested, createdNow(0), stopped(30)]).when({
+        type: "ResumePod",
+        costPerHourUsd: 0.74,
+        at: at(200),
+      });
+      // The prepaid window ends with the stop's minutes; the restart is charged minute by minute.
+      expect(events).toEqual([
+        {
+          type: "PodHoldClosed",
+          data: {
+            deploymentId: "pod1",
+            reservationId: HOLD.reservationId,
+            amountMicros: 0,
+            minutes: 0,
+            closedAt: at(200),
+          },
+        },
+        {
+          type: "PodResumed",
+          data: { deploymentId: "pod1", costPerHourUsd: 0.74, resumedAt: at(200) },
+        },
+      ]);
+      const state = fold([requested, createdNow(0), stopped(30), ...events]);
+      expect(state.status).toBe("provisioning");
+      expect(state.costPerHourUsd).toBe(0.74);
+      expect(dueMinutes(state, new Date(at(250)))).toEqual([at(0), at(180), at(240)]);
+    });
+
+    it("refuses a restart RunPod reports no price for", () => {
+      expect(() =>
+        given([requested, createdNow(0), stopped(30)]).when({
+          type: "ResumePod",
+          costPerHourUsd: 0,
+          at: at(200),
+        })
+      ).toThrow(DeploymentRejected);
+    });
+  });
+
+  describe("prepaid hold", () => {
+    const prepaid = (minute: number): DeploymentEvent => ({
+      type: "DeploymentUsageMetered",
+      data: {
+        deploymentId: "pod1",
+        accountId: "acct_1",
+        minute: at(minute * 60),
+        amountMicros: 11_500,
+        prepaid: true,
+      },
+    });
+
+    it("meters minutes against the hold while it has room", () => {
+      expect(holdCovers(fold([requested, createdNow()]), 11_500)).toBe(true);
+      expect(
+        given([requested, createdNow()]).when({
+          type: "MeterMinute",
+          minute: at(0),
+          amountMicros: 11_500,
+          prepaid: true,
+        }),
+      ).toEqual([prepaid(0)]);
+    });
+
+    it("refuses a prepaid minute past the hold's minutes or amount", () => {
+      const full = [requested, createdNow(), prepaid(0), prepaid(1)];
+      expect(holdCovers(fold(full), 11_500)).toBe(false);
+      expect(() =>
+        given(full).when({
+          type: "MeterMinute",
+          minute: at(120),
+          amountMicros: 11_500,
+          prepaid: true,
+        })
+      ).toThrow(/prepaid hold cannot cover/);
+      // A pricier minute than the hold was priced at does not fit either.
+      expect(holdCovers(fold([requested, createdNow(), prepaid(0)]), 11_501)).toBe(false);
+    });
+
+    it("closes the hold at exactly the prepaid minutes' sum, once, then records the settlement", () => {
+      const used = [requested, createdNow(), prepaid(0), prepaid(1)];
+      const closed = given(used).when({ type: "CloseHold", at: at(130) });
+      expect(closed).toEqual([{
+        type: "PodHoldClosed",
+        data: {
+          deploymentId: "pod1",
+          reservationId: HOLD.reservationId,
+          amountMicros: 23_000,
+          minutes: 2,
+          closedAt: at(130),
+        },
+      }]);
+      expect(given([...used, ...closed]).when({ type: "CloseHold", at: at(140) })).toEqual([]);
+      const settled = given([...used, ...closed]).when({ type: "MarkHoldSettled", at: at(131) });
+      expect(settled).toEqual([{
+        type: "PodHoldSettled",
+        data: {
+          deploymentId: "pod1",
+          reservationId: HOLD.reservationId,
+          amountMicros: 23_000,
+          settledAt: at(131),
+        },
+      }]);
+      expect(given([...used, ...closed, ...settled]).when({ type: "MarkHoldSettled", at: at(132) }))
+        .toEqual([]);
+    });
+
+    it("meters nothing more against a closed hold", () => {
+      const closedEarly: DeploymentEvent = {
+        type: "PodHoldClosed",
+        data: {
+          deploymentId: "pod1",
+          reservationId: HOLD.reservationId,
+          amountMicros: 11_500,
+          minutes: 1,
+          closedAt: at(61),
+        },
+      };
+      expect(holdCovers(fold([requested, createdNow(), prepaid(0), closedEarly]), 1)).toBe(false);
+    });
+
+    it("has no hold on an old stream: every minute is charged directly", () => {
+      expect(holdCovers(fold([requested, created, started(0)]), 11_500)).toBe(false);
+      expect(given([requested, created, started(0)]).when({ type: "CloseHold", at: at(1) }))
+        .toEqual([]);
+    });
   });
 
   describe("metering", () => {

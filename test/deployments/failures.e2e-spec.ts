@@ -57,11 +57,14 @@ describe("RunPod failures leave deployments truthful", () => {
   });
 
   it("retries a 429 transparently, and reports a persistent one with Retry-After", async () => {
-    sim.failNext("/rest/v2/pods", 429, 1, { retryAfterSeconds: 0 });
+    // Only `POST /pods` (anchored): the first pod's provisioning polls `GET /pods/<id>`
+    // meanwhile, and must not use up the injected 429s.
+    const createPath = /^\/rest\/v2\/pods$/;
+    sim.failNext(createPath, 429, 1, { retryAfterSeconds: 0 });
     const ok = await deploy(gateway, tenant, { model: "mistral" });
     expect(ok.status).toBe(202);
 
-    sim.failNext("/rest/v2/pods", 429, 4, { retryAfterSeconds: 0 });
+    sim.failNext(createPath, 429, 4, { retryAfterSeconds: 0 });
     const limited = await deploy(gateway, tenant, { model: "phi3" });
     expect(limited.status).toBe(429);
     expect(limited.body.error).toMatchObject({

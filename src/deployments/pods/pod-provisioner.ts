@@ -8,7 +8,7 @@ import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
 import { sleep } from "../../common/sleep.ts";
 import { OLLAMA_PORT, OllamaClient, OllamaError, podProxyUrl } from "../../runpod/pod-proxy.ts";
-import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
+import { type Pod, PodsClient, reportedPodCost } from "../../runpod/pods.client.ts";
 import { RUNPOD_CONFIG, type RunpodConfig } from "../../runpod/runpod.config.ts";
 import { RunpodError, RunpodNotFound } from "../../runpod/runpod-http.ts";
 import { DeploymentRejected, type DeploymentState } from "../deployment.decider.ts";
@@ -125,6 +125,22 @@ export class PodProvisioner implements OnApplicationBootstrap, OnApplicationShut
     const resumable = IN_PROGRESS.includes(state.status) || (restart && state.status === "stopped");
     if (!resumable || !state.podId || !state.modelIdentifier) return;
     const podId = state.podId;
+    if (state.status === "stopped") {
+      // Started from RunPod's console (a gateway start records PodResumed itself): billed from
+      // now, at the price RunPod reports after the start; a pod without one does not run.
+      const pod = await this.pods.getPod(podId, signal);
+      const cost = reportedPodCost(pod);
+      if (cost === undefined) {
+        await this.pods.stopPod(podId, signal).catch(() => undefined);
+        logger.write("error", "restarted pod has no usable price; stopped it", { deploymentId });
+        return;
+      }
+      await this.handler.handle(deploymentId, {
+        type: "ResumePod",
+        costPerHourUsd: cost,
+        at: this.now(),
+      }, { actor: "system:provisioner" });
+    }
     const deadline = Date.now() + this.options.readyTimeoutMs;
     const ollama = OllamaClient.forPod(this.runpod.podProxyTemplate, podId, {
       pullIdleTimeoutMs: this.options.pullIdleTimeoutMs,

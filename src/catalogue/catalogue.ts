@@ -24,6 +24,61 @@ export interface ModelLimits {
   size_step?: number;
   /** Audio: longest input text. */
   max_chars?: number;
+  /**
+   * Text models at a flat price: the most tokens one request may ask for (`max_tokens`,
+   * `max_completion_tokens`, `max_output_tokens`), also sent upstream when the client sets none.
+   */
+  max_tokens?: number;
+  /** Text: the most choices one request may ask for (`n`, and `best_of` on completions). */
+  max_n?: number;
+  /** Embeddings: the most inputs in one request, and the most characters across them. */
+  max_inputs?: number;
+  max_input_chars?: number;
+}
+
+const LIMIT_NAMES = [
+  "min_size",
+  "max_size",
+  "size_step",
+  "max_chars",
+  "max_tokens",
+  "max_n",
+  "max_inputs",
+  "max_input_chars",
+];
+
+/**
+ * Bounds on what one flat-price request to a shared serverless endpoint may ask for, with the
+ * defaults an entry gets when its `limits` leave one out.
+ */
+export interface ServingLimits {
+  maxTokens: number;
+  maxN: number;
+  maxInputs: number;
+  /** Characters across every input; a token id counts as 4 (about one token's worth). */
+  maxInputChars: number;
+  /** Non-OpenAI parameters (vLLM's extras) the shared endpoint may receive. */
+  extraParameters: ReadonlySet<string>;
+}
+
+export const DEFAULT_SERVING_LIMITS = {
+  maxTokens: 4_096,
+  maxN: 1,
+  maxInputs: 256,
+  maxInputChars: 262_144,
+  /** Sampling knobs that change no amount of work; anything else must be listed per entry. */
+  extraParameters: ["top_k", "min_p", "repetition_penalty"] as readonly string[],
+} as const;
+
+/** The entry's serving limits with the defaults filled in. */
+export function servingLimits(model: CatalogueModel): ServingLimits {
+  return Object.freeze({
+    maxTokens: model.limits?.max_tokens ?? DEFAULT_SERVING_LIMITS.maxTokens,
+    maxN: model.limits?.max_n ?? DEFAULT_SERVING_LIMITS.maxN,
+    maxInputs: model.limits?.max_inputs ?? DEFAULT_SERVING_LIMITS.maxInputs,
+    maxInputChars: model.limits?.max_input_chars ?? DEFAULT_SERVING_LIMITS.maxInputChars,
+    extraParameters: new Set(model.extra_parameters ?? DEFAULT_SERVING_LIMITS.extraParameters),
+  });
 }
 
 /** One catalogue entry, in the MODELS_FILE shape (snake_case, USD price per request). */
@@ -37,6 +92,11 @@ export interface CatalogueModel {
   price_usd: number;
   worker?: ModelWorker;
   limits?: ModelLimits;
+  /**
+   * Text and embedding models: parameters beyond OpenAI's own that reach the shared endpoint
+   * (default top_k, min_p, repetition_penalty); a request with any other extra is refused.
+   */
+  extra_parameters?: string[];
   supports_negative_prompt?: boolean;
   estimated_time_ms?: number;
   default_voice?: string;
@@ -128,6 +188,7 @@ export const BUILT_IN_MODELS: readonly CatalogueModel[] = [
 ];
 
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**
  * Validates a catalogue document (the parsed MODELS_FILE). Every problem is a ConfigError
@@ -186,7 +247,7 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
         fail(`${at}.limits must be an object`);
       }
       for (const [name, value] of Object.entries(model.limits as object)) {
-        if (!["min_size", "max_size", "size_step", "max_chars"].includes(name)) {
+        if (!LIMIT_NAMES.includes(name)) {
           fail(`${at}.limits.${name} is not a known limit`);
         }
         if (!isPositiveInteger(value)) fail(`${at}.limits.${name} must be a positive integer`);
@@ -197,6 +258,15 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
         limits.min_size > limits.max_size
       ) {
         fail(`${at}.limits.min_size must not exceed max_size`);
+      }
+    }
+    if (model.extra_parameters !== undefined) {
+      const names = model.extra_parameters;
+      if (
+        !Array.isArray(names) ||
+        !names.every((name) => typeof name === "string" && PARAMETER_NAME.test(name))
+      ) {
+        fail(`${at}.extra_parameters must be an array of parameter names`);
       }
     }
     return { ...(model as unknown as CatalogueModel), runpod_endpoint_id: endpoint as string };
@@ -244,11 +314,13 @@ export function loadCatalogue(modelsFile?: string): CatalogueModel[] {
 export class ModelCatalogue {
   private readonly byId: Map<string, CatalogueModel>;
   private readonly prices: Map<string, Micros>;
+  private readonly serving: Map<string, ServingLimits>;
 
   constructor(@Inject(APP_CONFIG) config: Pick<AppConfig, "modelsFile">) {
     const models = loadCatalogue(config.modelsFile);
     this.byId = new Map(models.map((model) => [model.id, Object.freeze(model)]));
     this.prices = new Map(models.map((model) => [model.id, usdToMicros(model.price_usd)]));
+    this.serving = new Map(models.map((model) => [model.id, servingLimits(model)]));
   }
 
   /** The model, or undefined when the catalogue has no such id. */
@@ -259,6 +331,11 @@ export class ModelCatalogue {
   list(kind?: ModelKind): CatalogueModel[] {
     const all = [...this.byId.values()];
     return kind ? all.filter((model) => model.kind === kind) : all;
+  }
+
+  /** What one request to the model's shared endpoint may ask for (defaults filled in). */
+  servingLimits(id: string): ServingLimits | undefined {
+    return this.serving.get(id);
   }
 
   /** Price per request in micro-dollars; a 404 `model_not_found` for an unknown id. */

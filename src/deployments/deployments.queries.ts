@@ -46,6 +46,13 @@ interface Row {
 
 /** Most (account, model) answers `resolve` keeps (a bound on memory, not on correctness). */
 const RESOLVE_CACHE_LIMIT = 10_000;
+/** …and most characters across their keys, so the bound holds in bytes too. */
+const RESOLVE_CACHE_KEY_CHARS = 1024 * 1024;
+/**
+ * Longest `model` whose answer is cached. The OpenAI routes refuse longer names anyway; a longer
+ * one is looked up but never kept, so no client-chosen string of unbounded size stays in memory.
+ */
+const RESOLVE_CACHE_MAX_MODEL_CHARS = 256;
 
 /**
  * Reads of the `deployments` read model. `resolve` is on the inference hot path: answers are
@@ -58,6 +65,7 @@ export class DeploymentsQueries {
   private readonly byId: StatementSync;
   private readonly byModel: StatementSync;
   private readonly resolved = new Map<string, DeploymentView | undefined>();
+  private resolvedKeyChars = 0;
   private resolvedAt = -1;
 
   constructor(
@@ -96,15 +104,24 @@ export class DeploymentsQueries {
   /** The account's deployment a client means by `model` (name or model identifier), running ones first. */
   resolve(accountId: string, model: string): DeploymentView | undefined {
     const changes = this.runner.changeCount(DEPLOYMENTS_PROJECTION);
-    if (changes !== this.resolvedAt || this.resolved.size >= RESOLVE_CACHE_LIMIT) {
+    if (
+      changes !== this.resolvedAt || this.resolved.size >= RESOLVE_CACHE_LIMIT ||
+      this.resolvedKeyChars >= RESOLVE_CACHE_KEY_CHARS
+    ) {
       this.resolved.clear();
+      this.resolvedKeyChars = 0;
       this.resolvedAt = changes;
     }
-    const key = `${accountId}\n${model}`;
-    if (this.resolved.has(key)) return this.resolved.get(key);
+    const cacheable = model.length <= RESOLVE_CACHE_MAX_MODEL_CHARS;
+    const key = cacheable ? `${accountId}\n${model}` : "";
+    if (cacheable && this.resolved.has(key)) return this.resolved.get(key);
     const row = this.byModel.get(accountId, model, model, model) as unknown as Row | undefined;
     const view = row ? Object.freeze(toView(row)) : undefined;
-    this.resolved.set(key, view);
+    // Misses are cached too (every catalogue-model request is one), under a bounded key.
+    if (cacheable) {
+      this.resolved.set(key, view);
+      this.resolvedKeyChars += key.length;
+    }
     return view;
   }
 }

@@ -63,7 +63,14 @@ export class InferenceController {
   retrieveModel(@Req() request: FastifyRequest, @CurrentPrincipal() principal: Principal) {
     const path = request.url.split("?")[0];
     const marker = "/models/";
-    const id = decodeURIComponent(path.slice(path.indexOf(marker) + marker.length));
+    const encoded = path.slice(path.indexOf(marker) + marker.length);
+    let id: string;
+    try {
+      id = decodeURIComponent(encoded);
+    } catch {
+      // A malformed escape names no model: the same 404 as any unknown id, not a 500.
+      id = encoded;
+    }
     return this.models.retrieve(principal.accountId, id);
   }
 }

@@ -41,6 +41,9 @@ import { validateCompletionRequest } from "./validation/completions.validation.t
 import { validateEmbeddingRequest } from "./validation/embeddings.validation.ts";
 import { validateResponsesRequest } from "./validation/responses.validation.ts";
 import type { Body } from "./validation/common.ts";
+import { checkServingLimits, type UpstreamCall } from "./validation/serving-limits.ts";
+import { AccountConcurrency } from "./account-concurrency.ts";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 
 export interface InferenceContext {
   principal: Principal;
@@ -75,6 +78,14 @@ interface CallSpec {
 
 const KEEP_ALIVE_MS = 15_000;
 
+/** Which shared-endpoint call each purpose makes (responses go through chat completions). */
+const SERVING_CALL: Record<Purpose, UpstreamCall> = {
+  chat: "chat",
+  responses: "chat",
+  completions: "completions",
+  embeddings: "embeddings",
+};
+
 /**
  * The gateway pipeline: validate → route → reserve (serverless catalogue models) → call the
  * upstream → shape or relay → settle/release → record one InferenceCompleted/InferenceFailed.
@@ -82,6 +93,8 @@ const KEEP_ALIVE_MS = 15_000;
  */
 @Injectable()
 export class InferenceService {
+  private readonly concurrency: AccountConcurrency;
+
   constructor(
     @Inject(ModelRouter) private readonly router: ModelRouter,
     @Inject(UpstreamClient) private readonly upstream: UpstreamClient,
@@ -89,7 +102,10 @@ export class InferenceService {
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(PendingSettlements) private readonly settlements: PendingSettlements,
     @Inject(CLOCK) private readonly clock: Clock,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.concurrency = new AccountConcurrency(config.maxConcurrentRequestsPerAccount);
+  }
 
   chat(context: InferenceContext): Promise<void> {
     const chat = validateChatRequest(context.request.body);
@@ -254,13 +270,48 @@ export class InferenceService {
     });
   }
 
+  /** Upstream calls this account has in flight in this process (tests, diagnostics). */
+  inFlight(accountId: string): number {
+    return this.concurrency.count(accountId);
+  }
+
+  /**
+   * Everything that can refuse a request is decided here, before anything is reserved or sent:
+   * the route, the route's own checks, a shared endpoint's serving limits and the account's
+   * concurrency slot. A refusal therefore appends nothing to the event store.
+   */
   private async execute(context: InferenceContext, spec: CallSpec): Promise<void> {
+    const accountId = context.principal.accountId;
+    const route = this.router.resolve(accountId, spec.model, spec.purpose);
+    spec.check?.(route);
+    const upstreamBody = spec.upstreamBody(route);
+    if (route.limits) {
+      checkServingLimits(
+        upstreamBody,
+        SERVING_CALL[spec.purpose],
+        route.limits,
+        spec.model,
+        spec.purpose === "responses",
+      );
+    }
+    this.concurrency.acquire(accountId);
+    try {
+      // Resolves only once the upstream response is done with (streams: when the relay ends).
+      await this.call(context, spec, route, JSON.stringify(upstreamBody));
+    } finally {
+      this.concurrency.release(accountId);
+    }
+  }
+
+  private async call(
+    context: InferenceContext,
+    spec: CallSpec,
+    route: Route,
+    payload: string,
+  ): Promise<void> {
     const { principal, request, reply } = context;
     const started = performance.now();
     const startedAt = this.clock.now().toISOString();
-    const route = this.router.resolve(principal.accountId, spec.model, spec.purpose);
-    spec.check?.(route);
-    const payload = JSON.stringify(spec.upstreamBody(route));
     const inferenceId = newId("inf", 20);
     const base = {
       inferenceId,
@@ -284,14 +335,15 @@ export class InferenceService {
       spec.model,
       String(request.id),
     );
-    await billing.reserve();
-
     // The client going away aborts the upstream call at once.
     const clientGone = new AbortController();
     const raw = reply.raw;
+    // A client that left while the request was being authenticated is not served (nor billed).
+    if (raw.destroyed || raw.socket?.destroyed) return;
     raw.once("close", () => {
       if (!raw.writableFinished) clientGone.abort();
     });
+    await billing.reserve();
 
     const failed = (
       error: ApiError | ClientAborted,

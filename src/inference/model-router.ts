@@ -1,7 +1,7 @@
 import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../common/api-error.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
-import { type CatalogueModel, ModelCatalogue } from "../catalogue/catalogue.ts";
+import { type CatalogueModel, ModelCatalogue, type ServingLimits } from "../catalogue/catalogue.ts";
 import type { DeploymentView } from "../deployments/deployments.queries.ts";
 import { DeploymentsQueries } from "../deployments/deployments.queries.ts";
 import { SECRET_BOX, type SecretBox } from "../deployments/external/secret-box.ts";
@@ -32,6 +32,8 @@ export interface Route {
   priceMicros: number;
   /** Shown as x_modelpilot.direct_endpoint (null when it would need our credentials). */
   directEndpoint: string | null;
+  /** Shared serverless endpoints at a flat price: what one request may ask for. */
+  limits?: ServingLimits;
 }
 
 const PURPOSE_LABEL: Record<Purpose, string> = {
@@ -50,6 +52,8 @@ export class ModelRouter {
   private readonly runpodApiUrl: string;
   /** Routes of running deployments, per read-model row (rows are replaced when they change). */
   private readonly deploymentRoutes = new WeakMap<DeploymentView, Route>();
+  /** Routes of catalogue models (a fixed set: one per model, built on first use). */
+  private readonly catalogueRoutes = new Map<string, Route>();
 
   constructor(
     @Inject(DeploymentsQueries) private readonly deployments: DeploymentsQueries,
@@ -71,7 +75,16 @@ export class ModelRouter {
       return route;
     }
     const entry = this.catalogue.get(model);
-    if (entry) return this.catalogueRoute(entry, model, purpose);
+    if (entry) {
+      if (!fits(entry, purpose)) throw wrongKind(model, purpose);
+      let route = this.catalogueRoutes.get(entry.id);
+      if (!route) {
+        route = Object.freeze(this.catalogueRoute(entry));
+        this.catalogueRoutes.set(entry.id, route);
+      }
+      return route;
+    }
+    // `model` is at most MAX_MODEL_LENGTH characters (validated), so the echo stays small.
     throw new ApiError(404, `No active deployment found for model '${model}'`, {
       type: "invalid_request_error",
       param: "model",
@@ -124,15 +137,7 @@ export class ModelRouter {
     };
   }
 
-  private catalogueRoute(entry: CatalogueModel, model: string, purpose: Purpose): Route {
-    if (!fits(entry, purpose)) {
-      const wanted = purpose === "embeddings" ? "an embedding" : "a text";
-      throw new ApiError(
-        400,
-        `Model '${model}' is not ${wanted} model and cannot be used with ${PURPOSE_LABEL[purpose]}`,
-        { type: "invalid_request_error", param: "model", code: "invalid_model_type" },
-      );
-    }
+  private catalogueRoute(entry: CatalogueModel): Route {
     return {
       kind: "serverless",
       deploymentId: entry.runpod_endpoint_id,
@@ -144,8 +149,18 @@ export class ModelRouter {
       guarded: false,
       priceMicros: this.catalogue.priceMicros(entry.id),
       directEndpoint: null,
+      limits: this.catalogue.servingLimits(entry.id),
     };
   }
+}
+
+function wrongKind(model: string, purpose: Purpose): ApiError {
+  const wanted = purpose === "embeddings" ? "an embedding" : "a text";
+  return new ApiError(
+    400,
+    `Model '${model}' is not ${wanted} model and cannot be used with ${PURPOSE_LABEL[purpose]}`,
+    { type: "invalid_request_error", param: "model", code: "invalid_model_type" },
+  );
 }
 
 function fits(entry: CatalogueModel, purpose: Purpose): boolean {

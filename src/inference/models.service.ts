@@ -2,6 +2,7 @@ import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../common/api-error.ts";
 import { ModelCatalogue } from "../catalogue/catalogue.ts";
 import { DeploymentsQueries } from "../deployments/deployments.queries.ts";
+import { clip, MAX_MODEL_LENGTH } from "./validation/common.ts";
 
 export interface ModelObject {
   id: string;
@@ -50,10 +51,13 @@ export class ModelsService {
   }
 
   retrieve(accountId: string, id: string): ModelObject {
-    const found = this.list(accountId).find((model) => model.id === id);
+    // No model id is longer than a `model` may be; the echo quotes only a short prefix.
+    const found = id.length <= MAX_MODEL_LENGTH
+      ? this.list(accountId).find((model) => model.id === id)
+      : undefined;
     if (!found) {
       throw ApiError.notFound(
-        `The model '${id}' does not exist or you do not have access to it.`,
+        `The model '${clip(id, MAX_MODEL_LENGTH)}' does not exist or you do not have access to it.`,
         "model_not_found",
         "model",
       );

@@ -7,7 +7,9 @@ import type { Body } from "./validation/common.ts";
  * - `model` becomes what the upstream serves;
  * - streams always ask for usage (metering); `stream_options` is dropped when not streaming;
  * - `tools: []` is dropped (vLLM refuses it), with a `tool_choice` that would then dangle;
- * - Ollama has no `max_completion_tokens`: it becomes `max_tokens`.
+ * - Ollama has no `max_completion_tokens`: it becomes `max_tokens`;
+ * - a flat-price shared endpoint gets its entry's max_tokens when the client sets no bound
+ *   (vLLM's own default is the whole context window).
  */
 export function prepareUpstreamBody(body: Body, route: Route, stream: boolean): Body {
   const upstream: Body = { ...body, model: route.upstreamModel };
@@ -29,6 +31,12 @@ export function prepareUpstreamBody(body: Body, route: Route, stream: boolean): 
   ) {
     upstream.max_tokens ??= body.max_completion_tokens;
     if (route.flavour === "ollama") delete upstream.max_completion_tokens;
+  }
+  if (
+    route.limits && (upstream.max_tokens === undefined || upstream.max_tokens === null) &&
+    (upstream.max_completion_tokens === undefined || upstream.max_completion_tokens === null)
+  ) {
+    upstream.max_tokens = route.limits.maxTokens;
   }
   return upstream;
 }

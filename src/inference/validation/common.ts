@@ -6,6 +6,24 @@ import { ApiError } from "../../common/api-error.ts";
  */
 export type Body = Record<string, unknown>;
 
+/**
+ * Longest `model` a client may send: longer than any deployment name, model identifier or
+ * catalogue id, and short enough that echoing it or keying a cache by it costs nothing.
+ */
+export const MAX_MODEL_LENGTH = 256;
+/** OpenAI's own bound on a function/tool name. */
+export const MAX_TOOL_NAME_LENGTH = 64;
+/** `user` is an end-user id the upstream may log; OpenAI's ids are far shorter. */
+export const MAX_USER_LENGTH = 256;
+/** Most characters of a client's value an error message quotes. */
+const QUOTED_VALUE_LENGTH = 64;
+
+/** A client-chosen value as an error message may quote it: never more than a short prefix. */
+export function clip(value: unknown, max = QUOTED_VALUE_LENGTH): string {
+  const text = String(value);
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
 export function invalid(param: string, message: string, code = "invalid_value"): ApiError {
   return ApiError.badRequest(message, param, code);
 }
@@ -33,7 +51,34 @@ export function requireModel(body: Body): string {
       "invalid_type",
     );
   }
+  if (model.length > MAX_MODEL_LENGTH) {
+    throw invalid(
+      "model",
+      `Invalid 'model': string too long. Expected a string with maximum length ${MAX_MODEL_LENGTH}, but got a string with length ${model.length} instead.`,
+      "string_above_max_length",
+    );
+  }
   return model;
+}
+
+/** An optional string field with a length bound (absent or null passes). */
+export function optionalString(body: Body, field: string, maxLength: number): void {
+  const value = body[field];
+  if (value === undefined || value === null) return;
+  if (typeof value !== "string") {
+    throw invalid(
+      field,
+      `Invalid type for '${field}': expected a string, but got ${typeName(value)} instead.`,
+      "invalid_type",
+    );
+  }
+  if (value.length > maxLength) {
+    throw invalid(
+      field,
+      `Invalid '${field}': string too long. Expected a string with maximum length ${maxLength}, but got a string with length ${value.length} instead.`,
+      "string_above_max_length",
+    );
+  }
 }
 
 export function optionalBoolean(body: Body, field: string): boolean | undefined {
@@ -148,6 +193,7 @@ export function validateSampling(body: Body): void {
   integerAtLeast(body, "max_tokens", 1);
   integerAtLeast(body, "n", 1);
   validateStop(body);
+  optionalString(body, "user", MAX_USER_LENGTH);
 }
 
 export function typeName(value: unknown): string {

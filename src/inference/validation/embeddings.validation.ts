@@ -1,4 +1,12 @@
-import { type Body, integerAtLeast, invalid, requireModel, requireObject } from "./common.ts";
+import {
+  type Body,
+  integerAtLeast,
+  invalid,
+  MAX_USER_LENGTH,
+  optionalString,
+  requireModel,
+  requireObject,
+} from "./common.ts";
 
 export interface EmbeddingRequest {
   body: Body;
@@ -37,5 +45,6 @@ export function validateEmbeddingRequest(raw: unknown): EmbeddingRequest {
     );
   }
   integerAtLeast(body, "dimensions", 1);
+  optionalString(body, "user", MAX_USER_LENGTH);
   return { body, model, encoding };
 }

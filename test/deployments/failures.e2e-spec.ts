@@ -7,6 +7,7 @@ import {
   createTenant,
   deploy,
   provisionerOf,
+  reconcilerOf,
   startGateway,
   startSim,
   streamEvents,
@@ -124,6 +125,23 @@ describe("RunPod failures leave deployments truthful", () => {
       type: "DeploymentFailed",
       data: { podTerminated: true },
     });
+  });
+
+  it("terminates a failed pod on a later reconcile when RunPod failed the terminate", async () => {
+    sim.knobs.unknownModels = ["no-such-model"];
+    sim.knobs.terminatedVisibleMs = 60_000;
+    // Every attempt of the provisioner's terminate (first try and its retries) fails.
+    sim.failNext("/action", 503, 4);
+    const id = (await deploy(gateway, tenant, { model: "no-such-model" })).body.id as string;
+    const failed = await waitForStatus(gateway, tenant, id, "failed");
+    expect(failed.failure_reason).toMatch(/Terminating the pod failed/);
+    expect(sim.pod(id)!.status).not.toBe("TERMINATED");
+
+    const report = await reconcilerOf(gateway).reconcileNow();
+    expect(report.changed).toEqual([id]);
+    expect(sim.pod(id)!.status).toBe("TERMINATED");
+    expect((await streamEvents(gateway, id)).at(-1)?.type).toBe("PodTerminated");
+    expect((await reconcilerOf(gateway).reconcileNow()).changed).toEqual([]);
   });
 
   it("keeps a deployment running when RunPod fails the stop, and handles 409s by re-reading the pod", async () => {

@@ -1,4 +1,5 @@
 import { ManualClock } from "../../src/common/clock.ts";
+import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import type { RunpodSimulator } from "../support/runpod-sim/index.ts";
 import type { TestApp } from "../support/test-app.ts";
 import {
@@ -110,6 +111,59 @@ describe("pod metering (ManualClock)", () => {
       false,
     ]);
     expect(await balanceMicros(tenant.accountId)).toBe(1_000_000 - 11 * MINUTE_MICROS);
+  });
+
+  it("meters a stream written before issue 11 as it always was: from PodStarted, minute by minute", async () => {
+    const tenant = await createTenant(gateway, 1);
+    const id = "legacypod00001";
+    const store = gateway.app.get<EventStore>(EVENT_STORE);
+    // The historic shapes: PodCreated without billedFrom or a hold, then PodStarted 90 s later.
+    await store.append(`deployment-${id}`, [
+      {
+        id: crypto.randomUUID(),
+        type: "DeploymentRequested",
+        data: {
+          deploymentId: id,
+          accountId: tenant.accountId,
+          provider: "runpod",
+          name: "legacy",
+          modelIdentifier: "mistral",
+          gpuTypeId: "NVIDIA GeForce RTX 4090",
+          requestedAt: START.toISOString(),
+        },
+        metadata: { accountId: tenant.accountId },
+      },
+      {
+        id: crypto.randomUUID(),
+        type: "PodCreated",
+        data: {
+          deploymentId: id,
+          podId: id,
+          gpuTypeId: "NVIDIA GeForce RTX 4090",
+          costPerHourUsd: 0.69,
+          createdAt: START.toISOString(),
+        },
+        metadata: { accountId: tenant.accountId },
+      },
+      {
+        id: crypto.randomUUID(),
+        type: "PodStarted",
+        data: {
+          deploymentId: id,
+          baseUrl: "http://127.0.0.1:9/v1",
+          startedAt: new Date(START.getTime() + 90_000).toISOString(),
+        },
+        metadata: { accountId: tenant.accountId },
+      },
+    ], { expectedRevision: "no_stream" });
+    at(150);
+    await meteringOf(gateway).meterNow();
+    expect((await charges(tenant.accountId)).map((e) => [e.data.chargeId, e.data.amountMicros]))
+      .toEqual([
+        [`metering:${id}:2026-01-01T00:01:00.000Z`, MINUTE_MICROS],
+        [`metering:${id}:2026-01-01T00:02:00.000Z`, MINUTE_MICROS],
+      ]);
+    expect(await balanceMicros(tenant.accountId)).toBe(1_000_000 - 2 * MINUTE_MICROS);
   });
 
   it("applies POD_PRICE_MULTIPLIER", async () => {

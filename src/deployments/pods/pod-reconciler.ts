@@ -31,6 +31,8 @@ export interface ReconcileReport {
 export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly loop = new AbortController();
   private running?: Promise<ReconcileReport>;
+  /** Failed deployments whose pod is known gone: their streams are not read again each pass. */
+  private readonly failedAndGone = new Set<string>();
 
   constructor(
     @Inject(PodDeploymentsQueries) private readonly queries: PodDeploymentsQueries,
@@ -88,7 +90,13 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
     for (const row of rows) {
       // A failed deployment whose pod is known gone needs nothing; one whose terminate failed
       // (or an older one kept stopped "for inspection") still costs storage: terminate it.
-      if (row.status === "failed" && (await this.handler.load(row.id)).state.podGone) continue;
+      if (row.status === "failed") {
+        if (this.failedAndGone.has(row.id)) continue;
+        if ((await this.handler.load(row.id)).state.podGone) {
+          this.failedAndGone.add(row.id);
+          continue;
+        }
+      }
       let pod: Pod | undefined;
       try {
         pod = await this.pods.getPod(row.id, this.loop.signal);

@@ -33,6 +33,7 @@ import {
   type SessionStartedData,
   sessionStream,
 } from "./auth.events.ts";
+import { LoginThrottle } from "./login-throttle.ts";
 import type { Permission } from "./principal.ts";
 import {
   apiKeyDisplayPrefix,
@@ -77,6 +78,7 @@ export class AccountCommands {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(LoginThrottle) private readonly loginThrottle: LoginThrottle,
   ) {}
 
   /** Self-service sign-up: claims the email on the store, registers, starts a session. */
@@ -117,8 +119,11 @@ export class AccountCommands {
     password: string,
     metadata: EventMetadata,
   ): Promise<{ token: string }> {
+    const normalised = normaliseEmail(email);
+    // Before any scrypt: a throttled email costs the server nothing.
+    await this.loginThrottle.claim(normalised);
     const claim = await this.load<EmailClaimState, EmailClaimEvent>(
-      emailClaimStream(emailHash(normaliseEmail(email))),
+      emailClaimStream(emailHash(normalised)),
       { ...initialEmailClaimState },
       evolveEmailClaim,
     );
@@ -136,6 +141,7 @@ export class AccountCommands {
         code: "invalid_credentials",
       });
     }
+    await this.loginThrottle.succeeded(normalised);
     const session = await this.startSession(account.accountId!, {
       ...metadata,
       actor: `account:${account.accountId}`,

@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from "@ne
 import { Reflector } from "@nestjs/core";
 import { ApiError } from "../common/api-error.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { CredentialBudgets } from "./credential-budgets.ts";
 import { bearerToken, CredentialVerifier } from "./credential-verifier.ts";
 import { ADMIN_ACTOR, type Permission, type Principal } from "./principal.ts";
 import { digestsEqual, sha256Hex } from "./secrets.ts";
@@ -14,7 +15,10 @@ export interface AuthenticatedRequest {
   adminActor?: string;
 }
 
-/** API key or session bearer; then the permission named by @RequirePermission. */
+/**
+ * API key or session bearer; then its per-key and per-account budgets; then the permission
+ * named by @RequirePermission.
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   /** The permission each route requires (metadata never changes once the app is built). */
@@ -23,12 +27,17 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     @Inject(CredentialVerifier) private readonly verifier: CredentialVerifier,
     @Inject(Reflector) private readonly reflector: Reflector,
+    @Inject(CredentialBudgets) private readonly budgets: CredentialBudgets,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    // Class- and handler-level decorators both attach this guard: authenticate once.
-    request.principal ??= await this.verifier.authenticate(request.headers.authorization);
+    // Class- and handler-level decorators both attach this guard: authenticate (and charge) once.
+    if (!request.principal) {
+      const principal = await this.verifier.authenticate(request.headers.authorization);
+      await this.budgets.charge(principal);
+      request.principal = principal;
+    }
     const required = this.requiredPermission(context);
     if (required && !request.principal.permissions.includes(required)) {
       throw ApiError.forbidden(

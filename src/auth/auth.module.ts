@@ -7,9 +7,11 @@ import { ApiKeysController } from "./api-keys.controller.ts";
 import { ApiKeysQueries } from "./api-keys.queries.ts";
 import { AuthController } from "./auth.controller.ts";
 import { AdminGuard, ApiKeyGuard } from "./auth.guards.ts";
+import { CredentialBudgets } from "./credential-budgets.ts";
 import { CredentialVerifier } from "./credential-verifier.ts";
 import { credentialsProjection } from "./credentials.projection.ts";
 import { KeyUsageTracker } from "./key-usage.tracker.ts";
+import { LoginThrottle } from "./login-throttle.ts";
 
 /**
  * Accounts, sessions and API keys. Global, so any module can use @RequirePermission,
@@ -23,6 +25,8 @@ import { KeyUsageTracker } from "./key-usage.tracker.ts";
     AccountsQueries,
     ApiKeysQueries,
     CredentialVerifier,
+    CredentialBudgets,
+    LoginThrottle,
     KeyUsageTracker,
     ApiKeyGuard,
     AdminGuard,
@@ -31,6 +35,7 @@ import { KeyUsageTracker } from "./key-usage.tracker.ts";
     AccountCommands,
     AccountsQueries,
     CredentialVerifier,
+    CredentialBudgets,
     KeyUsageTracker,
     ApiKeyGuard,
     AdminGuard,

@@ -111,10 +111,10 @@ export class CredentialVerifier {
 
   private sessionPrincipal(hash: string): Principal {
     this.sessionLookup ??= this.readModels.db.prepare(
-      "SELECT account_id, token_hash, expires_at FROM auth_sessions WHERE token_hash = ?",
+      "SELECT id, account_id, token_hash, expires_at FROM auth_sessions WHERE token_hash = ?",
     );
     const row = this.sessionLookup.get(hash) as
-      | { account_id: string; token_hash: string; expires_at: string }
+      | { id: string; account_id: string; token_hash: string; expires_at: string }
       | undefined;
     if (!row || !digestsEqual(row.token_hash, hash)) {
       throw ApiError.unauthorized("Invalid session token; log in again.");
@@ -125,6 +125,7 @@ export class CredentialVerifier {
     return {
       accountId: row.account_id,
       kind: "session",
+      sessionId: row.id,
       permissions: PERMISSIONS,
       actor: `account:${row.account_id}`,
     };

@@ -11,6 +11,8 @@ export interface Principal {
   /** `api_key` callers have exactly their key's permissions; sessions have all of them. */
   kind: "api_key" | "session";
   keyId?: string;
+  /** For sessions: which session (its own request budget, like a key's). */
+  sessionId?: string;
   permissions: readonly Permission[];
   /** For event metadata: `account:<id>` or `account:<id>/key:<keyId>`. */
   actor: string;

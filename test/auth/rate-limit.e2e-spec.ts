@@ -65,16 +65,43 @@ describe("rate limits per client IP", () => {
 });
 
 describe("rate limits behind a trusted proxy", () => {
-  it("keys on X-Forwarded-For when TRUST_PROXY is set", async () => {
-    const app = await startTestApp({ env: { RATE_LIMIT_PER_MINUTE: "3", TRUST_PROXY: "true" } });
+  const keys = (app: TestApp, forwardedFor: string) =>
+    api(app.url, "GET", "/api/keys", { headers: { "x-forwarded-for": forwardedFor } });
+
+  it("with TRUST_PROXY=1 keys on the hop our proxy appended, not on what the client wrote", async () => {
+    const app = await startTestApp({ env: { RATE_LIMIT_PER_MINUTE: "3", TRUST_PROXY: "1" } });
     try {
-      const from = (ip: string) =>
-        api(app.url, "GET", "/api/keys", { headers: { "x-forwarded-for": ip } });
-      for (let index = 0; index < 3; index++) expect((await from("198.51.100.1")).status).toBe(401);
-      expect((await from("198.51.100.1")).status).toBe(429);
-      const other = await from("198.51.100.2");
+      // The client writes the left part; the one proxy in front of us appends the real address.
+      const statuses = [];
+      for (let index = 0; index < 4; index++) {
+        statuses.push((await keys(app, `198.51.100.${index}, 203.0.113.7`)).status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429]);
+      const other = await keys(app, "198.51.100.0, 203.0.113.8");
       expect(other.status).toBe(401);
       expect(other.headers.get("x-ratelimit-remaining-requests")).toBe("2");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("with a CIDR list skips only hops from trusted addresses", async () => {
+    const app = await startTestApp({
+      env: { RATE_LIMIT_PER_MINUTE: "3", TRUST_PROXY: "127.0.0.1,10.0.0.0/8" },
+    });
+    try {
+      // 10.1.2.3 is a trusted proxy, so the hop it forwarded for is the client.
+      for (let index = 0; index < 3; index++) {
+        expect((await keys(app, "198.51.100.1, 10.1.2.3")).status).toBe(401);
+      }
+      expect((await keys(app, "198.51.100.1, 10.1.2.3")).status).toBe(429);
+      expect((await keys(app, "198.51.100.2, 10.1.2.3")).status).toBe(401);
+      // 203.0.113.7 is not trusted: whatever it claims to forward for, it is the client.
+      const statuses = [];
+      for (let index = 0; index < 4; index++) {
+        statuses.push((await keys(app, `192.0.2.${index}, 203.0.113.7`)).status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429]);
     } finally {
       await app.close();
     }

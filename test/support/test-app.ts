@@ -34,6 +34,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ADMIN_API_KEY: TEST_ADMIN_KEY,
     RATE_LIMIT_PER_MINUTE: "100000",
+    RATE_LIMIT_PER_KEY_PER_MINUTE: "1000000",
+    RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: "1000000",
     ...options.env,
     DATA_DIR: dataDir,
     PORT: "0",

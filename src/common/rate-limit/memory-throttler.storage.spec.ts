@@ -51,4 +51,36 @@ describe("MemoryThrottlerStorage", () => {
     // The sliding-log storage this replaces filtered every earlier hit on every request.
     expect(performance.now() - started).toBeLessThan(2_000);
   });
+
+  it("holds at most its bound of counters, dropping the least recently started", async () => {
+    const limiter = new MemoryThrottlerStorage(() => now, 1_000);
+    await limiter.increment("first", 60_000, 1, 60_000, "default");
+    for (let client = 0; client < 5_000; client++) {
+      await limiter.increment(`client-${client}`, 60_000, 1, 60_000, "default");
+    }
+    expect(limiter.size).toBeLessThanOrEqual(1_000);
+    // The newest clients are still counted; the first one was dropped.
+    expect((await limiter.increment("client-4999", 60_000, 1, 60_000, "default")).isBlocked)
+      .toBe(true);
+    expect((await limiter.increment("first", 60_000, 1, 60_000, "default")).totalHits).toBe(1);
+  });
+
+  it("keeps growing-delay records per key and forgets one on success", async () => {
+    const limiter = storage();
+    const policy = {
+      freeAttempts: 2,
+      baseDelayMs: 1_000,
+      maxDelayMs: 4_000,
+      forgetAfterMs: 60_000,
+    };
+    expect(await limiter.claimAttempt("email", policy)).toBe(0);
+    expect(await limiter.claimAttempt("email", policy)).toBe(0);
+    expect(await limiter.claimAttempt("email", policy)).toBe(1_000);
+    expect(await limiter.claimAttempt("other", policy)).toBe(0);
+    now += 1_000;
+    expect(await limiter.claimAttempt("email", policy)).toBe(0);
+    expect(await limiter.claimAttempt("email", policy)).toBe(2_000);
+    await limiter.forgetAttempts("email");
+    expect(await limiter.claimAttempt("email", policy)).toBe(0);
+  });
 });

@@ -1,4 +1,4 @@
-import { type ExecutionContext, HttpException, Inject, Injectable } from "@nestjs/common";
+import { type ExecutionContext, Inject, Injectable } from "@nestjs/common";
 import { Reflector } from "@nestjs/core";
 import {
   getOptionsToken,
@@ -6,12 +6,11 @@ import {
   ThrottlerGuard,
   type ThrottlerLimitDetail,
   type ThrottlerModuleOptions,
-  type ThrottlerRequest,
   type ThrottlerStorage,
 } from "@nestjs/throttler";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../api-error.ts";
-import { logger } from "../json-logger.ts";
+import { clientTracker } from "./client-address.ts";
 
 /** The throttler's header names (throttler "default", so no suffix) → OpenAI's. */
 const OPENAI_HEADERS: Record<string, string> = {
@@ -22,14 +21,14 @@ const OPENAI_HEADERS: Record<string, string> = {
 };
 
 /**
- * @nestjs/throttler's guard speaking OpenAI: one counter per client IP (req.ip; Fastify's
- * trustProxy decides whether X-Forwarded-For counts), x-ratelimit-* headers on every limited
- * response, and a 429 in the OpenAI envelope with Retry-After in whole seconds.
+ * @nestjs/throttler's guard speaking OpenAI: one counter per client (req.ip, an IPv6 /64;
+ * Fastify's trustProxy decides which X-Forwarded-For hop is the client), x-ratelimit-* headers
+ * on every limited response, and a 429 in the OpenAI envelope with Retry-After in whole
+ * seconds. It runs before authentication; per-key and per-account budgets are charged once the
+ * caller is known (auth/credential-budgets.ts). The storage never fails open (fallback.storage.ts).
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
-  private storageWarnedAt = 0;
-
   constructor(
     @Inject(getOptionsToken()) options: ThrottlerModuleOptions,
     @Inject(getStorageToken()) storage: ThrottlerStorage,
@@ -43,25 +42,9 @@ export class RateLimitGuard extends ThrottlerGuard {
     return super.canActivate(context);
   }
 
-  /** The exact client address: the throttler's default would group IPv6 clients by /56. */
+  /** The client address (Fastify's trustProxy decides which hop), IPv6 grouped by /64. */
   protected override getTracker(request: Record<string, any>): Promise<string> {
-    return Promise.resolve((request as FastifyRequest).ip);
-  }
-
-  protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
-    try {
-      return await super.handleRequest(request);
-    } catch (error) {
-      if (error instanceof HttpException) throw error;
-      // Fail open: a Redis outage must not take the whole API down with it.
-      if (Date.now() - this.storageWarnedAt > 10_000) {
-        this.storageWarnedAt = Date.now();
-        logger.write("warn", "rate-limit storage unavailable; not limiting", {
-          error: (error as Error).message,
-        });
-      }
-      return true;
-    }
+    return Promise.resolve(clientTracker((request as FastifyRequest).ip));
   }
 
   protected override setResponseHeader(

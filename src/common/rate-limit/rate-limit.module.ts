@@ -3,6 +3,7 @@ import { APP_GUARD, Reflector } from "@nestjs/core";
 import { ThrottlerModule, type ThrottlerModuleOptions } from "@nestjs/throttler";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { rateLimitFor, rateLimitGroupOf } from "./rate-limit.decorators.ts";
+import { FallbackRateLimitStorage } from "./fallback.storage.ts";
 import { MemoryThrottlerStorage } from "./memory-throttler.storage.ts";
 import { RateLimitGuard } from "./rate-limit.guard.ts";
 import { RedisThrottlerStorage } from "./redis-throttler.storage.ts";
@@ -10,9 +11,11 @@ import { RedisThrottlerStorage } from "./redis-throttler.storage.ts";
 const WINDOW_MS = 60_000;
 
 /**
- * The global rate limit on @nestjs/throttler: RATE_LIMIT_PER_MINUTE per client IP and route
- * group (@RateLimit), fixed-window counters in this process's memory, or in Redis when REDIS_URL
- * is set so several instances share one limit. Nest closes the Redis storage on shutdown.
+ * The global rate limit on @nestjs/throttler: RATE_LIMIT_PER_MINUTE per client IP (IPv6 /64)
+ * and route group (@RateLimit), fixed-window counters in this process's memory, or in Redis
+ * when REDIS_URL is set so several instances share one limit (in memory while Redis is down).
+ * The same storage holds the per-key, per-account and per-email login counters (auth module).
+ * Nest closes the Redis storage on shutdown.
  */
 @Module({
   imports: [
@@ -29,7 +32,7 @@ const WINDOW_MS = 60_000;
             `${rateLimitGroupOf(reflector, context)?.group ?? name}:${tracker}`,
         }],
         storage: config.redisUrl
-          ? new RedisThrottlerStorage(config.redisUrl)
+          ? new FallbackRateLimitStorage(new RedisThrottlerStorage(config.redisUrl))
           : new MemoryThrottlerStorage(),
       }),
     }),

@@ -2,6 +2,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { InferenceCompleted } from "../inference/inference.events.ts";
 import type { Projection } from "../projections/projection.ts";
+import { prepared } from "./prepared-statements.ts";
 import { LEDGER_CATEGORY, type LedgerEvent } from "./ledger.events.ts";
 
 export const INFERENCE_CHARGES_PROJECTION = "billing-inference-charges";
@@ -55,11 +56,13 @@ export class InferenceChargesProjection implements Projection {
       if (!(completed.chargedMicros > 0)) return;
       // Events written before `reservationId` existed: the inference id was the hold's key.
       const chargeId = completed.reservationId ?? completed.inferenceId;
-      const closed = db.prepare(
+      const closed = prepared(
+        db,
         "DELETE FROM billing_inference_charges WHERE account_id = ? AND charge_id = ? AND state = 'closed'",
       ).run(completed.accountId, chargeId);
       if (Number(closed.changes) > 0) return;
-      db.prepare(
+      prepared(
+        db,
         `INSERT OR IGNORE INTO billing_inference_charges
          (account_id, charge_id, state, amount_micros, model, request_id, completed_at)
          VALUES (?, ?, 'due', ?, ?, ?, ?)`,
@@ -76,11 +79,13 @@ export class InferenceChargesProjection implements Projection {
     const event = recorded as RecordedEvent & LedgerEvent;
     if (event.type !== "CreditsCharged" && event.type !== "ChargeWrittenOff") return;
     if (event.type === "CreditsCharged" && event.data.kind !== INFERENCE_CHARGE_KIND) return;
-    const due = db.prepare(
+    const due = prepared(
+      db,
       "DELETE FROM billing_inference_charges WHERE account_id = ? AND charge_id = ? AND state = 'due'",
     ).run(event.data.accountId, event.data.chargeId);
     if (Number(due.changes) > 0) return;
-    db.prepare(
+    prepared(
+      db,
       `INSERT OR IGNORE INTO billing_inference_charges
        (account_id, charge_id, state, amount_micros, model, request_id, completed_at)
        VALUES (?, ?, 'closed', ?, ?, NULL, ?)`,
@@ -111,12 +116,14 @@ export function dueCharges(
   after?: { completedAt: string; accountId: string; chargeId: string },
 ): DueCharge[] {
   const rows = (after
-    ? db.prepare(
+    ? prepared(
+      db,
       `SELECT * FROM billing_inference_charges WHERE state = 'due' AND completed_at <= ?
        AND (completed_at, account_id, charge_id) > (?, ?, ?)
        ORDER BY completed_at, account_id, charge_id LIMIT ?`,
     ).all(completedBy, after.completedAt, after.accountId, after.chargeId, limit)
-    : db.prepare(
+    : prepared(
+      db,
       `SELECT * FROM billing_inference_charges WHERE state = 'due' AND completed_at <= ?
        ORDER BY completed_at, account_id, charge_id LIMIT ?`,
     ).all(completedBy, limit)) as unknown as DueRow[];
@@ -129,7 +136,8 @@ export function isChargeDue(
   accountId: string,
   chargeId: string,
 ): DueCharge | undefined {
-  const row = db.prepare(
+  const row = prepared(
+    db,
     "SELECT * FROM billing_inference_charges WHERE account_id = ? AND charge_id = ? AND state = 'due'",
   ).get(accountId, chargeId) as DueRow | undefined;
   return row ? toDueCharge(row) : undefined;

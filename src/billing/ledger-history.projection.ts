@@ -1,6 +1,7 @@
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { Projection } from "../projections/projection.ts";
+import { prepared } from "./prepared-statements.ts";
 import type { ChargeRecord, HoldRecord, RecalledKey } from "./ledger.decider.ts";
 import { LEDGER_CATEGORY, LEDGER_EVENT_TYPES, type LedgerEvent } from "./ledger.events.ts";
 
@@ -207,15 +208,4 @@ export function balanceAtFromHistory(
      WHERE account_id = ? AND at_max <= ? ORDER BY at_max DESC, position DESC LIMIT 1`,
   ).get(accountId, at) as { balance_after_micros: number; held_after_micros: number } | undefined;
   return { balanceMicros: row?.balance_after_micros ?? 0, heldMicros: row?.held_after_micros ?? 0 };
-}
-
-const statements = new WeakMap<DatabaseSync, Map<string, StatementSync>>();
-
-/** Statements prepared once per database: the projection runs them for every ledger event. */
-function prepared(db: DatabaseSync, sql: string): StatementSync {
-  let cache = statements.get(db);
-  if (!cache) statements.set(db, cache = new Map());
-  let statement = cache.get(sql);
-  if (!statement) cache.set(sql, statement = db.prepare(sql));
-  return statement;
 }

@@ -100,12 +100,16 @@ export interface ChargeRecord {
   refunded: boolean;
   /** Closed by a ChargeWrittenOff: nothing was charged, and nothing can be any more. */
   writtenOff?: boolean;
+  /** Global position of the last event about this key (at or after it), when known. */
+  position?: bigint;
 }
 
 export interface HoldRecord {
   amountMicros: Micros;
   expiresAt: string;
   status: "open" | "settled" | "released";
+  /** Global position of the last event about this key (at or after it), when known. */
+  position?: bigint;
 }
 
 export interface LedgerState {
@@ -126,6 +130,13 @@ export interface LedgerState {
   recentKeyLimit: number;
   /** Keys forgotten so far: when non-zero, a key absent from memory may be an old one. */
   forgottenKeys: number;
+  /**
+   * Every forgotten key's events lie at or before this global position (a history read model
+   * that has applied it can recall them), unless `forgottenUnpositioned`: then one forgotten
+   * key's last event had no known position yet (it was decided in the batch being written).
+   */
+  forgottenThrough: bigint;
+  forgottenUnpositioned: boolean;
   /** Grant id → transaction id. */
   grants: Map<string, string>;
   /** Payment reference → transaction id. */
@@ -163,6 +174,8 @@ export function initialLedgerState(recentKeyLimit = Infinity): LedgerState {
     closedHolds: 0,
     recentKeyLimit,
     forgottenKeys: 0,
+    forgottenThrough: 0n,
+    forgottenUnpositioned: false,
     grants: new Map(),
     payments: new Map(),
   };
@@ -411,7 +424,11 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
  * Every event about a key leaves that key's full facts in memory (the most recent window), so
  * only keys untouched for a whole window are ever forgotten.
  */
-export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
+export function evolve(
+  state: LedgerState,
+  event: LedgerEvent & { position?: bigint },
+): LedgerState {
+  const position = event.position;
   switch (event.type) {
     case "CreditsPurchased":
       state.balanceMicros += event.data.amountMicros;
@@ -428,14 +445,15 @@ export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
         amountMicros: event.data.amountMicros,
         expiresAt: event.data.expiresAt,
         status: "open",
+        ...(position !== undefined ? { position } : {}),
       });
       break;
     case "ReservationReleased":
-      closeHold(state, event.data.reservationId, "released");
+      closeHold(state, event.data.reservationId, "released", position);
       break;
     case "CreditsCharged": {
       if (event.data.reservationId !== undefined) {
-        closeHold(state, event.data.reservationId, "settled");
+        closeHold(state, event.data.reservationId, "settled", position);
       }
       state.balanceMicros -= event.data.amountMicros;
       rememberCharge(state, event.data.chargeId, {
@@ -443,6 +461,7 @@ export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
         amountMicros: event.data.amountMicros,
         ...(event.data.model !== undefined ? { model: event.data.model } : {}),
         refunded: false,
+        ...(position !== undefined ? { position } : {}),
       });
       break;
     }
@@ -456,12 +475,13 @@ export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
         amountMicros: charge?.amountMicros ?? event.data.amountMicros,
         ...(event.data.model !== undefined ? { model: event.data.model } : {}),
         refunded: true,
+        ...(position !== undefined ? { position } : {}),
       });
       break;
     }
     case "ChargeWrittenOff": {
       if (event.data.reservationId !== undefined) {
-        closeHold(state, event.data.reservationId, "released");
+        closeHold(state, event.data.reservationId, "released", position);
       }
       rememberCharge(state, event.data.chargeId, {
         transactionId: event.id,
@@ -469,6 +489,7 @@ export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
         ...(event.data.model !== undefined ? { model: event.data.model } : {}),
         refunded: false,
         writtenOff: true,
+        ...(position !== undefined ? { position } : {}),
       });
       break;
     }
@@ -476,11 +497,17 @@ export function evolve(state: LedgerState, event: LedgerEvent): LedgerState {
   return state;
 }
 
-function closeHold(state: LedgerState, reservationId: string, status: "settled" | "released") {
+function closeHold(
+  state: LedgerState,
+  reservationId: string,
+  status: "settled" | "released",
+  position: bigint | undefined,
+) {
   const hold = state.holds.get(reservationId);
   if (!hold || hold.status !== "open") return;
   state.heldMicros -= hold.amountMicros;
   hold.status = status;
+  hold.position = position;
   // Re-inserted last: closed holds then age out in the order they closed.
   state.holds.delete(reservationId);
   state.holds.set(reservationId, hold);
@@ -490,18 +517,24 @@ function closeHold(state: LedgerState, reservationId: string, status: "settled" 
     if (candidate.status === "open") continue;
     state.holds.delete(key);
     state.closedHolds--;
-    state.forgottenKeys++;
+    forget(state, candidate);
     return;
   }
+}
+
+function forget(state: LedgerState, record: HoldRecord | ChargeRecord): void {
+  state.forgottenKeys++;
+  if (record.position === undefined) state.forgottenUnpositioned = true;
+  else if (record.position > state.forgottenThrough) state.forgottenThrough = record.position;
 }
 
 function rememberCharge(state: LedgerState, chargeId: string, record: ChargeRecord): void {
   state.charges.delete(chargeId);
   state.charges.set(chargeId, record);
   if (state.charges.size <= state.recentKeyLimit) return;
-  const oldest = state.charges.keys().next().value as string;
+  const [oldest, forgotten] = state.charges.entries().next().value as [string, ChargeRecord];
   state.charges.delete(oldest);
-  state.forgottenKeys++;
+  forget(state, forgotten);
 }
 
 function chargeOf(

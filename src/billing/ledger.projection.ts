@@ -1,6 +1,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { Projection } from "../projections/projection.ts";
+import { prepared } from "./prepared-statements.ts";
 import { LEDGER_CATEGORY, LEDGER_EVENT_TYPES, type LedgerEvent } from "./ledger.events.ts";
 
 export const LEDGER_PROJECTION = "billing-ledger";
@@ -90,7 +91,8 @@ export class LedgerProjection implements Projection {
         break;
       case "CreditsReserved":
         this.adjustHeld(db, accountId, event.data.amountMicros, at);
-        db.prepare(
+        prepared(
+          db,
           `INSERT OR REPLACE INTO billing_holds
            (account_id, reservation_id, amount_micros, reference, expires_at, created_at)
            VALUES (?, ?, ?, ?, ?, ?)`,
@@ -149,12 +151,14 @@ export class LedgerProjection implements Projection {
       chargeId?: string;
     },
   ): void {
-    const row = db.prepare(
+    const row = prepared(
+      db,
       `INSERT INTO billing_balances (account_id, balance_micros, held_micros, updated_at) VALUES (?, ?, 0, ?)
        ON CONFLICT(account_id) DO UPDATE SET balance_micros = balance_micros + excluded.balance_micros,
        updated_at = excluded.updated_at RETURNING balance_micros`,
     ).get(accountId, signedMicros, at) as { balance_micros: number };
-    db.prepare(
+    prepared(
+      db,
       `INSERT INTO billing_transactions (position, transaction_id, account_id, type, amount_micros,
        balance_after_micros, reference, description, model, kind, charge_id, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -175,7 +179,8 @@ export class LedgerProjection implements Projection {
   }
 
   private adjustHeld(db: DatabaseSync, accountId: string, deltaMicros: number, at: string): void {
-    db.prepare(
+    prepared(
+      db,
       `INSERT INTO billing_balances (account_id, balance_micros, held_micros, updated_at) VALUES (?, 0, ?, ?)
        ON CONFLICT(account_id) DO UPDATE SET held_micros = held_micros + excluded.held_micros,
        updated_at = excluded.updated_at`,
@@ -183,7 +188,8 @@ export class LedgerProjection implements Projection {
   }
 
   private closeHold(db: DatabaseSync, accountId: string, reservationId: string, at: string): void {
-    const hold = db.prepare(
+    const hold = prepared(
+      db,
       "DELETE FROM billing_holds WHERE account_id = ? AND reservation_id = ? RETURNING amount_micros",
     ).get(accountId, reservationId) as { amount_micros: number } | undefined;
     if (hold) this.adjustHeld(db, accountId, -hold.amount_micros, at);

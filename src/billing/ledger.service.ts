@@ -115,8 +115,6 @@ interface AccountLedger {
   state: LedgerState;
   /** Last revision folded into `state`; -1n: empty stream; undefined: not loaded. */
   revision?: bigint;
-  /** Every key the state forgot lies at or before this global position. */
-  forgottenThrough: bigint;
   queue: QueuedWork[];
   running: boolean;
 }
@@ -407,7 +405,6 @@ export class LedgerService {
       ledger = {
         stream: ledgerStream(accountId),
         state: initialLedgerState(this.recentKeys),
-        forgottenThrough: 0n,
         queue: [],
         running: false,
       };
@@ -498,9 +495,7 @@ export class LedgerService {
               expectedRevision: ledger.revision === -1n ? "no_stream" : ledger.revision!,
             });
             ledger.revision = appended.nextExpectedRevision;
-            if (state.forgottenKeys !== forgottenBefore) {
-              ledger.forgottenThrough = appended.position;
-            }
+            if (touched.size > 0) positionRecords(state, touched, appended.position);
           } catch (error) {
             // The cached state was evolved in place: rebuild it from the stream.
             ledger.revision = undefined;
@@ -556,7 +551,7 @@ export class LedgerService {
       const key = keyToRecall(command, ledger.state);
       if (key === undefined) continue;
       this.counters.recalls++;
-      const recalled = await this.history.recall(accountId, key, ledger.forgottenThrough);
+      const recalled = await this.history.recall(accountId, key, ledger.state.forgottenThrough);
       commands[index] = { ...command, recalled } as LedgerCommand;
     }
     return commands;
@@ -567,7 +562,6 @@ export class LedgerService {
     if (ledger.revision === undefined) {
       ledger.state = initialLedgerState(this.recentKeys);
       ledger.revision = -1n;
-      ledger.forgottenThrough = 0n;
     }
     for (;;) {
       const events = await this.store.readStream(ledger.stream, {
@@ -575,10 +569,8 @@ export class LedgerService {
         maxCount: 10_000,
       });
       for (const event of events) {
-        const forgotten = ledger.state.forgottenKeys;
         ledger.state = evolve(ledger.state, event as RecordedEvent & LedgerEvent);
         ledger.revision = event.revision;
-        if (ledger.state.forgottenKeys !== forgotten) ledger.forgottenThrough = event.position;
       }
       if (events.length < 10_000) return;
     }
@@ -596,6 +588,23 @@ function forgotInBatch(command: LedgerCommand, state: LedgerState, touched: Set<
   }
   const key = keyToRecall({ ...command, recalled: undefined } as LedgerCommand, state);
   return key !== undefined && touched.has(key);
+}
+
+/**
+ * Gives the records a batch wrote the batch's last position (at or after each of its events),
+ * so when they are forgotten later the recall knows how far the history must have come.
+ */
+function positionRecords(state: LedgerState, keys: Set<string>, position: bigint): void {
+  for (const key of keys) {
+    const charge = state.charges.get(key);
+    if (charge && charge.position === undefined) charge.position = position;
+    const hold = state.holds.get(key);
+    if (hold && hold.position === undefined) hold.position = position;
+  }
+  if (state.forgottenUnpositioned) {
+    state.forgottenUnpositioned = false;
+    if (position > state.forgottenThrough) state.forgottenThrough = position;
+  }
 }
 
 function keyOfEvent(event: LedgerEvent): string {

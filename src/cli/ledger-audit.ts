@@ -3,6 +3,7 @@ import type { EventStore, RecordedEvent } from "../event-store/event-store.port.
 import { evolve, initialLedgerState } from "../billing/ledger.decider.ts";
 import { replayLedgerUntil } from "../billing/ledger-replay.ts";
 import { LEDGER_PROJECTION } from "../billing/ledger.projection.ts";
+import { LEDGER_HISTORY_PROJECTION } from "../billing/ledger-history.projection.ts";
 import {
   accountIdOfLedgerStream,
   LEDGER_CATEGORY,
@@ -14,6 +15,8 @@ export interface AccountAudit {
   events: number;
   balanceMicros: number;
   heldMicros: number;
+  /** Delivered work that could not be charged (ChargeWrittenOff), in micro-dollars. */
+  writtenOffMicros: number;
   problems: string[];
 }
 
@@ -21,6 +24,7 @@ export interface LedgerAuditReport {
   accounts: number;
   events: number;
   totalBalanceMicros: number;
+  totalWrittenOffMicros: number;
   problems: number;
   accountsWithProblems: AccountAudit[];
 }
@@ -62,7 +66,9 @@ export async function auditLedgers(
     const accountId = accountIdOfLedgerStream(stream);
     const problems: string[] = [];
     let state = initialLedgerState();
+    let writtenOffMicros = 0;
     events.forEach((event, index) => {
+      if (event.type === "ChargeWrittenOff") writtenOffMicros += event.data.amountMicros;
       if (event.revision !== BigInt(index)) {
         problems.push(
           `revision gap: expected ${index}, found ${event.revision} at position ${event.position}`,
@@ -90,6 +96,7 @@ export async function auditLedgers(
       events: events.length,
       balanceMicros: state.balanceMicros,
       heldMicros: state.heldMicros,
+      writtenOffMicros,
       problems,
     });
   }
@@ -98,6 +105,7 @@ export async function auditLedgers(
     accounts: audits.length,
     events: totalEvents,
     totalBalanceMicros: totalBalance,
+    totalWrittenOffMicros: audits.reduce((sum, audit) => sum + audit.writtenOffMicros, 0),
     problems: withProblems.reduce((sum, audit) => sum + audit.problems.length, 0),
     accountsWithProblems: withProblems,
   };
@@ -141,6 +149,38 @@ function compareWithReadModel(
     problems.push(
       `last transaction balance_after ${last_tx.balance_after_micros} != replayed ${state.balanceMicros}`,
     );
+  }
+  problems.push(...compareWithHistory(db, accountId, state, last.position));
+  return problems;
+}
+
+/** The history read model (what `?at=` answers from) must end where the replay ends. */
+function compareWithHistory(
+  db: DatabaseSync,
+  accountId: string,
+  state: ReturnType<typeof initialLedgerState>,
+  lastPosition: bigint,
+): string[] {
+  const checkpoint = db.prepare("SELECT position FROM projection_checkpoints WHERE name = ?")
+    .get(LEDGER_HISTORY_PROJECTION) as { position: number } | undefined;
+  // Read models written before the history existed have no such projection yet.
+  if (!checkpoint) return [];
+  if (BigInt(checkpoint.position) < lastPosition) {
+    return [
+      `history read model is behind (checkpoint ${checkpoint.position}, ledger at ${lastPosition})`,
+    ];
+  }
+  const row = db.prepare(
+    `SELECT balance_after_micros, held_after_micros FROM billing_ledger_history WHERE account_id = ?
+     ORDER BY position DESC LIMIT 1`,
+  ).get(accountId) as { balance_after_micros: number; held_after_micros: number } | undefined;
+  if (!row) return ["history read model has no rows"];
+  const problems: string[] = [];
+  if (row.balance_after_micros !== state.balanceMicros) {
+    problems.push(`history balance ${row.balance_after_micros} != replayed ${state.balanceMicros}`);
+  }
+  if (row.held_after_micros !== state.heldMicros) {
+    problems.push(`history holds ${row.held_after_micros} != replayed ${state.heldMicros}`);
   }
   return problems;
 }

@@ -8,9 +8,11 @@ export const SETTLEMENT_RETRY_DELAYS_MS = [100, 500, 2_000, 5_000] as const;
 
 /**
  * Settles and releases per-request holds off the response path, so the client never waits for
- * the ledger — without letting a transient failure lose a charge: each settlement is retried a
- * bounded number of times (a definitive 4xx refusal is not), and shutdown waits for the ones
- * still running before the event store closes.
+ * the ledger: each settlement is retried a bounded number of times (a definitive 4xx refusal is
+ * not), and shutdown waits for the ones still running before the event store closes. This is
+ * the fast path only. What it gives up on (or a crash loses) is not lost: the charge
+ * reconciler (billing/charge-reconciler.process.ts) charges every completed request whose
+ * charge is missing, with the same key, or records why it could not.
  */
 @Injectable()
 export class PendingSettlements implements BeforeApplicationShutdown {
@@ -50,7 +52,8 @@ export class PendingSettlements implements BeforeApplicationShutdown {
       } catch (error) {
         const definitive = error instanceof ApiError && error.getStatus() < 500;
         if (definitive || tries >= this.delaysMs.length) {
-          logger.write("error", `inference ${what} failed`, {
+          // A settlement left undone is the charge reconciler's; a release left undone, expiry's.
+          logger.write("warn", `inference ${what} failed; left to the reconciler`, {
             reservationId,
             attempts: tries + 1,
             error: (error as Error).message,

@@ -13,10 +13,10 @@ COPY src ./src
 # Warm Deno's compile cache so the container starts fast.
 RUN deno cache src/main.ts
 ENV DATA_DIR=/data PORT=3000 HOST=0.0.0.0
-RUN mkdir -p /data && chown deno:deno /data
+RUN mkdir -p /data && chown deno:deno /data && chmod 700 /data
 VOLUME ["/data"]
 USER deno
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
   CMD ["deno", "eval", "const r = await fetch('http://127.0.0.1:3000/health'); Deno.exit(r.ok ? 0 : 1)"]
-CMD ["deno", "run", "--allow-net", "--allow-env", "--allow-sys", "--allow-read=/app,/data", "--allow-write=/data", "src/main.ts"]
+CMD ["deno", "run", "--allow-net", "--allow-env", "--allow-sys", "--allow-read=/app,/data,/run/secrets", "--allow-write=/data", "src/main.ts"]

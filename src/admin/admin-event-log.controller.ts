@@ -1,5 +1,6 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
 import { AdminOnly } from "../auth/auth.decorators.ts";
+import { visibleEventData } from "../auth/hidden-fields.ts";
 import { ApiError } from "../common/api-error.ts";
 import { parseLimit, parseOneOf, parsePosition, queryString } from "../common/query-params.ts";
 import {
@@ -109,9 +110,6 @@ export class AdminEventLogController {
   }
 }
 
-/** Fields an HTTP client never receives, even an operator's: auth keeps them in their own events. */
-const HIDDEN_FIELDS: Record<string, readonly string[]> = { PasswordSet: ["passwordHash"] };
-
 function toJson(event: RecordedEvent) {
   return {
     id: event.id,
@@ -120,15 +118,7 @@ function toJson(event: RecordedEvent) {
     revision: Number(event.revision),
     position: Number(event.position),
     created_at: event.createdAt.toISOString(),
-    data: visibleData(event),
+    data: visibleEventData(event),
     metadata: event.metadata,
   };
-}
-
-function visibleData(event: RecordedEvent): unknown {
-  const hidden = HIDDEN_FIELDS[event.type];
-  if (!hidden) return event.data;
-  const data = { ...(event.data as Record<string, unknown>) };
-  for (const field of hidden) if (field in data) data[field] = "[redacted]";
-  return data;
 }

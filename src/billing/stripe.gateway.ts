@@ -1,6 +1,7 @@
 import { Inject, Injectable } from "@nestjs/common";
 import Stripe from "stripe";
 import { ApiError } from "../common/api-error.ts";
+import { logger } from "../common/json-logger.ts";
 import { type Micros, MICROS_PER_USD } from "../common/money.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 
@@ -72,10 +73,30 @@ export class StripeGateway {
         cancel_url: `${base}/billing?checkout=cancelled`,
       }, { idempotencyKey });
     } catch (error) {
+      // Stripe's text can name the key's suffix, the account's settings or the API host: it is
+      // for the operator's log. The client gets Stripe's code and request id to quote.
+      const failure = error as Error & {
+        code?: unknown;
+        requestId?: unknown;
+        statusCode?: unknown;
+      };
+      const providerCode = typeof failure.code === "string" ? failure.code : undefined;
+      const providerRequestId = typeof failure.requestId === "string"
+        ? failure.requestId
+        : undefined;
+      logger.write("error", "Stripe checkout session create failed", {
+        error: failure.message,
+        providerCode,
+        providerRequestId,
+        providerStatus: failure.statusCode,
+      });
       throw new ApiError(502, "The payment provider refused or failed the request.", {
         type: "api_error",
         code: "payment_provider_error",
-        extra: { provider_message: (error as Error).message },
+        extra: {
+          ...(providerCode ? { provider_code: providerCode } : {}),
+          ...(providerRequestId ? { provider_request_id: providerRequestId } : {}),
+        },
       });
     }
     if (!session.url) {

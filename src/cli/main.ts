@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { DatabaseSync } from "node:sqlite";
+import { visibleEventData } from "../auth/hidden-fields.ts";
 import { microsToUsd } from "../common/money.ts";
 import { ConfigError, loadConfig } from "../config/config.ts";
 import { createEventStore } from "../event-store/create-event-store.ts";
@@ -30,6 +31,7 @@ function flag(args: string[], name: string): string | undefined {
   return index >= 0 ? args[index + 1] : undefined;
 }
 
+/** One event as a JSON line, redacted as the admin API redacts it. */
 function line(event: RecordedEvent): string {
   return JSON.stringify({
     position: String(event.position),
@@ -38,7 +40,7 @@ function line(event: RecordedEvent): string {
     type: event.type,
     id: event.id,
     created_at: event.createdAt.toISOString(),
-    data: event.data,
+    data: visibleEventData(event),
     metadata: event.metadata,
   });
 }

@@ -44,7 +44,7 @@ import { PodReconciler } from "./pods/pod-reconciler.ts";
     {
       provide: SECRET_BOX,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => SecretBox.open(config.dataDir, config.secretsKey),
+      useFactory: (config: AppConfig) => SecretBox.open(config),
     },
   ],
   exports: [DeploymentsQueries, SECRET_BOX, PodProvisioner, PodReconciler, PodMetering],

@@ -1,5 +1,5 @@
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { preparePrivateDirectory, restrictDatabaseToOwner } from "../common/private-files.ts";
 import { EsdbEventStore } from "./esdb-event-store.ts";
 import type { EventStore } from "./event-store.port.ts";
 import { SqliteEventStore } from "./sqlite-event-store.ts";
@@ -20,9 +20,12 @@ export function createEventStore(config: EventStoreConfig): EventStore {
   if (config.eventStoreConnectionString) {
     return new EsdbEventStore({ connectionString: config.eventStoreConnectionString });
   }
-  mkdirSync(config.dataDir, { recursive: true });
+  // Owner-only: the events hold emails, password hashes and key ciphertexts.
+  preparePrivateDirectory(config.dataDir);
+  const path = join(config.dataDir, "events.sqlite");
+  restrictDatabaseToOwner(path);
   return new SqliteEventStore({
-    path: join(config.dataDir, "events.sqlite"),
+    path,
     sync: config.eventStoreSync,
     writer: config.eventStoreWriter,
   });

@@ -1,12 +1,16 @@
 import { Controller, Get, Header, Inject, Res } from "@nestjs/common";
 import type { FastifyReply } from "fastify";
+import { AdminOnly } from "../auth/auth.decorators.ts";
 import { SkipRateLimit } from "../common/rate-limit/rate-limit.decorators.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { logger } from "../common/json-logger.ts";
 import { metrics } from "./metrics.ts";
 
-/** Liveness, readiness and Prometheus metrics. Unauthenticated and never rate limited. */
+/**
+ * Liveness, readiness and Prometheus metrics. Unauthenticated and never rate limited, so
+ * /health shows states only; the positions, lag and error text are at /admin/health.
+ */
 @Controller()
 @SkipRateLimit()
 export class OperationsController {
@@ -17,29 +21,14 @@ export class OperationsController {
 
   @Get("health")
   async health(@Res({ passthrough: true }) reply: FastifyReply) {
-    let eventStore: { status: "up" | "down"; head_position?: string; error?: string };
-    try {
-      await this.store.ping();
-      eventStore = { status: "up", head_position: String(await this.store.headPosition()) };
-    } catch (error) {
-      // /health is unauthenticated: the details (paths, hosts) go to the log, not the reply.
-      logger.write("error", "event store health check failed", { error: (error as Error).message });
-      eventStore = { status: "down", error: "event store unreachable" };
-    }
-    const projections = eventStore.status === "up" ? await this.projections.status() : [];
-    const failed = projections.some((projection) => projection.state === "failed");
-    const healthy = eventStore.status === "up" && !failed;
-    reply.status(healthy ? 200 : 503);
+    const report = await healthReport(this.store, this.projections);
+    reply.status(report.healthy ? 200 : 503);
     return {
-      status: healthy ? "ok" : "degraded",
-      event_store: eventStore,
-      projections: projections.map((projection) => ({
+      status: report.status,
+      event_store: { status: report.eventStore.status },
+      projections: report.projections.map((projection) => ({
         name: projection.name,
-        version: projection.version,
         state: projection.state,
-        checkpoint: String(projection.checkpoint),
-        lag: Number(projection.lag),
-        ...(projection.error ? { error: projection.error } : {}),
       })),
     };
   }
@@ -60,4 +49,48 @@ export class OperationsController {
     }
     return metrics.render();
   }
+}
+
+/** The same health, with the details an operator needs: head, checkpoints, lag, errors. */
+@Controller("admin")
+@AdminOnly()
+export class AdminHealthController {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(ProjectionRunner) private readonly projections: ProjectionRunner,
+  ) {}
+
+  @Get("health")
+  async health(@Res({ passthrough: true }) reply: FastifyReply) {
+    const report = await healthReport(this.store, this.projections);
+    reply.status(report.healthy ? 200 : 503);
+    return {
+      status: report.status,
+      event_store: report.eventStore,
+      projections: report.projections.map((projection) => ({
+        name: projection.name,
+        version: projection.version,
+        state: projection.state,
+        checkpoint: String(projection.checkpoint),
+        lag: Number(projection.lag),
+        ...(projection.error ? { error: projection.error } : {}),
+      })),
+    };
+  }
+}
+
+async function healthReport(store: EventStore, runner: ProjectionRunner) {
+  let eventStore: { status: "up" | "down"; head_position?: string; error?: string };
+  try {
+    await store.ping();
+    eventStore = { status: "up", head_position: String(await store.headPosition()) };
+  } catch (error) {
+    // Even the admin view names no paths or hosts: those go to the log.
+    logger.write("error", "event store health check failed", { error: (error as Error).message });
+    eventStore = { status: "down", error: "event store unreachable" };
+  }
+  const projections = eventStore.status === "up" ? await runner.status() : [];
+  const failed = projections.some((projection) => projection.state === "failed");
+  const healthy = eventStore.status === "up" && !failed;
+  return { healthy, status: healthy ? "ok" : "degraded", eventStore, projections };
 }

@@ -1,5 +1,5 @@
 import { Module } from "@nestjs/common";
-import { OperationsController } from "./operations.controller.ts";
+import { AdminHealthController, OperationsController } from "./operations.controller.ts";
 
-@Module({ controllers: [OperationsController] })
+@Module({ controllers: [OperationsController, AdminHealthController] })
 export class OperationsModule {}

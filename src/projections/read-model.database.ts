@@ -1,6 +1,6 @@
 import { DatabaseSync } from "node:sqlite";
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { preparePrivateDirectory, restrictDatabaseToOwner } from "../common/private-files.ts";
 
 /**
  * The local read database: every projection's tables and the checkpoints, in one SQLite file
@@ -10,7 +10,11 @@ export class ReadModelDatabase {
   readonly db: DatabaseSync;
 
   constructor(readonly path: string) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    // Owner-only, like the event store: the read models hold emails and credential hashes.
+    if (path !== ":memory:") {
+      preparePrivateDirectory(dirname(path));
+      restrictDatabaseToOwner(path);
+    }
     this.db = new DatabaseSync(path);
     this.db.exec("PRAGMA journal_mode = WAL");
     // Read models can be rebuilt from the event store, so NORMAL (no fsync per commit) is enough.

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { api, startTestApp, type TestApp } from "../support/test-app.ts";
+import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 
 const PASSWORD = "correct horse battery staple";
 
 async function headPosition(app: TestApp): Promise<string> {
-  const health = await api(app.url, "GET", "/health");
+  const health = await api(app.url, "GET", "/admin/health", { token: TEST_ADMIN_KEY });
   return health.body.event_store.head_position;
 }
 

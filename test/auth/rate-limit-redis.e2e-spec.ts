@@ -1,50 +1,16 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createServer } from "node:http";
 import { api, startTestApp, type TestApp } from "../support/test-app.ts";
+import { describeWithRedis, type RedisServer, startRedisServer } from "../support/redis-server.ts";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForRedis(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const reply = execFileSync("redis-cli", ["-p", String(port), "ping"], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"],
-      });
-      if (reply.trim() === "PONG") return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-describe("rate limits shared through Redis", () => {
-  let redis: ChildProcess;
-  let port: number;
+// Runs against a real redis-server when one is installed; skipped (with the reason printed,
+// naming the package) where only Node and npm exist.
+describeWithRedis("rate limits shared through Redis", () => {
+  let redis: RedisServer;
   let first: TestApp;
   let second: TestApp;
 
   beforeAll(async () => {
-    port = await freePort();
-    redis = spawn(
-      "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      { stdio: "ignore" },
-    );
-    await waitForRedis(port);
-    const env = { REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_PER_MINUTE: "6" };
+    redis = await startRedisServer();
+    const env = { REDIS_URL: redis.url, RATE_LIMIT_PER_MINUTE: "6" };
     first = await startTestApp({ env: { ...env, INSTANCE_ID: "first" } });
     second = await startTestApp({ env: { ...env, INSTANCE_ID: "second" } });
   });
@@ -52,16 +18,7 @@ describe("rate limits shared through Redis", () => {
   afterAll(async () => {
     await first?.close();
     await second?.close();
-    if (redis && redis.exitCode === null) {
-      redis.kill("SIGTERM");
-      for (
-        let waited = 0;
-        redis.exitCode === null && redis.signalCode === null && waited < 5_000;
-        waited += 20
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    }
+    await redis?.stop();
   });
 
   it("enforces one limit across two instances", async () => {
@@ -80,20 +37,31 @@ describe("rate limits shared through Redis", () => {
       expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     }
     // The counter really lives in Redis, with the window's expiry set.
-    const keys = execFileSync("redis-cli", [
-      "-p",
-      String(port),
-      "--scan",
-      "--pattern",
-      "modelpilot:ratelimit:*",
-    ], {
-      encoding: "utf8",
-    }).trim().split("\n");
+    const keys = await redis.client.keys("modelpilot:ratelimit:*");
     expect(keys).toHaveLength(1);
-    const ttl = Number(
-      execFileSync("redis-cli", ["-p", String(port), "pttl", keys[0]], { encoding: "utf8" }),
-    );
+    const ttl = await redis.client.pttl(keys[0]);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it("shares the per-email login delay across instances", async () => {
+    const env = { REDIS_URL: redis.url, LOGIN_FAILURES_BEFORE_DELAY: "2" };
+    const third = await startTestApp({ env: { ...env, INSTANCE_ID: "third" } });
+    const fourth = await startTestApp({ env: { ...env, INSTANCE_ID: "fourth" } });
+    try {
+      const login = (instance: TestApp) =>
+        api(instance.url, "POST", "/api/auth/login", {
+          body: { email: "shared@example.com", password: "wrong-password" },
+        });
+      expect((await login(third)).status).toBe(401);
+      expect((await login(fourth)).status).toBe(401);
+      const throttled = await login(third);
+      expect(throttled.status).toBe(429);
+      expect(throttled.body.error.code).toBe("login_throttled");
+      expect((await redis.client.keys("modelpilot:ratelimit:login:*")).length).toBe(1);
+    } finally {
+      await third.close();
+      await fourth.close();
+    }
   });
 });

@@ -1,13 +1,27 @@
 import { Buffer } from "node:buffer";
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { logger } from "../../common/json-logger.ts";
+import { preparePrivateDirectory, restrictToOwner } from "../../common/private-files.ts";
+import { ConfigError } from "../../config/config.ts";
 
 const VERSION = "v1";
 
+/** Where the secrets key comes from (AppConfig's SECRETS_KEY, SECRETS_KEY_FILE, DATA_DIR). */
+export interface SecretKeySource {
+  dataDir: string;
+  secretsKey?: string;
+  secretsKeyFile?: string;
+}
+
+/** As long as SECRETS_KEY must be (config.ts). */
+const MIN_KEY_LENGTH = 32;
+
 /**
  * AES-256-GCM for secrets at rest (external upstream API keys). The key comes from SECRETS_KEY
- * (any string; hashed to 32 bytes) or from `DATA_DIR/secrets.key`, created with mode 0600 on
+ * (any string; hashed to 32 bytes), from the file SECRETS_KEY_FILE names (so it can live
+ * outside DATA_DIR and its backups), or from `DATA_DIR/secrets.key`, created with mode 0600 on
  * first use. Ciphertexts are `v1:<iv>:<tag>:<data>` (base64url) and go into events; the
  * plaintext is only ever handed to the upstream call.
  */
@@ -18,12 +32,16 @@ export class SecretBox {
     return new SecretBox(createHash("sha256").update(material, "utf8").digest());
   }
 
-  /** SECRETS_KEY when set, else the key file under `dataDir` (created on first use). */
-  static open(dataDir: string, secretsKey?: string): SecretBox {
+  /** SECRETS_KEY, else SECRETS_KEY_FILE, else the key file under DATA_DIR (created on first use). */
+  static open({ dataDir, secretsKey, secretsKeyFile }: SecretKeySource): SecretBox {
+    if (secretsKey && secretsKeyFile) {
+      throw new ConfigError("set SECRETS_KEY or SECRETS_KEY_FILE, not both");
+    }
     if (secretsKey && secretsKey.trim()) return SecretBox.fromKeyMaterial(secretsKey.trim());
+    if (secretsKeyFile) return SecretBox.fromKeyFile(secretsKeyFile);
     const path = join(dataDir, "secrets.key");
     if (!existsSync(path)) {
-      mkdirSync(dataDir, { recursive: true });
+      preparePrivateDirectory(dataDir);
       try {
         writeFileSync(path, randomBytes(32).toString("base64"), { mode: 0o600, flag: "wx" });
       } catch (error) {
@@ -31,7 +49,43 @@ export class SecretBox {
         if ((error as { code?: string }).code !== "EEXIST") throw error;
       }
     }
+    restrictToOwner(path);
     return SecretBox.fromKeyMaterial(readFileSync(path, "utf8").trim());
+  }
+
+  /**
+   * The operator's key file: it must exist and hold at least 32 characters. One that other users
+   * can read is used but logged (secret mounts are often 0644 inside a single-user container).
+   */
+  static fromKeyFile(path: string): SecretBox {
+    let mode: number;
+    try {
+      const stat = statSync(path);
+      if (!stat.isFile()) throw new ConfigError(`SECRETS_KEY_FILE (${path}) is not a file`);
+      mode = stat.mode & 0o777;
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      const code = (error as { code?: string }).code;
+      throw new ConfigError(
+        code === "ENOENT"
+          ? `SECRETS_KEY_FILE (${path}) does not exist; create it with at least ${MIN_KEY_LENGTH} ` +
+            `random characters (e.g. openssl rand -base64 32 > ${path}; chmod 600 ${path})`
+          : `SECRETS_KEY_FILE (${path}) cannot be read: ${(error as Error).message}`,
+      );
+    }
+    const material = readFileSync(path, "utf8").trim();
+    if (material.length < MIN_KEY_LENGTH) {
+      throw new ConfigError(
+        `SECRETS_KEY_FILE (${path}) must hold at least ${MIN_KEY_LENGTH} characters`,
+      );
+    }
+    if ((mode & 0o077) !== 0) {
+      logger.write("warn", "SECRETS_KEY_FILE is readable by other users; chmod 600 it", {
+        path,
+        mode: mode.toString(8),
+      });
+    }
+    return SecretBox.fromKeyMaterial(material);
   }
 
   encrypt(plaintext: string): string {

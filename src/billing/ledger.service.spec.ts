@@ -405,5 +405,39 @@ describe("LedgerService on the SQLite event store", () => {
       }
       await close();
     });
+
+    it("falls back to keeping every key of an account when the history cannot answer", async () => {
+      const store = openStore();
+      let failing = false;
+      const readModels = new ReadModelDatabase(join(dir, "read-fallback.sqlite"));
+      const runner = new ProjectionRunner(store, readModels, [new LedgerHistoryProjection()]);
+      await runner.start();
+      const ledger = new LedgerService(store, clock, { reservationTtlSeconds: 900 }, {
+        recall: async (accountId, key, through) => {
+          if (failing) throw new Error("projection_failed");
+          await runner.waitFor(through);
+          return recallKey(readModels.db, accountId, key);
+        },
+      }).configure({ recentKeys: 2 });
+      const account = "acct_fallback";
+      await ledger.grant(account, {
+        grantId: "g",
+        amountMicros: 10 * CENT,
+        reason: "t",
+        actor: "a",
+      });
+      for (let index = 0; index < 5; index++) {
+        await ledger.charge(account, { chargeId: `c${index}`, amountMicros: CENT, reference: "t" });
+      }
+      failing = true;
+      await ledger.charge(account, { chargeId: "c0", amountMicros: CENT, reference: "t" });
+      await ledger.refund(account, { chargeId: "c1", reason: "t" });
+      const events = await store.readStream(ledgerStream(account));
+      expect(events.filter((event) => event.type === "CreditsCharged")).toHaveLength(5);
+      expect(ledger.cachedEntries(account)!.charges).toBe(5);
+      expect((await ledger.balance(account)).balanceMicros).toBe(6 * CENT);
+      await runner.stop();
+      readModels.close();
+    });
   });
 });

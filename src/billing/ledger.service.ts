@@ -117,6 +117,8 @@ interface AccountLedger {
   revision?: bigint;
   queue: QueuedWork[];
   running: boolean;
+  /** Set when a recall failed: this account keeps every key until it leaves the cache. */
+  unbounded?: boolean;
 }
 
 export interface LedgerServiceOptions {
@@ -551,8 +553,21 @@ export class LedgerService {
       const key = keyToRecall(command, ledger.state);
       if (key === undefined) continue;
       this.counters.recalls++;
-      const recalled = await this.history.recall(accountId, key, ledger.state.forgottenThrough);
-      commands[index] = { ...command, recalled } as LedgerCommand;
+      try {
+        const recalled = await this.history.recall(accountId, key, ledger.state.forgottenThrough);
+        commands[index] = { ...command, recalled } as LedgerCommand;
+      } catch (error) {
+        // The history read model is behind or failed: fall back to keeping every key of this
+        // account (a full reload from the stream), rather than refusing its commands.
+        logger.write("warn", "ledger key recall failed; reloading the account unbounded", {
+          stream: ledger.stream,
+          error: (error as Error).message,
+        });
+        ledger.unbounded = true;
+        ledger.revision = undefined;
+        await this.catchUp(ledger);
+        return batch.map((work) => work.command);
+      }
     }
     return commands;
   }
@@ -560,7 +575,7 @@ export class LedgerService {
   /** Loads the stream (first use or after a failed append) or folds in events appended since. */
   private async catchUp(ledger: AccountLedger): Promise<void> {
     if (ledger.revision === undefined) {
-      ledger.state = initialLedgerState(this.recentKeys);
+      ledger.state = initialLedgerState(ledger.unbounded ? Infinity : this.recentKeys);
       ledger.revision = -1n;
     }
     for (;;) {

@@ -37,12 +37,17 @@ export async function createApp(
     keepAliveTimeout: config.httpKeepAliveTimeoutMs,
     requestTimeout: config.httpRequestTimeoutMs,
   });
+  const routes: RouteEntry[] = [];
+  adapter.getInstance().addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, options),
     adapter,
     { logger, bodyParser: true, abortOnError: false },
   );
   const fastify = app.getHttpAdapter().getInstance();
+  routeTables.set(app, routes);
   registerHttpHooks(fastify);
   registerEdgeHooks(fastify);
   boundConnections(fastify.server, {
@@ -54,6 +59,22 @@ export async function createApp(
   app.useGlobalFilters(new OpenAiExceptionFilter());
   app.useGlobalPipes(createValidationPipe());
   return app;
+}
+
+export interface RouteEntry {
+  method: string;
+  /** Fastify's pattern: `:name` parameters, `*` wildcard. */
+  url: string;
+}
+
+const routeTables = new WeakMap<object, RouteEntry[]>();
+
+/**
+ * Every route the application registered, as Fastify saw it (Nest's controllers and anything
+ * added to Fastify directly), so tooling such as the fuzz suite covers a new route unasked.
+ */
+export function routeTable(app: NestFastifyApplication): readonly RouteEntry[] {
+  return routeTables.get(app) ?? [];
 }
 
 /**

@@ -534,11 +534,12 @@ export class InferenceService {
             if (pending) await pending;
           }
           if (ttft === null && normaliser.sawToken) ttft = round(performance.now() - started);
-          if (normaliser.done) return;
+          if (normaliser.done || stalled) return;
         }
       };
       try {
-        while (!normaliser.done) {
+        // A stalled client's stream ends here: nothing more is read or judged (not "truncated").
+        while (!normaliser.done && !stalled) {
           const value = await reader.read();
           if (!value) {
             await emit(parser.end());

@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import process from "node:process";
 import { APIError } from "openai";
+import { BodyLimitExceeded, BoundedBody } from "../../src/common/bounded-body.ts";
 import { downloadOutput } from "../../src/generation/output-download.ts";
 import { WorkerOutputError } from "../../src/generation/worker-formats.ts";
 import {
@@ -196,6 +197,28 @@ describe("scenario 2: hostile upstreams registered by an account", () => {
       type: "error",
       code: "upstream_invalid_response",
     });
+  });
+
+  it("cuts the guarded transport's bodies the same way, and frees its socket", async () => {
+    // External upstreams on public addresses go through guardedFetch (node:http, pinned address);
+    // loopback is allowed here only so the hostile upstream is reachable.
+    upstream.mode = "endless-json";
+    const controller = new AbortController();
+    const response = await guardedFetch(`${upstream.baseUrl}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(chat(false)),
+      signal: controller.signal,
+      allowPrivate: true,
+    });
+    const started = performance.now();
+    const error = await BoundedBody.of(response, { maxBytes: 4 * MiB }, () => controller.abort())
+      .text().then(() => undefined, (error) => error);
+    const closed = await upstream.closed();
+    expect(error).toBeInstanceOf(BodyLimitExceeded);
+    expect(error.kind).toBe("size");
+    expect(closed.closedAt! - started).toBeLessThan(2_000);
+    expect(closed.bytesSent).toBeLessThan(16 * MiB);
   });
 
   it("cuts a drip-feed (one byte every 3 s) at the idle timeout, streamed or not", async () => {

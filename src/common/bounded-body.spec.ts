@@ -1,0 +1,63 @@
+import { BodyLimitExceeded, BoundedBody } from "./bounded-body.ts";
+
+/** A body that yields `chunks`, waiting `gapMs` before each one, then never ends if `endless`. */
+function body(chunks: number[], gapMs = 0, endless = false): ReadableStream<Uint8Array> {
+  let index = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (index >= chunks.length) {
+        if (endless) return await new Promise(() => undefined);
+        return controller.close();
+      }
+      if (gapMs) await new Promise((resolve) => setTimeout(resolve, gapMs));
+      controller.enqueue(new Uint8Array(chunks[index++]));
+    },
+  });
+}
+
+describe("BoundedBody", () => {
+  it("reads a body within its limits whole", async () => {
+    const bounded = new BoundedBody(body([3, 4]), { maxBytes: 7, idleTimeoutMs: 500 });
+    expect((await bounded.bytes()).byteLength).toBe(7);
+  });
+
+  it("refuses a body past maxBytes and calls onBreach once", async () => {
+    let breaches = 0;
+    const bounded = new BoundedBody(body([4, 4, 4]), { maxBytes: 7 }, () => breaches++);
+    await expect(bounded.bytes()).rejects.toMatchObject({ kind: "size", limit: 7 });
+    await expect(bounded.read()).rejects.toBeInstanceOf(BodyLimitExceeded);
+    expect(breaches).toBe(1);
+  });
+
+  it("refuses a declared Content-Length past maxBytes before reading", async () => {
+    const response = new Response(body([1]), { headers: { "content-length": "100" } });
+    await expect(BoundedBody.of(response, { maxBytes: 10 }).text()).rejects.toMatchObject({
+      kind: "size",
+    });
+  });
+
+  it("times out a pending read after idleTimeoutMs, but not a slow consumer", async () => {
+    const idle = new BoundedBody(body([1], 0, true), { maxBytes: 100, idleTimeoutMs: 100 });
+    const started = performance.now();
+    await expect(idle.bytes()).rejects.toMatchObject({ kind: "idle", limit: 100 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+
+    // The time the consumer spends between reads is not the upstream's pause.
+    const slowReader = new BoundedBody(body([1, 1]), { maxBytes: 100, idleTimeoutMs: 100 });
+    await slowReader.read();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await slowReader.read()).toBeDefined();
+    expect(await slowReader.read()).toBeUndefined();
+  });
+
+  it("fails at the deadline even when bytes keep coming faster than the idle timeout", async () => {
+    const chunks = Array.from({ length: 100 }, () => 1);
+    const bounded = new BoundedBody(body(chunks, 20), {
+      maxBytes: 1_000,
+      idleTimeoutMs: 1_000,
+      deadline: performance.now() + 200,
+      totalTimeoutMs: 200,
+    });
+    await expect(bounded.bytes()).rejects.toMatchObject({ kind: "total", limit: 200 });
+  });
+});

@@ -196,6 +196,17 @@ function writeModelsFile(dir: string): string {
   return file;
 }
 
+/** The status a call was answered with: the SDK error's, or 200 when it succeeded. */
+async function statusOf(call: Promise<unknown>): Promise<number> {
+  try {
+    await call;
+    return 200;
+  } catch (error) {
+    if (error instanceof OpenAI.APIError && error.status !== undefined) return error.status;
+    throw error;
+  }
+}
+
 /** The OpenAI SDK's error for a refused call (the test fails if the call succeeds). */
 async function refusal(call: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
   try {
@@ -564,7 +575,6 @@ describe("scenario 8: concurrent upstream calls per account are capped", () => {
     const started = performance.now();
     const streams = [];
     for (let i = 0; i < CAP; i++) streams.push(await openStream(tenant));
-    expect(service.inFlight(tenant.accountId)).toBe(CAP);
 
     // Past the cap: refused before any upstream call, streamed or not.
     const upstreamCalls = upstream.requests.length;
@@ -581,6 +591,7 @@ describe("scenario 8: concurrent upstream calls per account are capped", () => {
     }
     expect(refusedCodes).toEqual(["concurrency_limit_exceeded", "concurrency_limit_exceeded"]);
     expect(upstream.requests.length).toBe(upstreamCalls);
+    expect(service.inFlight(tenant.accountId)).toBe(CAP);
     // Another account is not held up by this one.
     const otherStream = await openStream(other);
     otherStream.abort();
@@ -632,15 +643,13 @@ describe("scenario 10: a request refused before any upstream appends nothing", (
   let gateway: TestApp;
   let endpoint: SharedEndpoint;
   let slow: LocalUpstream;
-  let dir: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "abuse-models-"));
     endpoint = await startSharedEndpoint();
     slow = await startLocalUpstream("vllm", { latencyMs: 5_000 });
+    // The built-in catalogue: qwen3-8b at $0.01 a request, on the stand-in shared endpoint.
     gateway = await startGateway({
       RUNPOD_API_URL: endpoint.url,
-      MODELS_FILE: writeModelsFile(dir),
       MAX_CONCURRENT_REQUESTS_PER_ACCOUNT: "1",
     });
   });
@@ -649,7 +658,6 @@ describe("scenario 10: a request refused before any upstream appends nothing", (
     await gateway?.close();
     await endpoint?.close();
     await slow?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   /** Events appended since `from`, other than the periodic key-usage flush. */
@@ -677,7 +685,7 @@ describe("scenario 10: a request refused before any upstream appends nothing", (
       [
         "invalid temperature",
         () =>
-          funded.client.chat.completions.create({ model: "flat-chat", messages, temperature: 7 }),
+          funded.client.chat.completions.create({ model: "qwen3-8b", messages, temperature: 7 }),
       ],
       ["unknown model", () => funded.client.chat.completions.create({ model: "nope", messages })],
       [
@@ -686,40 +694,44 @@ describe("scenario 10: a request refused before any upstream appends nothing", (
       ],
       [
         "n above the entry's bound",
-        () => funded.client.chat.completions.create({ model: "flat-chat", messages, n: 2 }),
+        () => funded.client.chat.completions.create({ model: "qwen3-8b", messages, n: 2 }),
       ],
       ["unsupported extra", () =>
         funded.client.chat.completions.create({
-          model: "flat-chat",
+          model: "qwen3-8b",
           messages,
           // @ts-expect-error a vLLM extra outside the allow-list
           use_beam_search: true,
         })],
       [
         "wrong model kind",
-        () => funded.client.embeddings.create({ model: "flat-chat", input: "x" }),
+        () => funded.client.embeddings.create({ model: "qwen3-8b", input: "x" }),
       ],
       [
         "insufficient credit",
-        () => poor.client.chat.completions.create({ model: "flat-chat", messages }),
+        () => poor.client.chat.completions.create({ model: "qwen3-8b", messages }),
       ],
     ];
     const statuses: Record<string, number> = {};
-    for (const [name, call] of refusals) statuses[name] = (await refusal(call())).status;
+    for (const [name, call] of refusals) statuses[name] = await statusOf(call());
 
     // The concurrency cap: one call held open upstream, the next one refused before its reserve.
     const held = new AbortController();
     const holding = funded.client.chat.completions.create({ model: "held", messages }, {
       signal: held.signal,
     }).catch(() => undefined);
-    const service = gateway.app.get(InferenceService);
-    await waitUntil(() => service.inFlight(funded.accountId) === 1);
-    statuses["concurrency cap"] =
-      (await refusal(funded.client.chat.completions.create({ model: "flat-chat", messages })))
-        .status;
+    await waitUntil(() => slow.requests.length === 1);
+    statuses["concurrency cap"] = await statusOf(
+      funded.client.chat.completions.create({ model: "qwen3-8b", messages }),
+    );
     held.abort();
     await holding;
-    await waitUntil(() => service.inFlight(funded.accountId) === 0);
+    // The held call ends as a client abort, recorded as such (it did reach its upstream).
+    await waitUntil(async () =>
+      (await appendedSince(head)).some((event) =>
+        event.type === "InferenceFailed" && event.data.model === "held"
+      )
+    );
 
     const appended = await appendedSince(head);
     // The held call did reach its upstream and is recorded (InferenceFailed, client gone): only it.
@@ -754,7 +766,7 @@ describe("scenario 10: a request refused before any upstream appends nothing", (
     const store = gateway.app.get<EventStore>(EVENT_STORE);
     const tenant = await createTenant(gateway, "1");
     await tenant.client.chat.completions.create({
-      model: "flat-chat",
+      model: "qwen3-8b",
       messages: [{ role: "user", content: "hi" }],
     });
     await waitUntil(async () =>

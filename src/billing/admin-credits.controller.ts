@@ -5,6 +5,7 @@ import { ADMIN_ACTOR } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
 import { newId } from "../common/ids.ts";
 import { microsToUsd, usdToMicros } from "../common/money.ts";
+import { parseIdempotencyKey } from "../common/query-params.ts";
 import { AdminCreditsDto } from "./dto/admin-credits.dto.ts";
 import { LedgerService } from "./ledger.service.ts";
 
@@ -26,12 +27,13 @@ export class AdminCreditsController {
     if (!(await this.accounts.findById(accountId))) {
       throw ApiError.notFound(`No account '${accountId}'.`, "account_not_found");
     }
+    const clientKey = parseIdempotencyKey(idempotencyKey);
     const amountMicros = toMicros(body.amount_usd);
     if (amountMicros === 0) {
       throw ApiError.badRequest("amount_usd must not be zero.", "amount_usd", "invalid_value");
     }
     const result = await this.ledger.grant(accountId, {
-      grantId: idempotencyKey ? `admin:${idempotencyKey}` : newId("grant"),
+      grantId: clientKey ? `admin:${clientKey}` : newId("grant"),
       amountMicros,
       reason: body.reason,
       actor: ADMIN_ACTOR,

@@ -3,7 +3,7 @@ import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts"
 import type { Principal } from "../auth/principal.ts";
 import { newId } from "../common/ids.ts";
 import { microsToUsd } from "../common/money.ts";
-import { parseTimestamp } from "../common/query-params.ts";
+import { parseIdempotencyKey, parseTimestamp } from "../common/query-params.ts";
 import { BillingQueries } from "./billing.queries.ts";
 import { CheckoutDto } from "./dto/checkout.dto.ts";
 import { BalanceQueryDto, TransactionsQueryDto, UsageQueryDto } from "./dto/billing-queries.dto.ts";
@@ -64,9 +64,8 @@ export class BillingController {
     @Body() body: CheckoutDto,
     @Headers("idempotency-key") idempotencyKey?: string,
   ) {
-    const key = idempotencyKey
-      ? `checkout:${principal.accountId}:${idempotencyKey}`
-      : newId("checkout");
+    const clientKey = parseIdempotencyKey(idempotencyKey);
+    const key = clientKey ? `checkout:${principal.accountId}:${clientKey}` : newId("checkout");
     return this.payments.checkout(principal.accountId, body.amount_usd, key);
   }
 }

@@ -84,3 +84,19 @@ export function parsePosition(value: unknown, param: string): bigint | undefined
   }
   return position;
 }
+
+/**
+ * An `Idempotency-Key` header (a request parameter that travels as a header): at most 255
+ * printable ASCII characters, as Stripe allows. It becomes part of event ids, so it is bounded.
+ */
+export function parseIdempotencyKey(value: unknown): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (typeof value !== "string" || !/^[\x20-\x7e]{1,255}$/.test(value)) {
+    throw ApiError.badRequest(
+      "Invalid 'Idempotency-Key': expected at most 255 printable ASCII characters.",
+      "Idempotency-Key",
+      "invalid_value",
+    );
+  }
+  return value;
+}

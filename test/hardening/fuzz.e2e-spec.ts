@@ -23,6 +23,7 @@ interface Probe {
   credential: CredentialName;
   contentType?: string;
   body?: string;
+  headers?: Record<string, string>;
   kind: string;
 }
 
@@ -85,6 +86,19 @@ const QUERIES = [
   "%E0%A4%A=1",
   "a=%E0%A4%A",
   "__proto__=1&constructor=2",
+];
+
+/** Hostile headers; an `authorization` here replaces the probe's credential. */
+const HEADERS: Array<Record<string, string>> = [
+  { authorization: `Bearer ${"k".repeat(10_000)}` },
+  { authorization: "Basic Zm9vOmJhcg==" },
+  { authorization: "Bearer" },
+  { authorization: "bearer sk-nonsense nonsense" },
+  { "idempotency-key": "i".repeat(300) },
+  { "x-request-id": "../../etc/passwd" },
+  { accept: "text/event-stream" },
+  { "content-encoding": "gzip", "content-type": "application/json" },
+  { "stripe-signature": "t=1,v1=zz", "content-type": "application/json" },
 ];
 
 /** Bodies that are malformed whatever the route expects. */
@@ -215,6 +229,7 @@ describe("fuzzing every route with malformed input", () => {
       if (token) headers.authorization = `Bearer ${token}`;
       const body = probe.body === undefined ? undefined : Buffer.from(probe.body);
       if (probe.contentType) headers["content-type"] = probe.contentType;
+      Object.assign(headers, probe.headers);
       if (body) headers["content-length"] = String(body.length);
       const outgoing = request({
         host: url.hostname,
@@ -271,6 +286,12 @@ describe("fuzzing every route with malformed input", () => {
           body: JSON.stringify({ padding: "p".repeat(300 * 1024) }),
           kind: "large body",
         });
+        if (credential === "key" || credential === "admin") {
+          for (const extra of HEADERS) {
+            const body = extra["content-type"] ? '{"zzz_fuzz_unknown":1}' : undefined;
+            probes.push({ method, path: plain, credential, headers: extra, body, kind: "header" });
+          }
+        }
         if (!hasBody) continue;
         for (const [kind, contentType, body] of RAW_BODIES) {
           probes.push({ method, path: plain, credential, contentType, body, kind });

@@ -54,6 +54,14 @@ export async function startRedisServer(): Promise<RedisServer> {
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
     { stdio: "ignore" },
   );
+  // Deno's child_process sets signalCode as soon as kill() is called, so wait for "exit".
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      exited = true;
+      resolve();
+    })
+  );
   const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0 });
   client.on("error", () => {});
   const deadline = Date.now() + 10_000;
@@ -64,7 +72,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     } catch {
       // not up yet
     }
-    if (child.exitCode !== null || Date.now() > deadline) {
+    if (exited || Date.now() > deadline) {
       child.kill("SIGKILL");
       client.disconnect();
       throw new Error(`redis-server did not start on port ${port}`);
@@ -77,15 +85,11 @@ export async function startRedisServer(): Promise<RedisServer> {
     client,
     async stop() {
       client.disconnect();
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (exited) return;
       child.kill("SIGTERM");
-      for (let waited = 0; child.exitCode === null && child.signalCode === null; waited += 20) {
-        if (waited > 5_000) {
-          child.kill("SIGKILL");
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exit;
+      clearTimeout(timer);
     },
   };
 }

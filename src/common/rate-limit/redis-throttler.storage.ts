@@ -50,6 +50,7 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
   private readonly redis: Redis;
   /** After a failure, skip Redis for a moment so an outage costs one timeout, not one per request. */
   private unavailableUntil = 0;
+  private closed = false;
 
   constructor(url: string, private readonly keyPrefix = "modelpilot:ratelimit:") {
     // A limiter must never hold requests hostage: every command gives up after 250 ms (the
@@ -112,6 +113,14 @@ export class RedisThrottlerStorage implements RateLimitStorage, OnApplicationShu
   }
 
   async onApplicationShutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // QUIT only on a live connection: sent while reconnecting it would wait for a server that
+    // may never come back, and keep the process alive.
+    if (this.redis.status !== "ready") {
+      this.redis.disconnect();
+      return;
+    }
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 

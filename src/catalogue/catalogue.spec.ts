@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../config/config.ts";
-import { ModelCatalogue, parseCatalogue } from "./catalogue.ts";
+import { DEFAULT_SERVING_LIMITS, ModelCatalogue, parseCatalogue } from "./catalogue.ts";
 
 describe("model catalogue", () => {
   it("holds the documented pay-per-request prices in micro-dollars", () => {
@@ -70,5 +70,52 @@ describe("model catalogue", () => {
         .runpod_endpoint_id,
     )
       .toBe("x");
+  });
+
+  it("gives every model serving limits, with defaults and per-entry overrides", () => {
+    const built = new ModelCatalogue({});
+    expect(built.servingLimits("qwen3-8b")).toMatchObject({
+      maxTokens: DEFAULT_SERVING_LIMITS.maxTokens,
+      maxN: 1,
+      maxInputs: DEFAULT_SERVING_LIMITS.maxInputs,
+      maxInputChars: DEFAULT_SERVING_LIMITS.maxInputChars,
+    });
+    expect([...built.servingLimits("qwen3-8b")!.extraParameters]).toEqual([
+      "top_k",
+      "min_p",
+      "repetition_penalty",
+    ]);
+    const [entry] = parseCatalogue({
+      models: [{
+        id: "e",
+        kind: "embedding",
+        price_usd: 0.001,
+        limits: { max_tokens: 8192, max_n: 2, max_inputs: 8, max_input_chars: 4000 },
+        extra_parameters: [],
+      }],
+    });
+    expect(entry.limits).toEqual({
+      max_tokens: 8192,
+      max_n: 2,
+      max_inputs: 8,
+      max_input_chars: 4000,
+    });
+    expect(entry.extra_parameters).toEqual([]);
+  });
+
+  it("refuses bad serving limits and parameter lists, naming the entry", () => {
+    expect(() =>
+      parseCatalogue({ models: [{ id: "a", kind: "text", price_usd: 1, limits: { max_n: 0 } }] })
+    ).toThrow(/models\[0\] \(a\)\.limits\.max_n must be a positive integer/);
+    expect(() =>
+      parseCatalogue({
+        models: [{ id: "a", kind: "text", price_usd: 1, extra_parameters: "top_k" }],
+      })
+    ).toThrow(/extra_parameters must be an array of parameter names/);
+    expect(() =>
+      parseCatalogue({
+        models: [{ id: "a", kind: "text", price_usd: 1, extra_parameters: ["x".repeat(65)] }],
+      })
+    ).toThrow(/extra_parameters/);
   });
 });

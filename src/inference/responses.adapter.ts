@@ -1,6 +1,6 @@
 import { randomBase62 } from "../common/ids.ts";
 import type { OpenAiErrorBody } from "../common/api-error.ts";
-import type { Body } from "./validation/common.ts";
+import { type Body, clip } from "./validation/common.ts";
 import { ApiError } from "../common/api-error.ts";
 
 /**
@@ -107,7 +107,7 @@ function inputItemToMessage(item: unknown, index: number): Body {
       return { type: "image_url", image_url: { url: part.image_url } };
     }
     throw ApiError.badRequest(
-      `Unsupported content part type '${part?.type}'.`,
+      `Unsupported content part type '${clip(part?.type)}'.`,
       `${param}.content`,
       "unsupported_value",
     );

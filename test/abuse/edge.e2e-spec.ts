@@ -1,3 +1,4 @@
+import { connect, type Socket } from "node:net";
 import { createTenant, registerExternal } from "../inference/support.ts";
 import { createAccountWithKey, randomEmail } from "../support/accounts.ts";
 import { type LocalUpstream, startLocalUpstream } from "../support/upstreams/openai-upstream.ts";
@@ -360,5 +361,41 @@ describe("scenario 8: a slow request body", () => {
     );
     expect(ms).toBeGreaterThan(REQUEST_TIMEOUT_MS);
     expect(text.trim().split(/\s+/)).toHaveLength(10);
+  });
+});
+
+describe("scenario 8: the connection cap", () => {
+  const CAP = 4;
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ env: { HTTP_MAX_CONNECTIONS: String(CAP) } });
+  });
+  afterAll(async () => await app.close());
+
+  it("refuses connections past HTTP_MAX_CONNECTIONS and serves again once they close", async () => {
+    const held = await Promise.all(
+      Array.from({ length: CAP }, () =>
+        new Promise<Socket>((resolve) => {
+          const socket = connect(portOf(app), "127.0.0.1", () => resolve(socket));
+        })),
+    );
+    // Give the server a moment to count them.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const refused = await rawExchange(portOf(app), [rawRequest("GET", "/health")], {
+      waitMs: 3000,
+      expectResponses: 1,
+    });
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const served = await api(app.url, "GET", "/health");
+    console.log(JSON.stringify({
+      scenario: 8,
+      maxConnections: CAP,
+      overCapAnswered: refused.responses.length > 0,
+      overCapClosedMs: refused.elapsedMs,
+    }));
+    expect(refused.responses).toEqual([]);
+    expect(refused.closed).toBe(true);
+    expect(served.status).toBe(200);
   });
 });

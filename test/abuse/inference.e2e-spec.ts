@@ -762,6 +762,42 @@ describe("scenario 10: a request refused before any upstream appends nothing", (
     expect(endpoint.requests.length).toBe(0);
   });
 
+  it("never charges a shared endpoint that cannot be reached; at most the hold and its release are written", async () => {
+    // Connection refused: RUNPOD_API_URL points at a port nothing listens on.
+    const closed = await startSharedEndpoint();
+    await closed.close();
+    const unreachable = await startGateway({ RUNPOD_API_URL: closed.url });
+    try {
+      const store = unreachable.app.get<EventStore>(EVENT_STORE);
+      const tenant = await createTenant(unreachable, "1");
+      const before = (await store.readStream(ledgerStream(tenant.accountId))).length;
+      const status = await statusOf(tenant.client.chat.completions.create({
+        model: "qwen3-8b",
+        messages: [{ role: "user", content: "hi" }],
+      }));
+      await unreachable.app.get(PendingSettlements).drain();
+      const written = (await store.readStream(ledgerStream(tenant.accountId))).slice(before)
+        .map((event) => event.type);
+      console.log(JSON.stringify({
+        scenario: 10,
+        case: "shared endpoint refuses the connection",
+        status,
+        ledgerEventsAppended: written.length,
+        types: written,
+      }));
+      expect(status).toBe(502);
+      expect(await balanceUsd(unreachable, tenant.accountId)).toBe(1);
+      // The hold must be durable before any upstream call, and fetch cannot tell a refused
+      // connect apart before it is attempted: this pair is what remains (operator-set URL only).
+      expect(written.length).toBeLessThanOrEqual(2);
+      for (const type of written) {
+        expect(["CreditsReserved", "ReservationReleased"]).toContain(type);
+      }
+    } finally {
+      await unreachable.close();
+    }
+  });
+
   it("still holds the price durably before a paid upstream call, and charges it once served", async () => {
     const store = gateway.app.get<EventStore>(EVENT_STORE);
     const tenant = await createTenant(gateway, "1");

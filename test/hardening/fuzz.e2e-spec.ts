@@ -3,6 +3,7 @@ import { Agent, request } from "node:http";
 import { createServer } from "node:net";
 import { routeTable } from "../../src/app.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
+import { KeyUsageTracker } from "../../src/auth/key-usage.tracker.ts";
 import { UsageRecorder } from "../../src/inference/usage-recorder.ts";
 import { grantUsd, randomEmail } from "../support/accounts.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
@@ -25,6 +26,8 @@ interface Probe {
   body?: string;
   headers?: Record<string, string>;
   kind: string;
+  /** Sent with Transfer-Encoding: chunked, in two writes, instead of a Content-Length. */
+  chunked?: boolean;
 }
 
 type CredentialName = "none" | "admin" | "session" | "key";
@@ -230,7 +233,7 @@ describe("fuzzing every route with malformed input", () => {
       const body = probe.body === undefined ? undefined : Buffer.from(probe.body);
       if (probe.contentType) headers["content-type"] = probe.contentType;
       Object.assign(headers, probe.headers);
-      if (body) headers["content-length"] = String(body.length);
+      if (body && !probe.chunked) headers["content-length"] = String(body.length);
       const outgoing = request({
         host: url.hostname,
         port: url.port,
@@ -259,13 +262,24 @@ describe("fuzzing every route with malformed input", () => {
         clearTimeout(timer);
         resolve("connection-error");
       });
-      outgoing.end(body);
+      if (body && probe.chunked) {
+        outgoing.write(body.subarray(0, body.length >> 1));
+        outgoing.end(body.subarray(body.length >> 1));
+      } else {
+        outgoing.end(body);
+      }
     });
   }
 
   function probesFor(routes: readonly { method: string; url: string }[]): Probe[] {
     const probes: Probe[] = [];
     const all: CredentialName[] = ["none", "admin", "session", "key"];
+    // Methods no route has, on every registered path.
+    for (const path of new Set(routes.map((route) => withParams(route.url)))) {
+      for (const method of ["PUT", "PATCH", "OPTIONS", "PROPFIND"]) {
+        probes.push({ method, path, credential: "key", kind: "method" });
+      }
+    }
     for (const route of routes) {
       const method = route.method;
       const hasBody = method !== "GET" && method !== "HEAD" && method !== "OPTIONS";
@@ -296,6 +310,15 @@ describe("fuzzing every route with malformed input", () => {
         for (const [kind, contentType, body] of RAW_BODIES) {
           probes.push({ method, path: plain, credential, contentType, body, kind });
         }
+        probes.push({
+          method,
+          path: plain,
+          credential,
+          contentType: "application/json",
+          body: deepJson(5000),
+          chunked: true,
+          kind: "chunked deep body",
+        });
         if (credential === "none") continue;
         for (const field of FIELDS) {
           for (const value of VALUES) {
@@ -321,6 +344,7 @@ describe("fuzzing every route with malformed input", () => {
       const routes = routeTable(app.app).filter((route) => route.method !== "HEAD");
       expect(routes.length).toBeGreaterThan(20);
       const store = app.app.get<EventStore>(EVENT_STORE);
+      await app.app.get(KeyUsageTracker).flush();
       const headBefore = await store.headPosition();
 
       const probes = probesFor(routes);
@@ -371,14 +395,21 @@ describe("fuzzing every route with malformed input", () => {
         health.status === 200;
       // Inference events are written in batches; anything a probe caused is in the store now.
       await app.app.get(UsageRecorder).flush();
-      const headAfter = await store.headPosition();
+      await app.app.get(KeyUsageTracker).flush();
+      const appended = await store.readAll({ from: headBefore, maxCount: 10_000 });
+      // A key that authenticated is recorded as used (one batched event per interval), however
+      // malformed the request was: that is bookkeeping, not an effect of the input.
+      const keyUsage = appended.filter((event) => event.stream.startsWith("keyusage-"));
+      const effects = appended.filter((event) => !event.stream.startsWith("keyusage-"));
       const summary = {
         routes: routes.length,
         requests: next,
         unsent: probes.length - next,
         fiveXX,
         nonEnvelope,
-        appendedEvents: Number(headAfter - headBefore),
+        appendedEvents: effects.length,
+        appendedTypes: [...new Set(effects.map((event) => event.type))],
+        keyUsageEvents: keyUsage.length,
         hungConnections: hung,
         connectionErrors,
         stillUsable,

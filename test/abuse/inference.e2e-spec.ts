@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { Buffer } from "node:buffer";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -520,6 +520,7 @@ describe("scenario 8: concurrent upstream calls per account are capped", () => {
   let gateway: TestApp;
   let upstream: LocalUpstream;
   let fast: LocalUpstream;
+  let flood: LocalUpstream;
   let tenant: Tenant;
   let other: Tenant;
 
@@ -530,13 +531,25 @@ describe("scenario 8: concurrent upstream calls per account are capped", () => {
       replyText: Array.from({ length: 200 }, (_, i) => `w${i}`).join(" "),
     });
     fast = await startLocalUpstream("vllm");
-    gateway = await startGateway({ MAX_CONCURRENT_REQUESTS_PER_ACCOUNT: String(CAP) });
+    // ~24 MB of tokens at once: more than the sockets between here and a non-reading client hold.
+    flood = await startLocalUpstream("vllm", {
+      replyText: Array.from({ length: 24_000 }, (_, i) => `${i}${"z".repeat(1_000)}`).join(" "),
+    });
+    gateway = await startGateway({
+      MAX_CONCURRENT_REQUESTS_PER_ACCOUNT: String(CAP),
+      STREAM_STALL_TIMEOUT_MS: "500",
+    });
     tenant = await createTenant(gateway);
     other = await createTenant(gateway);
     await registerExternal(gateway, tenant, {
       name: "fast",
       model: "Qwen/Qwen3-8B",
       base_url: fast.baseUrl,
+    });
+    await registerExternal(gateway, tenant, {
+      name: "flood",
+      model: "Qwen/Qwen3-8B",
+      base_url: flood.baseUrl,
     });
     for (const account of [tenant, other]) {
       const registered = await registerExternal(gateway, account, {
@@ -552,6 +565,7 @@ describe("scenario 8: concurrent upstream calls per account are capped", () => {
     await gateway?.close();
     await upstream?.close();
     await fast?.close();
+    await flood?.close();
   });
 
   async function openStream(account: Tenant, model = "slow") {
@@ -636,6 +650,36 @@ describe("scenario 8: concurrent upstream calls per account are capped", () => {
       inFlightAfterAll: service.inFlight(tenant.accountId),
       seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
     }));
+  });
+  it("frees the slot of a stream whose client never reads once the stall timeout ends it", async () => {
+    const service = gateway.app.get(InferenceService);
+    const started = performance.now();
+    const url = new URL(`${gateway.url}/v1/chat/completions`);
+    const request = httpRequest(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
+    });
+    const response = new Promise<IncomingMessage>((resolve, reject) => {
+      request.on("response", resolve).on("error", reject);
+    });
+    request.end(JSON.stringify({
+      model: "flood",
+      stream: true,
+      messages: [{ role: "user", content: "flood" }],
+    }));
+    const reply = await response;
+    reply.pause(); // never read: the gateway's writes back up until the stall timeout
+    await waitUntil(() => service.inFlight(tenant.accountId) === 1);
+    await waitUntil(() => service.inFlight(tenant.accountId) === 0, 10_000);
+    const freedAfterSeconds = (performance.now() - started) / 1000;
+    reply.destroy();
+    console.log(JSON.stringify({
+      scenario: 8,
+      case: "stream client never reads",
+      stallTimeoutMs: 500,
+      slotFreedAfterSeconds: Number(freedAfterSeconds.toFixed(2)),
+    }));
+    expect(freedAfterSeconds).toBeLessThan(10);
   });
 });
 

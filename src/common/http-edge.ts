@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "./api-error.ts";
+import { recordResponse } from "./http-hooks.ts";
 import { sendApiError } from "./openai-exception.filter.ts";
 
 /** Deeper bodies are refused before any transformer walks them (class-transformer recurses). */
@@ -20,7 +21,9 @@ export function frameworkErrorHandler(
 ): void {
   reply.header("x-request-id", request.id);
   closeIfBodyUnread(request.raw, reply);
-  sendApiError(reply, frameworkError(error));
+  const apiError = frameworkError(error);
+  sendApiError(reply, apiError);
+  recordResponse(request, apiError.getStatus(), 0);
 }
 
 function frameworkError(error: { code?: string; statusCode?: number }): ApiError {

@@ -25,18 +25,30 @@ export function registerHttpHooks(fastify: FastifyInstance): void {
   fastify.addHook("onResponse", (request, reply, done) => {
     const start = startedAt.get(request);
     const seconds = start ? Number(process.hrtime.bigint() - start) / 1e9 : 0;
-    const route = request.routeOptions?.url ?? "unmatched";
-    metrics.httpRequestDuration.observe(
-      { method: request.method, route, status: String(reply.statusCode) },
-      seconds,
-    );
-    logger.write("info", "request", {
-      requestId: request.id,
-      method: request.method,
-      route,
-      status: reply.statusCode,
-      ms: Math.round(seconds * 1e4) / 10,
-    });
+    recordResponse(request, reply.statusCode, seconds);
     done();
+  });
+}
+
+/**
+ * The access-log line and latency observation of one response. Also called for the router's
+ * own refusals (common/http-edge.ts), which no hook sees.
+ */
+export function recordResponse(
+  request: Pick<FastifyRequest, "id" | "method" | "routeOptions">,
+  status: number,
+  seconds: number,
+): void {
+  const route = request.routeOptions?.url ?? "unmatched";
+  metrics.httpRequestDuration.observe(
+    { method: request.method, route, status: String(status) },
+    seconds,
+  );
+  logger.write("info", "request", {
+    requestId: request.id,
+    method: request.method,
+    route,
+    status,
+    ms: Math.round(seconds * 1e4) / 10,
   });
 }

@@ -252,7 +252,7 @@ describe("scenario 1: forty 4 MiB model strings", () => {
     sizes.length = 0;
     gc?.();
     const before = process.memoryUsage();
-    const statuses = new Set<number>();
+    const statuses = new Set<number | undefined>();
     const params = new Set<string | null | undefined>();
     for (let i = 0; i < 40; i++) {
       // A distinct 4 MiB name per request, as in the report.
@@ -449,14 +449,11 @@ describe("scenario 7: flat-price serverless models bound the work of one request
     expect(unbounded.path).toBe("/ep-chat/openai/v1/chat/completions");
     expect(unbounded.body.max_tokens).toBe(4_096);
 
-    const stream = await tenant.client.chat.completions.create({
-      model: "flat-chat",
-      messages,
-      stream: true,
-      // @ts-expect-error vLLM extras in the default allow-list
-      top_k: 20,
-      min_p: 0.05,
-    });
+    // vLLM extras in the default allow-list (not in the SDK's types).
+    const withExtras = { model: "flat-chat", messages, stream: true, top_k: 20, min_p: 0.05 };
+    const stream = await tenant.client.chat.completions.create(
+      withExtras as OpenAI.ChatCompletionCreateParamsStreaming,
+    );
     for await (const _chunk of stream) { /* drain */ }
     expect(endpoint.requests.at(-1)!.body).toMatchObject({
       top_k: 20,

@@ -26,7 +26,7 @@ export interface ModelLimits {
   max_chars?: number;
   /**
    * Text models at a flat price: the most tokens one request may ask for (`max_tokens`,
-   * `max_completion_tokens`, `max_output_tokens`), also sent upstream when the client sets none.
+   * `max_completion_tokens`, `max_output_tokens`), also sent with a chat that sets none.
    */
   max_tokens?: number;
   /** Text: the most choices one request may ask for (`n`, and `best_of` on completions). */

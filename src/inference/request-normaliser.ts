@@ -8,8 +8,8 @@ import type { Body } from "./validation/common.ts";
  * - streams always ask for usage (metering); `stream_options` is dropped when not streaming;
  * - `tools: []` is dropped (vLLM refuses it), with a `tool_choice` that would then dangle;
  * - Ollama has no `max_completion_tokens`: it becomes `max_tokens`;
- * - a flat-price shared endpoint gets its entry's max_tokens when the client sets no bound
- *   (vLLM's own default is the whole context window).
+ * - a flat-price shared endpoint gets its entry's max_tokens when a chat sets no bound (vLLM's
+ *   chat default is the rest of the context window; legacy completions default to 16).
  */
 export function prepareUpstreamBody(body: Body, route: Route, stream: boolean): Body {
   const upstream: Body = { ...body, model: route.upstreamModel };
@@ -33,7 +33,8 @@ export function prepareUpstreamBody(body: Body, route: Route, stream: boolean): 
     if (route.flavour === "ollama") delete upstream.max_completion_tokens;
   }
   if (
-    route.limits && (upstream.max_tokens === undefined || upstream.max_tokens === null) &&
+    route.limits && Array.isArray(body.messages) &&
+    (upstream.max_tokens === undefined || upstream.max_tokens === null) &&
     (upstream.max_completion_tokens === undefined || upstream.max_completion_tokens === null)
   ) {
     upstream.max_tokens = route.limits.maxTokens;

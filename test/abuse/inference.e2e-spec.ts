@@ -474,6 +474,12 @@ describe("scenario 7: flat-price serverless models bound the work of one request
       max_tokens: 8_192,
       guided_json: { type: "object" },
     });
+    // Legacy completions keep vLLM's (and OpenAI's) default of 16 tokens: nothing is added.
+    await tenant.client.completions.create({ model: "flat-chat", prompt: "hi" });
+    expect(endpoint.requests.at(-1)!.path).toBe("/ep-chat/openai/v1/completions");
+    expect(endpoint.requests.at(-1)!.body.max_tokens).toBeUndefined();
+    await tenant.client.responses.create({ model: "flat-chat", input: "hi" });
+    expect(endpoint.requests.at(-1)!.body.max_tokens).toBe(4_096);
     const embedded = await tenant.client.embeddings.create({
       model: "flat-embed",
       input: ["a", "b", "c", "d"],

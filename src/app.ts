@@ -34,8 +34,6 @@ export async function createApp(
     // Errors raised before any hook or filter (router, HTTP parser) leave in the envelope too.
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
-    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
-    requestTimeout: config.httpRequestTimeoutMs,
   });
   const routes: RouteEntry[] = [];
   adapter.getInstance().addHook("onRoute", (route) => {

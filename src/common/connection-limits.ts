@@ -32,6 +32,9 @@ interface Watched {
  */
 export function boundConnections(server: Server, limits: ConnectionLimits): () => void {
   server.maxConnections = limits.maxConnections;
+  // node:http answers a missing Host with a bare 400 of its own; registerEdgeHooks answers it
+  // in the envelope instead.
+  (server as { requireHostHeader?: boolean }).requireHostHeader = false;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   // Node checks these itself (and refuses headersTimeout > requestTimeout).
   server.requestTimeout = limits.requestTimeoutMs;

@@ -116,12 +116,21 @@ const SHUTTING_DOWN = '{"error":"Service Unavailable"';
 
 /**
  * Hooks at the edge of every route:
+ * - an HTTP/1.1 request without Host is a 400 in the envelope;
  * - a JSON body deeper than MAX_JSON_DEPTH is a 400 before Nest's pipes run;
  * - an answer sent before the body was read closes the connection (a keep-alive connection
  *   would otherwise read the rest of the body as the next request and hang);
  * - the adapter's own 503 while shutting down leaves in the OpenAI envelope.
  */
 export function registerEdgeHooks(fastify: FastifyInstance): void {
+  fastify.addHook("onRequest", (request, _reply, done) => {
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); node:http's own refusal is disabled for this one.
+    if (request.headers.host === undefined && request.raw.httpVersion === "1.1") {
+      done(ApiError.badRequest("The Host header is required.", null, "missing_host"));
+      return;
+    }
+    done();
+  });
   fastify.addHook("preValidation", (request, _reply, done) => {
     const body = request.body;
     if (typeof body === "object" && body !== null && exceedsDepth(body, MAX_JSON_DEPTH)) {

@@ -155,6 +155,21 @@ describe("scenario 3: keep-alive poisoning and framework errors", () => {
       "request_header_fields_too_large",
     ],
     ["an unknown route", rawRequest("DELETE", "/v1/nothing-here"), 404, "unknown_url"],
+    ["an HTTP/1.1 request without Host", "GET /health HTTP/1.1\r\n\r\n", 400, "missing_host"],
+    [
+      "both Content-Length and Transfer-Encoding (a smuggling attempt)",
+      "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+      "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400,
+      "malformed_request",
+    ],
+    [
+      "two different Content-Lengths",
+      "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+      "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+      400,
+      "malformed_request",
+    ],
   ];
 
   it.each(frameworkErrors)(

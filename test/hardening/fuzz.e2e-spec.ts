@@ -140,6 +140,28 @@ const FIELDS = [
   "gpu_type_id",
   "base_url",
 ];
+/**
+ * OpenAI routes pass unknown fields through, so they also get a model that exists nowhere (the
+ * worst a probe can reach is a 404) beside one hostile sampling field.
+ */
+const OPENAI_ROUTE = /\/(chat\/completions|completions|embeddings|responses)$/;
+const MISSING_MODELS = ['"fuzz-missing-model"', JSON.stringify("m".repeat(300))];
+const OPENAI_FIELDS = [
+  "messages",
+  "prompt",
+  "input",
+  "n",
+  "max_tokens",
+  "max_completion_tokens",
+  "temperature",
+  "stream",
+  "stream_options",
+  "tools",
+  "tool_choice",
+  "response_format",
+  "stop",
+  "logit_bias",
+];
 const VALUES = [
   "null",
   "-1",
@@ -332,6 +354,21 @@ describe("fuzzing every route with malformed input", () => {
             });
           }
         }
+        if (credential !== "key" || !OPENAI_ROUTE.test(route.url)) continue;
+        for (const model of MISSING_MODELS) {
+          for (const field of OPENAI_FIELDS) {
+            for (const value of VALUES) {
+              probes.push({
+                method,
+                path: plain,
+                credential,
+                contentType: "application/json",
+                body: `{"model":${model},"${field}":${value}}`,
+                kind: `openai ${field}`,
+              });
+            }
+          }
+        }
       }
     }
     return probes;
@@ -353,6 +390,8 @@ describe("fuzzing every route with malformed input", () => {
       let nonEnvelope = 0;
       let hung = 0;
       let connectionErrors = 0;
+      const statuses: Record<number, number> = {};
+      let acceptedWrites = 0;
       let next = 0;
       const worker = async () => {
         while (next < probes.length && performance.now() - started < BUDGET_MS) {
@@ -370,6 +409,12 @@ describe("fuzzing every route with malformed input", () => {
             connectionErrors++;
             failures.push(`connection error: ${label}`);
             continue;
+          }
+          statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1;
+          // A write that succeeds took a malformed request for a valid one.
+          if (outcome.status < 300 && probe.method !== "GET") {
+            acceptedWrites++;
+            failures.push(`accepted ${outcome.status}: ${label} ${outcome.body.slice(0, 200)}`);
           }
           if (outcome.status >= 500) {
             fiveXX++;
@@ -413,6 +458,8 @@ describe("fuzzing every route with malformed input", () => {
         hungConnections: hung,
         connectionErrors,
         stillUsable,
+        acceptedWrites,
+        statuses,
         seconds: Math.round((performance.now() - started) / 100) / 10,
       };
       console.log(JSON.stringify(summary));
@@ -424,6 +471,7 @@ describe("fuzzing every route with malformed input", () => {
         hungConnections: 0,
         connectionErrors: 0,
         unsent: 0,
+        acceptedWrites: 0,
         stillUsable: true,
       });
       expect(failures.slice(0, 20)).toEqual([]);

@@ -1,5 +1,5 @@
 import { ApiError } from "../common/api-error.ts";
-import type { CatalogueModel } from "../catalogue/catalogue.ts";
+import { type CatalogueModel, servingLimits } from "../catalogue/catalogue.ts";
 import type { GenerationKind } from "./job.events.ts";
 import { workerFormatOf } from "./worker-formats.ts";
 
@@ -261,13 +261,15 @@ function videoRequest(body: Record<string, unknown>, model: CatalogueModel): Vid
 
 function textRequest(body: Record<string, unknown>, model: CatalogueModel): TextRequest {
   const prompt = requiredText(body, "prompt", 100_000);
-  const maxTokens = optionalInteger(body, "max_tokens", 1, 32_768);
+  // A flat price per job buys at most the model's serving limit, as on the OpenAI routes.
+  const tokenLimit = servingLimits(model).maxTokens;
+  const maxTokens = optionalInteger(body, "max_tokens", 1, tokenLimit) ?? tokenLimit;
   const temperature = optionalNumber(body, "temperature", 0, 2);
   return {
     kind: "text",
     model: model.id,
     prompt,
-    ...(maxTokens !== undefined ? { maxTokens } : {}),
+    maxTokens,
     ...(temperature !== undefined ? { temperature } : {}),
   };
 }

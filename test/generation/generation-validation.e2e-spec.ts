@@ -157,6 +157,10 @@ describe("generation request validation", () => {
       "refuses a temperature over 2",
       refuses("text", { model: "qwen3-8b", prompt: "x", temperature: 3 }, 400, "temperature"),
     );
+    it(
+      "refuses a flat-price text job asking for more than the model's max_tokens",
+      refuses("text", { model: "qwen3-8b", prompt: "x", max_tokens: 4097 }, 400, "max_tokens"),
+    );
   });
 
   describe("models", () => {

@@ -1,11 +1,6 @@
-import { Inject, Module, type OnApplicationShutdown } from "@nestjs/common";
+import { Module } from "@nestjs/common";
 import { APP_GUARD, Reflector } from "@nestjs/core";
-import {
-  getStorageToken,
-  ThrottlerModule,
-  type ThrottlerModuleOptions,
-  type ThrottlerStorage,
-} from "@nestjs/throttler";
+import { ThrottlerModule, type ThrottlerModuleOptions } from "@nestjs/throttler";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { rateLimitFor, rateLimitGroupOf } from "./rate-limit.decorators.ts";
 import { FallbackRateLimitStorage } from "./fallback.storage.ts";
@@ -20,8 +15,7 @@ const WINDOW_MS = 60_000;
  * and route group (@RateLimit), fixed-window counters in this process's memory, or in Redis
  * when REDIS_URL is set so several instances share one limit (in memory while Redis is down).
  * The same storage holds the per-key, per-account and per-email login counters (auth module).
- * The module closes the Redis connection on shutdown: Nest does not run lifecycle hooks on the
- * throttler's storage object, and a client left reconnecting would keep the process alive.
+ * Nest closes the Redis storage on shutdown (the storage provider's onApplicationShutdown).
  */
 @Module({
   imports: [
@@ -45,14 +39,4 @@ const WINDOW_MS = 60_000;
   ],
   providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }],
 })
-export class RateLimitModule implements OnApplicationShutdown {
-  constructor(
-    @Inject(getStorageToken()) private readonly storage:
-      & ThrottlerStorage
-      & Partial<OnApplicationShutdown>,
-  ) {}
-
-  async onApplicationShutdown(signal?: string): Promise<void> {
-    await this.storage.onApplicationShutdown?.(signal);
-  }
-}
+export class RateLimitModule {}

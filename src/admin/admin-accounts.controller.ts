@@ -12,6 +12,7 @@ import {
 } from "@nestjs/common";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../common/api-error.ts";
+import { NoBody } from "../common/validation.ts";
 import { microsToUsd } from "../common/money.ts";
 import { AccountCommands } from "../auth/account.commands.ts";
 import { AccountsQueries } from "../auth/accounts.queries.ts";
@@ -65,6 +66,7 @@ export class AdminAccountsController {
     @Param("id") id: string,
     @Param("keyId") keyId: string,
     @Req() request: FastifyRequest,
+    @Body() _body: NoBody,
   ): Promise<void> {
     await this.commands.revokeApiKey(id, keyId, this.metadata(request));
   }

@@ -1,8 +1,9 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
 import { AdminOnly } from "../auth/auth.decorators.ts";
 import { visibleEventData } from "../auth/hidden-fields.ts";
 import { ApiError } from "../common/api-error.ts";
 import { parseLimit, parseOneOf, parsePosition, queryString } from "../common/query-params.ts";
+import { NoBody } from "../common/validation.ts";
 import {
   EVENT_STORE,
   type EventStore,
@@ -43,7 +44,7 @@ export class AdminEventLogController {
 
   @Post("projections/:name/rebuild")
   @HttpCode(200)
-  async rebuild(@Param("name") name: string) {
+  async rebuild(@Param("name") name: string, @Body() _body: NoBody) {
     if (!this.projections.projections.some((projection) => projection.name === name)) {
       throw ApiError.notFound(`No projection named '${name}'.`, "projection_not_found", "name");
     }

@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } from "@nestjs/common";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../common/api-error.ts";
+import { NoBody } from "../common/validation.ts";
 import { AccountCommands, type CreatedApiKey } from "./account.commands.ts";
 import { ApiKeysQueries, type ApiKeySummary } from "./api-keys.queries.ts";
 import { CurrentPrincipal, RequirePermission } from "./auth.decorators.ts";
@@ -52,6 +53,7 @@ export class ApiKeysController {
     @Param("id") id: string,
     @CurrentPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
+    @Body() _body: NoBody,
   ) {
     await this.commands.revokeApiKey(principal.accountId, id, {
       actor: principal.actor,

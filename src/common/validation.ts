@@ -45,3 +45,9 @@ function firstFailure(
   }
   return { path: prefix };
 }
+
+/**
+ * The body of a route that takes none (`@Body() _body: NoBody`): the global pipe's whitelist
+ * refuses every field with a 400 naming it, so a body sent to the wrong route is not ignored.
+ */
+export class NoBody {}

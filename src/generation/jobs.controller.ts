@@ -1,8 +1,9 @@
-import { Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
 import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts";
 import type { Principal } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
 import { parseLimit, parseOneOf, queryString } from "../common/query-params.ts";
+import { NoBody } from "../common/validation.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { jobListEntry } from "./generation.responses.ts";
 import { GenerationService } from "./generation.service.ts";
@@ -52,7 +53,11 @@ export class JobsController {
   @Post(":id/cancel")
   @HttpCode(200)
   @RequirePermission("proxy")
-  async cancel(@CurrentPrincipal() principal: Principal, @Param("id") id: string) {
+  async cancel(
+    @CurrentPrincipal() principal: Principal,
+    @Param("id") id: string,
+    @Body() _body: NoBody,
+  ) {
     const job = await this.generation.cancel(principal, id);
     return jobListEntry(job, this.config.publicBaseUrl);
   }

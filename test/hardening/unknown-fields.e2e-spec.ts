@@ -64,16 +64,20 @@ const BODY_ROUTES: Record<string, BodyRoute> = {
   },
 };
 
-/** Body-capable routes that take no body, or whose body is not ours to shape, and why. */
+/** Routes that take no body: any field in one is refused the same way. */
+const NO_BODY_ROUTES: Record<string, Who> = {
+  "POST /api/jobs/:id/cancel": "key",
+  "POST /api/deployments/:id/stop": "key",
+  "POST /api/deployments/:id/start": "key",
+  "DELETE /api/deployments/:id": "key",
+  "DELETE /api/keys/:id": "key",
+  "DELETE /admin/accounts/:id/api-keys/:keyId": "admin",
+  "POST /admin/projections/:name/rebuild": "admin",
+};
+
+/** Body-capable routes whose body is not ours to shape, and why. */
 const OTHER_ROUTES: Record<string, string> = {
   "POST /api/billing/stripe/webhook": "Stripe's own event schema, authenticated by signature",
-  "POST /api/jobs/:id/cancel": "no body",
-  "POST /api/deployments/:id/stop": "no body",
-  "POST /api/deployments/:id/start": "no body",
-  "DELETE /api/deployments/:id": "no body",
-  "DELETE /api/keys/:id": "no body",
-  "DELETE /admin/accounts/:id/api-keys/:keyId": "no body",
-  "POST /admin/projections/:name/rebuild": "no body",
 };
 
 /** The OpenAI-compatible routes pass extra sampling parameters through, as OpenAI clients expect. */
@@ -106,7 +110,8 @@ describe("unknown fields on non-OpenAI routes", () => {
       .filter((route) => !["GET", "HEAD", "OPTIONS"].includes(route.method))
       .map((route) => `${route.method} ${route.url}`)
       .filter((route) =>
-        !OPENAI_ROUTE.test(route) && !(route in BODY_ROUTES) && !(route in OTHER_ROUTES)
+        !OPENAI_ROUTE.test(route) && !(route in BODY_ROUTES) && !(route in NO_BODY_ROUTES) &&
+        !(route in OTHER_ROUTES)
       );
     expect(unclassified).toEqual([]);
   });
@@ -125,6 +130,23 @@ describe("unknown fields on non-OpenAI routes", () => {
       expect(response.status).toBe(400);
       expect(response.body.error.param).toBe(UNKNOWN);
       expect(response.body.error.message).toContain(UNKNOWN);
+      expect(await store.headPosition()).toBe(before);
+    },
+  );
+
+  it.each(Object.keys(NO_BODY_ROUTES))(
+    "%s, which takes no body, refuses a field with a 400 naming it",
+    async (route) => {
+      const [method, pattern] = route.split(" ");
+      const store = app.app.get<EventStore>(EVENT_STORE);
+      const before = await store.headPosition();
+      const path = pattern.replace(":id", accountId).replace(/:[A-Za-z]+/g, "x");
+      const response = await api(app.url, method, path, {
+        token: tokens[NO_BODY_ROUTES[route]],
+        body: { [UNKNOWN]: 1 },
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.error.param).toBe(UNKNOWN);
       expect(await store.headPosition()).toBe(before);
     },
   );

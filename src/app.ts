@@ -30,7 +30,8 @@ export async function createApp(
     logger: false,
     // In-flight requests finish on shutdown; idle keep-alive sockets are closed at once.
     forceCloseConnections: "idle",
-    return503OnClosing: true,
+    // Requests arriving while closing get a 503 envelope from registerEdgeHooks instead.
+    return503OnClosing: false,
     // Errors raised before any hook or filter (router, HTTP parser) leave in the envelope too.
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,

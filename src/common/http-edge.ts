@@ -112,18 +112,33 @@ function closeIfBodyUnread(
   if (bodyUnread(raw)) reply.header("connection", "close");
 }
 
-const SHUTTING_DOWN = '{"error":"Service Unavailable"';
-
 /**
  * Hooks at the edge of every route:
+ * - a request arriving while the server closes (on a busy keep-alive connection; idle ones are
+ *   closed at once) is a 503 envelope with `Connection: close`. Fastify's own
+ *   `return503OnClosing` answers before any hook in its own shape, so app.ts turns it off;
  * - an HTTP/1.1 request without Host is a 400 in the envelope;
  * - a JSON body deeper than MAX_JSON_DEPTH is a 400 before Nest's pipes run;
  * - an answer sent before the body was read closes the connection (a keep-alive connection
- *   would otherwise read the rest of the body as the next request and hang);
- * - the adapter's own 503 while shutting down leaves in the OpenAI envelope.
+ *   would otherwise read the rest of the body as the next request and hang).
  */
 export function registerEdgeHooks(fastify: FastifyInstance): void {
-  fastify.addHook("onRequest", (request, _reply, done) => {
+  let closing = false;
+  fastify.addHook("preClose", (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook("onRequest", (request, reply, done) => {
+    if (closing) {
+      reply.header("connection", "close");
+      done(
+        new ApiError(503, "The server is shutting down; retry shortly.", {
+          type: "server_error",
+          code: "service_unavailable",
+        }),
+      );
+      return;
+    }
     // HTTP/1.1 requires Host (RFC 9112 §3.2); node:http's own refusal is disabled for this one.
     if (request.headers.host === undefined && request.raw.httpVersion === "1.1") {
       done(ApiError.badRequest("The Host header is required.", null, "missing_host"));
@@ -147,16 +162,6 @@ export function registerEdgeHooks(fastify: FastifyInstance): void {
   });
   fastify.addHook("onSend", (request, reply, payload, done) => {
     closeIfBodyUnread(request.raw, reply);
-    if (
-      reply.statusCode === 503 && typeof payload === "string" && payload.startsWith(SHUTTING_DOWN)
-    ) {
-      const error = new ApiError(503, "The server is shutting down; retry shortly.", {
-        type: "server_error",
-        code: "service_unavailable",
-      });
-      done(null, JSON.stringify(error.body()));
-      return;
-    }
     done(null, payload);
   });
 }

@@ -3,7 +3,7 @@ import { NestFactory } from "@nestjs/core";
 import { FastifyAdapter, type NestFastifyApplication } from "@nestjs/platform-fastify";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -223,5 +223,40 @@ describe("the service process", () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("while closing", () => {
+  it("answers a request on a busy keep-alive connection with a 503 envelope and closes it", async () => {
+    const app = await startTestApp();
+    const port = Number(new URL(app.url).port);
+    const socket = connect(port, "127.0.0.1");
+    let received = "";
+    socket.on("data", (data) => received += data.toString());
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.on("error", () => {});
+    // A request whose body is still arriving keeps the connection busy (not closed as idle).
+    socket.write(
+      "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+        'Content-Length: 11\r\n\r\n{"em',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const fastify = app.app.getHttpAdapter().getInstance();
+    const closing = fastify.close();
+    socket.write('ail":1}GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    await closed;
+    await closing;
+    await app.close().catch(() => {});
+    const bodies = received.split("\r\n").filter((line) => line.startsWith("{"));
+    expect(received).toMatch(/^HTTP\/1\.1 400/);
+    expect(received).toContain("HTTP/1.1 503");
+    expect(JSON.parse(bodies[1])).toEqual({
+      error: {
+        message: "The server is shutting down; retry shortly.",
+        type: "server_error",
+        param: null,
+        code: "service_unavailable",
+      },
+    });
   });
 });

@@ -18,6 +18,8 @@ interface Watched {
   deadline: number;
   request?: IncomingMessage;
   response?: ServerResponse;
+  /** Between two requests of a keep-alive connection: closed without an answer. */
+  idle: boolean;
 }
 
 /**
@@ -28,7 +30,9 @@ interface Watched {
  * bytes sent stayed open indefinitely). So both are also enforced here, by one sweep over the
  * sockets still receiving a request: a socket waiting for headers, or whose body has not
  * arrived, past its deadline gets a 408 envelope and is closed. A request whose body has
- * arrived leaves the sweep, so a long streamed response is never cut.
+ * arrived leaves the sweep, so a long streamed response is never cut. Deno closes an idle
+ * keep-alive connection itself, at about twice `keepAliveTimeout` (measured); the sweep closes
+ * one idle for `keepAliveTimeout` plus the headers time, without an answer.
  */
 export function boundConnections(server: Server, limits: ConnectionLimits): () => void {
   server.maxConnections = limits.maxConnections;
@@ -50,14 +54,16 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
     deadline: number,
     request?: IncomingMessage,
     response?: ServerResponse,
+    idle = false,
   ) => {
     const entry = receiving.get(socket);
     if (entry) {
       entry.deadline = deadline;
       entry.request = request;
       entry.response = response;
+      entry.idle = idle;
     } else {
-      receiving.set(socket, { deadline, request, response });
+      receiving.set(socket, { deadline, request, response, idle });
     }
   };
 
@@ -72,7 +78,9 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
       if (socket.destroyed) return;
       // A pipelined next request may already be watched; its deadline stands.
       const entry = receiving.get(socket);
-      if (!entry || entry.request === request) watch(socket, Date.now() + nextHeadersWindow);
+      if (!entry || entry.request === request) {
+        watch(socket, Date.now() + nextHeadersWindow, undefined, undefined, true);
+      }
     });
   };
   server.on("connection", onConnection);
@@ -89,7 +97,8 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
       }
       if (now < entry.deadline) continue;
       receiving.delete(socket);
-      timeOut(socket, response);
+      if (entry.idle) closeIdle(socket);
+      else timeOut(socket, response);
     }
   };
   const period = Math.max(50, Math.min(1000, Math.floor(headersWindow / 10)));
@@ -101,6 +110,12 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
   };
   server.once("close", stop);
   return stop;
+}
+
+/** As Node closes an idle keep-alive connection: no answer, since no request is pending. */
+function closeIdle(socket: Socket): void {
+  socket.end();
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 function timeOut(socket: Socket, response: ServerResponse | undefined): void {

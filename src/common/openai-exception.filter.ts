@@ -65,7 +65,9 @@ export function toApiError(exception: unknown, request?: FastifyRequest): ApiErr
 function fromHttpException(exception: HttpException, request?: FastifyRequest): ApiError {
   const status = exception.getStatus();
   if (status === 404) {
-    const path = request?.url?.split("?")[0] ?? "";
+    // The path is echoed for the client's sake, but only so much of it: URLs run to 16 KB.
+    const fullPath = request?.url?.split("?")[0] ?? "";
+    const path = fullPath.length > 256 ? `${fullPath.slice(0, 256)}…` : fullPath;
     return new ApiError(404, `Unknown request URL: ${request?.method ?? "GET"} ${path}.`, {
       type: "invalid_request_error",
       code: "unknown_url",

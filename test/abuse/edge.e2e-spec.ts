@@ -172,6 +172,14 @@ describe("scenario 3: keep-alive poisoning and framework errors", () => {
     ],
   ];
 
+  it("echoes at most 256 characters of an unknown URL", async () => {
+    const path = `/${"a/".repeat(5000)}`;
+    const response = await api(app.url, "GET", path);
+    expect(response.status).toBe(404);
+    expect(response.body.error.code).toBe("unknown_url");
+    expect(response.body.error.message.length).toBeLessThan(300);
+  });
+
   it.each(frameworkErrors)(
     "answers %s in the OpenAI envelope",
     async (_name, bytes, status, code) => {

@@ -8,6 +8,7 @@ import { newId } from "../common/ids.ts";
 import { logger } from "../common/json-logger.ts";
 import { PendingSettlements } from "./pending-settlements.ts";
 import type { Principal } from "../auth/principal.ts";
+import { INFERENCE_CHARGE_KIND } from "../billing/inference-charges.projection.ts";
 import { LedgerService } from "../billing/ledger.service.ts";
 import type { InferenceEndpoint, InferenceUsage } from "./inference.events.ts";
 import { ModelRouter, type Purpose, type Route } from "./model-router.ts";
@@ -422,7 +423,7 @@ export class InferenceService {
         ...outcome.usage,
         latencyMs,
         timeToFirstTokenMs: latencyMs,
-        chargedMicros: charged,
+        ...billing.completedFacts(charged),
         finishedAt: this.clock.now().toISOString(),
         finishReason: outcome.finishReason,
         clientAborted: false,
@@ -449,7 +450,7 @@ export class InferenceService {
         ...result.usage,
         latencyMs,
         timeToFirstTokenMs: result.ttft,
-        chargedMicros: charged,
+        ...billing.completedFacts(charged),
         finishedAt: this.clock.now().toISOString(),
         finishReason: result.finishReason,
         clientAborted: result.clientAborted,
@@ -658,10 +659,20 @@ class RequestBilling {
           amountMicros: this.route.priceMicros,
           reference: `inference:${this.reservationId}`,
           model: this.model,
-          kind: "inference",
+          kind: INFERENCE_CHARGE_KIND,
         }, { actor: this.principal.actor, requestId: this.requestId }),
     );
     return this.route.priceMicros;
+  }
+
+  /**
+   * What InferenceCompleted records about the charge: its amount and, when there is one, the
+   * ledger key it settles (the charge reconciler charges a missing one under that key).
+   */
+  completedFacts(chargedMicros: number): { chargedMicros: number; reservationId?: string } {
+    return chargedMicros > 0 ? { chargedMicros, reservationId: this.reservationId } : {
+      chargedMicros,
+    };
   }
 
   release(reason: string): number {

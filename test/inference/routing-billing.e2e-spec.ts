@@ -1,7 +1,10 @@
 import OpenAI from "openai";
+import { INFERENCE_CHARGE_KIND } from "../../src/billing/inference-charges.projection.ts";
+import { ledgerStream } from "../../src/billing/ledger.events.ts";
 import { newEventId } from "../../src/common/ids.ts";
 import { deploymentStream } from "../../src/deployments/deployment.events.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
+import { PendingSettlements } from "../../src/inference/pending-settlements.ts";
 import { ProjectionRunner } from "../../src/projections/projection-runner.ts";
 import { type RunpodSimulator, startRunpodSimulator } from "../support/runpod-sim/index.ts";
 import { type LocalUpstream, startLocalUpstream } from "../support/upstreams/openai-upstream.ts";
@@ -224,6 +227,25 @@ describe("routing, errors and per-request billing", () => {
     // The RunPod key goes to RunPod only, never back to the client.
     expect(sim.requests.at(-1)!.authorization).toBe("Bearer rp-secret-key-123");
     expect(JSON.stringify(completion)).not.toContain("rp-secret-key-123");
+  });
+
+  it("records on InferenceCompleted the ledger key its charge settled (what the charge reconciler uses)", async () => {
+    const payer = await createTenant(gateway, "1");
+    await payer.client.chat.completions.create({
+      model: "qwen3-8b",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    await gateway.app.get(PendingSettlements).drain();
+    const completed = (await inferenceEvents(gateway)).filter((event) =>
+      event.type === "InferenceCompleted" && event.data.accountId === payer.accountId
+    );
+    expect(completed.map((event) => event.data.chargedMicros)).toEqual([10_000]);
+    const charges = (await gateway.app.get<EventStore>(EVENT_STORE).readStream(
+      ledgerStream(payer.accountId),
+    )).filter((event) => event.type === "CreditsCharged");
+    expect(charges).toHaveLength(1);
+    expect(completed[0].data.reservationId).toBe(charges[0].data.chargeId);
+    expect(charges[0].data.kind).toBe(INFERENCE_CHARGE_KIND);
   });
 
   it("never charges a request that fails upstream, and records InferenceFailed", async () => {

@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { createTenant, registerExternal } from "../inference/support.ts";
-import { createAccountWithKey, randomEmail } from "../support/accounts.ts";
+import { createAccountWithKey, randomEmail, signUp } from "../support/accounts.ts";
 import { type LocalUpstream, startLocalUpstream } from "../support/upstreams/openai-upstream.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 import {
@@ -202,10 +202,7 @@ describe("scenario 4: deep JSON and malformed query values", () => {
   let key: string;
   beforeAll(async () => {
     app = await startTestApp();
-    const signup = await api(app.url, "POST", "/api/auth/signup", {
-      body: { email: randomEmail("deep"), password: "correct horse battery" },
-    });
-    sessionToken = signup.body.token;
+    sessionToken = (await signUp(app.url, randomEmail("deep"), "correct horse battery")).token;
     key = (await createAccountWithKey(app.url, randomEmail("queries"))).key;
   });
   afterAll(async () => await app.close());

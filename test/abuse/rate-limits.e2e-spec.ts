@@ -1,7 +1,8 @@
 import OpenAI from "openai";
-import { createAccountWithKey, createApiKey } from "../support/accounts.ts";
+import { createAccountWithKey, createApiKey, signUp } from "../support/accounts.ts";
+import { sleep } from "../../src/common/sleep.ts";
+import { freePort } from "../support/free-port.ts";
 import {
-  freePort,
   REDIS_SKIP_REASON,
   redisServerAvailable,
   startRedisServer,
@@ -19,18 +20,6 @@ function login(app: TestApp, email: string, password: string, forwardedFor?: str
     body: { email, password },
     headers: forwardedFor ? { "x-forwarded-for": forwardedFor } : {},
   });
-}
-
-async function signUp(app: TestApp, email: string): Promise<string> {
-  const response = await api(app.url, "POST", "/api/auth/signup", {
-    body: { email, password: PASSWORD },
-  });
-  if (response.status !== 201) throw new Error(`signup: ${JSON.stringify(response.body)}`);
-  return response.body.token;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 describe("scenario 9: rate limits that a client cannot rotate around", () => {
@@ -141,7 +130,7 @@ describe("scenario 9: rate limits that a client cannot rotate around", () => {
     });
 
     it("gives a session its own budget, like a key", async () => {
-      const token = await signUp(app, "session-budget@example.com");
+      const { token } = await signUp(app.url, "session-budget@example.com", PASSWORD);
       const statuses: number[] = [];
       for (let request = 0; request < 8; request++) {
         statuses.push((await api(app.url, "GET", "/api/keys", { token })).status);
@@ -161,7 +150,7 @@ describe("scenario 9: rate limits that a client cannot rotate around", () => {
     });
     try {
       const email = "target@example.com";
-      await signUp(app, email);
+      await signUp(app.url, email, PASSWORD);
       let address = 0;
       const guess = (password = "wrong-guess") =>
         login(app, email, password, `198.51.100.${++address % 250}, 203.0.113.${address % 250}`);

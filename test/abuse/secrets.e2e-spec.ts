@@ -9,7 +9,7 @@ import process from "node:process";
 import { SecretBox } from "../../src/deployments/external/secret-box.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { ReadModelDatabase } from "../../src/projections/read-model.database.ts";
-import { createAccountWithKey } from "../support/accounts.ts";
+import { createAccountWithKey, signUp } from "../support/accounts.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 
 const PASSWORD = "correct horse battery staple";
@@ -38,14 +38,6 @@ function accessibleToOthers(modes: Record<string, string>): string[] {
     .map(([path, mode]) => `${path} ${mode}`);
 }
 
-async function signUp(app: TestApp, email: string): Promise<{ account_id: string; token: string }> {
-  const response = await api(app.url, "POST", "/api/auth/signup", {
-    body: { email, password: PASSWORD },
-  });
-  if (response.status !== 201) throw new Error(`signup: ${JSON.stringify(response.body)}`);
-  return response.body;
-}
-
 describe("scenario 13: secrets and files", () => {
   let scratch: string;
   beforeAll(() => {
@@ -56,7 +48,7 @@ describe("scenario 13: secrets and files", () => {
   it("creates DATA_DIR 0700 and every file in it 0600, the -wal/-shm files included, and tightens older ones", async () => {
     const dataDir = join(scratch, "fresh-data");
     let app = await startTestApp({ dataDir });
-    await signUp(app, "files@example.com");
+    await signUp(app.url, "files@example.com", PASSWORD);
     // While running: SQLite removes the -wal and -shm files when the last connection closes.
     const afterStart = modesUnder(dataDir);
     await app.close({ keepData: true });
@@ -71,7 +63,7 @@ describe("scenario 13: secrets and files", () => {
       chmodSync(join(dataDir, path), 0o644);
     }
     app = await startTestApp({ dataDir });
-    await signUp(app, "files-again@example.com");
+    await signUp(app.url, "files-again@example.com", PASSWORD);
     const afterRestart = modesUnder(dataDir);
     await app.close({ keepData: true });
 
@@ -134,7 +126,7 @@ describe("scenario 13: secrets and files", () => {
   it("redacts password hashes in the CLI as the admin API does", async () => {
     const dataDir = join(scratch, "cli-data");
     const app = await startTestApp({ dataDir });
-    const { account_id: accountId } = await signUp(app, "cli@example.com");
+    const { accountId } = await signUp(app.url, "cli@example.com", PASSWORD);
     const admin = await api(app.url, "GET", `/admin/streams/account-${accountId}`, {
       token: TEST_ADMIN_KEY,
     });
@@ -166,7 +158,7 @@ describe("scenario 13: secrets and files", () => {
     try {
       // A read-model table that is gone makes the accounts projection fail with SQLite's text.
       app.app.get(ReadModelDatabase).db.exec("DROP TABLE auth_accounts");
-      await signUp(app, "health@example.com");
+      await signUp(app.url, "health@example.com", PASSWORD);
       let publicHealth = await api(app.url, "GET", "/health");
       for (let tries = 0; publicHealth.status !== 503 && tries < 100; tries++) {
         await new Promise((resolve) => setTimeout(resolve, 20));

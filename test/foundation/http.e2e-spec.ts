@@ -3,12 +3,13 @@ import { NestFactory } from "@nestjs/core";
 import { FastifyAdapter, type NestFastifyApplication } from "@nestjs/platform-fastify";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { registerHttpHooks, requestIdFor } from "../../src/common/http-hooks.ts";
 import { OpenAiExceptionFilter } from "../../src/common/openai-exception.filter.ts";
+import { freePort } from "../support/free-port.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 
 function expectEnvelope(body: any) {
@@ -135,17 +136,6 @@ describe("unexpected exceptions", () => {
     expect(response.headers.get("x-request-id")).toMatch(/^req_/);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
 
 function runMain(env: Record<string, string>) {
   return spawn(process.execPath, [

@@ -1,11 +1,11 @@
 import { Buffer } from "node:buffer";
 import { Agent, request } from "node:http";
-import { createServer } from "node:net";
 import { routeTable } from "../../src/app.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { KeyUsageTracker } from "../../src/auth/key-usage.tracker.ts";
 import { UsageRecorder } from "../../src/inference/usage-recorder.ts";
-import { grantUsd, randomEmail } from "../support/accounts.ts";
+import { grantUsd, randomEmail, signUp } from "../support/accounts.ts";
+import { freePort } from "../support/free-port.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 import { deepJson, deepObject, isEnvelope, parseJson } from "./raw-http.ts";
 
@@ -175,17 +175,6 @@ const VALUES = [
   '"\\u0000"',
 ];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
 /** Every concrete path for a route pattern, one per hostile parameter value. */
 function pathsFor(pattern: string): string[] {
   if (!/[:*]/.test(pattern)) return [pattern];
@@ -223,13 +212,8 @@ describe("fuzzing every route with malformed input", () => {
         STRIPE_API_BASE_URL: dead,
       },
     });
-    const signup = await api(app.url, "POST", "/api/auth/signup", {
-      body: { email: randomEmail("fuzz"), password: "fuzz password 123" },
-    });
-    if (signup.status !== 200 && signup.status !== 201) {
-      throw new Error(`signup: ${signup.status} ${JSON.stringify(signup.body)}`);
-    }
-    credentials.session = signup.body.token;
+    const signedUp = await signUp(app.url, randomEmail("fuzz"), "fuzz password 123");
+    credentials.session = signedUp.token;
     const key = await api(app.url, "POST", "/api/keys", {
       token: credentials.session,
       body: { name: "fuzz", permissions: ["read", "proxy", "manage"] },
@@ -237,7 +221,7 @@ describe("fuzzing every route with malformed input", () => {
     if (key.status !== 201) throw new Error(`key: ${key.status} ${JSON.stringify(key.body)}`);
     credentials.key = key.body.key;
     // Credit, so a request that slipped through validation would reach billing and show.
-    await grantUsd(app.url, signup.body.account_id, 5);
+    await grantUsd(app.url, signedUp.accountId, 5);
     agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   });
 

@@ -1,6 +1,6 @@
 import { routeTable } from "../../src/app.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
-import { createAccountWithKey, randomEmail } from "../support/accounts.ts";
+import { createAccountWithKey, randomEmail, signUp } from "../support/accounts.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 
 /**
@@ -96,11 +96,9 @@ describe("unknown fields on non-OpenAI routes", () => {
 
   beforeAll(async () => {
     app = await startTestApp();
-    const signup = await api(app.url, "POST", "/api/auth/signup", {
-      body: { email, password: "a good password" },
-    });
-    tokens.session = signup.body.token;
-    accountId = signup.body.account_id;
+    const signedUp = await signUp(app.url, email, "a good password");
+    tokens.session = signedUp.token;
+    accountId = signedUp.accountId;
     tokens.key = (await createAccountWithKey(app.url, randomEmail("key"))).key;
   });
   afterAll(async () => await app.close());

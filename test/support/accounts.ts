@@ -70,3 +70,22 @@ export async function fundedAccount(url: string, email: string, usd = 10): Promi
   }
   return account;
 }
+
+/** A self-service account as a new user makes one: its id and a session token. */
+export interface SignedUpAccount {
+  accountId: string;
+  token: string;
+}
+
+/** Signs up over the public API (no admin key), as a stranger would. */
+export async function signUp(
+  url: string,
+  email: string,
+  password: string,
+): Promise<SignedUpAccount> {
+  const response = await api(url, "POST", "/api/auth/signup", { body: { email, password } });
+  if (response.status !== 201) {
+    throw new Error(`signup: ${response.status} ${JSON.stringify(response.body)}`);
+  }
+  return { accountId: response.body.account_id, token: response.body.token };
+}

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createServer } from "node:http";
 import { Redis } from "ioredis";
+import { freePort } from "./free-port.ts";
 
 /** Printed when a test that needs Redis is skipped; names the Debian/Ubuntu package. */
 export const REDIS_SKIP_REASON =
@@ -24,17 +24,6 @@ export function describeWithRedis(name: string, body: () => void): void {
   }
   console.log(`${REDIS_SKIP_REASON} Skipped: "${name}".`);
   describe.skip(name, body);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface RedisServer {

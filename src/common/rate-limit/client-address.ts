@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { ipv4MappedAddress, ipv6Bytes } from "../ip-address.ts";
 
 /**
  * The rate-limit tracker for a client address. IPv4 addresses count one by one. An IPv6 client
@@ -9,23 +10,16 @@ import { isIP } from "node:net";
 export function clientTracker(address: string | undefined): string {
   if (!address) return "unknown";
   if (!address.includes(":")) return address;
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped) return mapped[1];
-  const withoutZone = address.split("%")[0];
-  if (isIP(withoutZone) !== 6) return address;
-  return `${ipv6Prefix64(withoutZone)}::/64`;
-}
-
-/** The first four groups of an IPv6 address, expanded and without leading zeros. */
-function ipv6Prefix64(address: string): string {
-  const text = address.toLowerCase();
-  const [head, tail] = text.split("::");
-  const groupsOf = (part: string | undefined) =>
-    part ? part.split(":").flatMap((group) => group.includes(".") ? ["0", "0"] : [group]) : [];
-  const headGroups = groupsOf(head);
-  const tailGroups = groupsOf(tail);
-  const groups = tail === undefined
-    ? headGroups
-    : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups];
-  return groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(":");
+  // How a dual-stack socket reports an IPv4 client: the common case, answered without parsing.
+  if (address.startsWith("::ffff:") && isIP(address.slice(7)) === 4) return address.slice(7);
+  const bytes = isIP(address.split("%")[0]) === 6 ? ipv6Bytes(address) : undefined;
+  if (!bytes) return address;
+  const mapped = ipv4MappedAddress(bytes);
+  if (mapped) return mapped;
+  // The first four groups, without leading zeros.
+  const groups: string[] = [];
+  for (let index = 0; index < 8; index += 2) {
+    groups.push(((bytes[index] << 8) | bytes[index + 1]).toString(16));
+  }
+  return `${groups.join(":")}::/64`;
 }

@@ -1,6 +1,7 @@
 import { lookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
 import { ApiError } from "../../common/api-error.ts";
+import { ipv4MappedAddress, ipv6Bytes } from "../../common/ip-address.ts";
 
 /**
  * Server-side request forgery guard for account-supplied upstream URLs (and worker output
@@ -52,38 +53,10 @@ export function isPrivateAddress(address: string): boolean {
   if (family !== 6) return true;
   const bytes = ipv6Bytes(address);
   if (!bytes) return true;
-  const mapped = bytes.slice(0, 10).every((byte) => byte === 0) && bytes[10] === 0xff &&
-    bytes[11] === 0xff;
-  if (mapped) return blocked.check(bytes.slice(12).join("."), "ipv4");
+  const mapped = ipv4MappedAddress(bytes);
+  if (mapped) return blocked.check(mapped, "ipv4");
   if ((bytes[0] & 0xe0) !== 0x20) return true; // outside global unicast 2000::/3
   return blockedGlobalV6.some(([network, prefix]) => inPrefix(bytes, network, prefix));
-}
-
-/** The 16 bytes of a textual IPv6 address (with `::` and an optional dotted IPv4 tail). */
-function ipv6Bytes(address: string): number[] | undefined {
-  let text = address.toLowerCase();
-  const zone = text.indexOf("%");
-  if (zone !== -1) text = text.slice(0, zone);
-  const tail: number[] = [];
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const parts = dotted.slice(1).map(Number);
-    if (parts.some((part) => part > 255)) return undefined;
-    tail.push((parts[0] << 8) | parts[1], (parts[2] << 8) | parts[3]);
-    text = text.slice(0, dotted.index) + "0:0";
-  }
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const head = halves[0] ? halves[0].split(":") : [];
-  const rest = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
-  const groups = halves.length === 2
-    ? [...head, ...Array(8 - head.length - rest.length).fill("0"), ...rest]
-    : head;
-  if (groups.length !== 8) return undefined;
-  const words = groups.map((group) => parseInt(group, 16));
-  if (tail.length) words.splice(6, 2, ...tail);
-  if (words.some((word) => !(word >= 0 && word <= 0xffff))) return undefined;
-  return words.flatMap((word) => [word >> 8, word & 0xff]);
 }
 
 function inPrefix(bytes: number[], network: number[], prefix: number): boolean {

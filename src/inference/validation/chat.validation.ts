@@ -3,11 +3,11 @@ import {
   clip,
   integerAtLeast,
   invalid,
-  MAX_TOOL_NAME_LENGTH,
   requireModel,
   requireObject,
   validateSampling,
   validateStreaming,
+  validateToolNames,
 } from "./common.ts";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
@@ -84,19 +84,7 @@ export function validateChatRequest(raw: unknown): ChatRequest {
   if (body.tools !== undefined && body.tools !== null && !Array.isArray(body.tools)) {
     throw invalid("tools", "Invalid type for 'tools': expected an array.", "invalid_type");
   }
-  if (Array.isArray(body.tools)) body.tools.forEach(validateToolName);
+  validateToolNames(body.tools, "function.name");
   const { stream, includeUsage } = validateStreaming(body);
   return { body, model, stream, includeUsage, n: typeof body.n === "number" ? body.n : 1 };
-}
-
-/** A function tool's name is bounded as OpenAI bounds it (upstreams echo it in tool calls). */
-function validateToolName(tool: unknown, index: number): void {
-  const name = (tool as { function?: { name?: unknown } } | null)?.function?.name;
-  if (typeof name === "string" && name.length > MAX_TOOL_NAME_LENGTH) {
-    throw invalid(
-      `tools[${index}].function.name`,
-      `Invalid 'tools[${index}].function.name': string too long. Expected a string with maximum length ${MAX_TOOL_NAME_LENGTH}, but got a string with length ${name.length} instead.`,
-      "string_above_max_length",
-    );
-  }
 }

@@ -28,6 +28,31 @@ export function invalid(param: string, message: string, code = "invalid_value"):
   return ApiError.badRequest(message, param, code);
 }
 
+/** A string past its bound, refused in OpenAI's words. */
+export function stringTooLong(param: string, maxLength: number, length: number): ApiError {
+  return invalid(
+    param,
+    `Invalid '${param}': string too long. Expected a string with maximum length ${maxLength}, but got a string with length ${length} instead.`,
+    "string_above_max_length",
+  );
+}
+
+/**
+ * Function tool names bounded as OpenAI bounds them (upstreams echo them in tool calls).
+ * `path` is where a tool keeps its name: `function.name` in chat, `name` in responses.
+ */
+export function validateToolNames(tools: unknown, path: "function.name" | "name"): void {
+  if (!Array.isArray(tools)) return;
+  tools.forEach((tool, index) => {
+    const name = path === "name"
+      ? (tool as { name?: unknown } | null)?.name
+      : (tool as { function?: { name?: unknown } } | null)?.function?.name;
+    if (typeof name === "string" && name.length > MAX_TOOL_NAME_LENGTH) {
+      throw stringTooLong(`tools[${index}].${path}`, MAX_TOOL_NAME_LENGTH, name.length);
+    }
+  });
+}
+
 export function requireObject(body: unknown): Body {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw ApiError.badRequest(
@@ -51,13 +76,7 @@ export function requireModel(body: Body): string {
       "invalid_type",
     );
   }
-  if (model.length > MAX_MODEL_LENGTH) {
-    throw invalid(
-      "model",
-      `Invalid 'model': string too long. Expected a string with maximum length ${MAX_MODEL_LENGTH}, but got a string with length ${model.length} instead.`,
-      "string_above_max_length",
-    );
-  }
+  if (model.length > MAX_MODEL_LENGTH) throw stringTooLong("model", MAX_MODEL_LENGTH, model.length);
   return model;
 }
 
@@ -72,13 +91,7 @@ export function optionalString(body: Body, field: string, maxLength: number): vo
       "invalid_type",
     );
   }
-  if (value.length > maxLength) {
-    throw invalid(
-      field,
-      `Invalid '${field}': string too long. Expected a string with maximum length ${maxLength}, but got a string with length ${value.length} instead.`,
-      "string_above_max_length",
-    );
-  }
+  if (value.length > maxLength) throw stringTooLong(field, maxLength, value.length);
 }
 
 export function optionalBoolean(body: Body, field: string): boolean | undefined {

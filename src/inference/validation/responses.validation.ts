@@ -2,13 +2,13 @@ import {
   type Body,
   integerAtLeast,
   invalid,
-  MAX_TOOL_NAME_LENGTH,
   MAX_USER_LENGTH,
   numberInRange,
   optionalBoolean,
   optionalString,
   requireModel,
   requireObject,
+  validateToolNames,
 } from "./common.ts";
 
 export interface ResponsesRequest {
@@ -68,18 +68,7 @@ export function validateResponsesRequest(raw: unknown): ResponsesRequest {
   numberInRange(body, "top_p", 0, 1);
   integerAtLeast(body, "max_output_tokens", 1);
   optionalString(body, "user", MAX_USER_LENGTH);
-  if (Array.isArray(body.tools)) {
-    body.tools.forEach((tool, index) => {
-      const name = (tool as { name?: unknown } | null)?.name;
-      if (typeof name === "string" && name.length > MAX_TOOL_NAME_LENGTH) {
-        throw invalid(
-          `tools[${index}].name`,
-          `Invalid 'tools[${index}].name': string too long. Expected a string with maximum length ${MAX_TOOL_NAME_LENGTH}, but got a string with length ${name.length} instead.`,
-          "string_above_max_length",
-        );
-      }
-    });
-  }
+  validateToolNames(body.tools, "name");
   const stream = optionalBoolean(body, "stream") ?? false;
   return { body, model, stream };
 }

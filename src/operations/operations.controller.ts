@@ -21,16 +21,9 @@ export class OperationsController {
 
   @Get("health")
   async health(@Res({ passthrough: true }) reply: FastifyReply) {
-    const report = await healthReport(this.store, this.projections);
-    reply.status(report.healthy ? 200 : 503);
-    return {
-      status: report.status,
-      event_store: { status: report.eventStore.status },
-      projections: report.projections.map((projection) => ({
-        name: projection.name,
-        state: projection.state,
-      })),
-    };
+    const { healthy, body } = await healthReport(this.store, this.projections, false);
+    reply.status(healthy ? 200 : 503);
+    return body;
   }
 
   @Get("metrics")
@@ -62,24 +55,14 @@ export class AdminHealthController {
 
   @Get("health")
   async health(@Res({ passthrough: true }) reply: FastifyReply) {
-    const report = await healthReport(this.store, this.projections);
-    reply.status(report.healthy ? 200 : 503);
-    return {
-      status: report.status,
-      event_store: report.eventStore,
-      projections: report.projections.map((projection) => ({
-        name: projection.name,
-        version: projection.version,
-        state: projection.state,
-        checkpoint: String(projection.checkpoint),
-        lag: Number(projection.lag),
-        ...(projection.error ? { error: projection.error } : {}),
-      })),
-    };
+    const { healthy, body } = await healthReport(this.store, this.projections, true);
+    reply.status(healthy ? 200 : 503);
+    return body;
   }
 }
 
-async function healthReport(store: EventStore, runner: ProjectionRunner) {
+/** The health body: states only, or (`detailed`) with head, checkpoints, lag and errors. */
+async function healthReport(store: EventStore, runner: ProjectionRunner, detailed: boolean) {
   let eventStore: { status: "up" | "down"; head_position?: string; error?: string };
   try {
     await store.ping();
@@ -92,5 +75,21 @@ async function healthReport(store: EventStore, runner: ProjectionRunner) {
   const projections = eventStore.status === "up" ? await runner.status() : [];
   const failed = projections.some((projection) => projection.state === "failed");
   const healthy = eventStore.status === "up" && !failed;
-  return { healthy, status: healthy ? "ok" : "degraded", eventStore, projections };
+  const body = {
+    status: healthy ? "ok" : "degraded",
+    event_store: detailed ? eventStore : { status: eventStore.status },
+    projections: projections.map((projection) =>
+      detailed
+        ? {
+          name: projection.name,
+          version: projection.version,
+          state: projection.state,
+          checkpoint: String(projection.checkpoint),
+          lag: Number(projection.lag),
+          ...(projection.error ? { error: projection.error } : {}),
+        }
+        : { name: projection.name, state: projection.state }
+    ),
+  };
+  return { healthy, body };
 }

@@ -10,7 +10,7 @@ import {
   parseJson,
   rawExchange,
   rawRequest,
-} from "../hardening/raw-http.ts";
+} from "../support/raw-http.ts";
 
 /**
  * The HTTP edge under hostile input (issue 11, scenarios 3, 4 and the slow body of 8): what

@@ -7,7 +7,7 @@ import { UsageRecorder } from "../../src/inference/usage-recorder.ts";
 import { grantUsd, randomEmail, signUp } from "../support/accounts.ts";
 import { freePort } from "../support/free-port.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
-import { deepJson, deepObject, isEnvelope, parseJson } from "./raw-http.ts";
+import { deepJson, deepObject, isEnvelope, parseJson } from "../support/raw-http.ts";
 
 /**
  * Every route the application registers (taken from the app itself, so a new route is fuzzed

@@ -186,6 +186,51 @@ describe("pod metering (ManualClock)", () => {
     expect(metered.map((e) => e.data.amountMicros)).toEqual([17_250]);
   });
 
+  it("settles a pod's hold at its prepaid minutes even after another pod of the account ran out of credit", async () => {
+    // Two holds and half a minute: pod A's first minute past its hold is refused, while pod B,
+    // deployed five minutes later, still runs on its own hold.
+    const tenant = await createTenant(gateway, (20.5 * MINUTE_MICROS) / 1_000_000);
+    const first = await runningDeployment(tenant);
+    await meteringOf(gateway).meterNow();
+    at(300);
+    const created = await deploy(gateway, tenant, { model: "mistral", name: "second" });
+    expect(created.status).toBe(202);
+    const second = created.body.id as string;
+    await waitForStatus(gateway, tenant, second, "running");
+    await meteringOf(gateway).meterNow();
+
+    // A's minute 10 is refused (and stays due: A ran during it), so both pods stop.
+    at(630);
+    const report = await meteringOf(gateway).meterNow();
+    expect(report.stoppedAccounts).toEqual([tenant.accountId]);
+    await waitForStatus(gateway, tenant, first, "stopped");
+    await waitForStatus(gateway, tenant, second, "stopped");
+    at(700);
+    await meteringOf(gateway).meterNow();
+
+    const holds = (await allEvents(gateway, ["CreditsReserved"])).filter((e) =>
+      e.data.accountId === tenant.accountId
+    );
+    expect(holds).toHaveLength(2);
+    const secondMetered = (await streamEvents(gateway, second)).filter((e) =>
+      e.type === "DeploymentUsageMetered"
+    );
+    // Minutes 5 to 10 of the hour, all against B's hold, which is settled at exactly them.
+    expect(secondMetered.map((e) => e.data.prepaid === true)).toEqual(Array(6).fill(true));
+    expect((await charges(tenant.accountId)).map((e) => [e.data.chargeId, e.data.amountMicros]))
+      .toEqual([
+        [holds[0].data.reservationId, 10 * MINUTE_MICROS],
+        [holds[1].data.reservationId, 6 * MINUTE_MICROS],
+      ]);
+    // What B's hold gave back pays A's refused minute on the next pass.
+    at(760);
+    await meteringOf(gateway).meterNow();
+    expect((await charges(tenant.accountId)).map((e) => e.data.chargeId).at(-1)).toBe(
+      `metering:${first}:2026-01-01T00:10:00.000Z`,
+    );
+    expect(await balanceMicros(tenant.accountId)).toBe(3.5 * MINUTE_MICROS);
+  });
+
   it("stops the account's pods when the balance cannot cover the next minute", async () => {
     // Enough for the 10 held minutes and 2 more.
     const tenant = await createTenant(gateway, (12 * MINUTE_MICROS) / 1_000_000);

@@ -106,7 +106,8 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
     const report: MeteringReport = { charged: [], stoppedAccounts: [] };
     const refused = new Map<string, string>();
     for (const row of rows) {
-      if (refused.has(row.accountId)) continue;
+      // An account whose balance refused a minute is still metered against its pods' holds
+      // (that needs no balance): a hold skipped here would expire and leave its minutes unpaid.
       let { state } = await this.handler.load(row.id);
       const accountId = state.accountId;
       if (!accountId) continue;
@@ -135,6 +136,8 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
           refused.set(accountId, "The balance cannot cover the pod's prepaid minutes.");
           break;
         }
+        // The balance already refused a minute in this pass: charge it nothing more.
+        if (refused.has(accountId)) break;
         if (amountMicros > 0) {
           try {
             await this.ledger.charge(accountId, {
@@ -160,7 +163,7 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
       // Every billed minute is metered and the pod is no longer billed: the hold's window ends.
       if (
         state.hold && !state.hold.settled && state.runningSince === null &&
-        dueMinutes(state, now).length === 0 && !refused.has(accountId)
+        dueMinutes(state, now).length === 0
       ) {
         if (!(await this.holds.settle(row.id, state))) {
           refused.set(accountId, "The balance cannot cover the pod's prepaid minutes.");

@@ -60,4 +60,30 @@ describe("BoundedBody", () => {
     });
     await expect(bounded.bytes()).rejects.toMatchObject({ kind: "total", limit: 200 });
   });
+
+  it("reads a small declared body in one call, and its idle timeout bounds that call", async () => {
+    const whole = BoundedBody.of(
+      new Response(body([4, 6]), { headers: { "content-length": "10" } }),
+      { maxBytes: 100, idleTimeoutMs: 500 },
+    );
+    expect((await whole.bytes()).byteLength).toBe(10);
+    expect(whole.bytesRead).toBe(10);
+
+    // The request's abort is what ends a pending one-call read; here it errors the stream.
+    let source!: ReadableStreamDefaultController<Uint8Array>;
+    const stalled = new ReadableStream<Uint8Array>({
+      start(controller) {
+        source = controller;
+        controller.enqueue(new Uint8Array(2));
+      },
+    });
+    const started = performance.now();
+    const bounded = BoundedBody.of(
+      new Response(stalled, { headers: { "content-length": "10" } }),
+      { maxBytes: 100, idleTimeoutMs: 100 },
+      () => source.error(new Error("aborted")),
+    );
+    await expect(bounded.bytes()).rejects.toMatchObject({ kind: "idle", limit: 100 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+  });
 });

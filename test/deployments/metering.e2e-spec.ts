@@ -166,6 +166,63 @@ describe("pod metering (ManualClock)", () => {
     expect(await balanceMicros(tenant.accountId)).toBe(1_000_000 - 2 * MINUTE_MICROS);
   });
 
+  it("meters the other pods when one pod's metering fails (RunPod will not stop an unpriced pod)", async () => {
+    const tenant = await createTenant(gateway, 1);
+    const store = gateway.app.get<EventStore>(EVENT_STORE);
+    const broken = "nopricepod0001";
+    // A historic stream with no usable price: metering must stop it, and RunPod refuses the stop.
+    await store.append(`deployment-${broken}`, [
+      {
+        id: crypto.randomUUID(),
+        type: "DeploymentRequested",
+        data: {
+          deploymentId: broken,
+          accountId: tenant.accountId,
+          provider: "runpod",
+          name: "no-price",
+          modelIdentifier: "mistral",
+          gpuTypeId: "NVIDIA GeForce RTX 4090",
+          requestedAt: START.toISOString(),
+        },
+        metadata: { accountId: tenant.accountId },
+      },
+      {
+        id: crypto.randomUUID(),
+        type: "PodCreated",
+        data: {
+          deploymentId: broken,
+          podId: broken,
+          gpuTypeId: "NVIDIA GeForce RTX 4090",
+          costPerHourUsd: null,
+          createdAt: START.toISOString(),
+        },
+        metadata: { accountId: tenant.accountId },
+      },
+      {
+        id: crypto.randomUUID(),
+        type: "PodStarted",
+        data: {
+          deploymentId: broken,
+          baseUrl: "http://127.0.0.1:9/v1",
+          startedAt: START.toISOString(),
+        },
+        metadata: { accountId: tenant.accountId },
+      },
+    ], { expectedRevision: "no_stream" });
+    sim.failNext(new RegExp(`${broken}/action`), 500, 1_000);
+    at(30);
+    const id = await runningDeployment(tenant);
+    at(90);
+    await meteringOf(gateway).meterNow();
+    const metered = (await streamEvents(gateway, id)).filter((e) =>
+      e.type === "DeploymentUsageMetered"
+    );
+    expect(metered.map((e) => [e.data.minute, e.data.prepaid === true])).toEqual([
+      ["2026-01-01T00:00:00.000Z", true],
+      ["2026-01-01T00:01:00.000Z", true],
+    ]);
+  });
+
   it("applies POD_PRICE_MULTIPLIER", async () => {
     await gateway.close();
     gateway = await startGateway(sim, {

@@ -106,68 +106,15 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
     const report: MeteringReport = { charged: [], stoppedAccounts: [] };
     const refused = new Map<string, string>();
     for (const row of rows) {
-      // An account whose balance refused a minute is still metered against its pods' holds
-      // (that needs no balance): a hold skipped here would expire and leave its minutes unpaid.
-      let { state } = await this.handler.load(row.id);
-      const accountId = state.accountId;
-      if (!accountId) continue;
-      const due = dueMinutes(state, now);
-      const amountMicros = minutePriceMicros(state.costPerHourUsd, this.config.podPriceMultiplier);
-      if (due.length > 0 && !(Number.isSafeInteger(amountMicros) && amountMicros > 0)) {
-        // Old streams could record a missing price (NaN) and run free: stop the pod instead.
-        if (this.config.podPriceMultiplier > 0) {
-          logger.write("error", "pod has no usable price; stopping it", { deploymentId: row.id });
-          await this.lifecycle.stopForMissingPrice(row.id);
-          continue;
-        }
-      }
-      for (const minute of due) {
-        if (holdCovers(state, amountMicros)) {
-          state = (await this.handler.handle(row.id, {
-            type: "MeterMinute",
-            minute,
-            amountMicros,
-            prepaid: true,
-          }, { actor: "system:metering" })).state;
-          report.charged.push({ deploymentId: row.id, minute, amountMicros });
-          continue;
-        }
-        if (!(await this.holds.settle(row.id, state))) {
-          refused.set(accountId, "The balance cannot cover the pod's prepaid minutes.");
-          break;
-        }
-        // The balance already refused a minute in this pass: charge it nothing more.
-        if (refused.has(accountId)) break;
-        if (amountMicros > 0) {
-          try {
-            await this.ledger.charge(accountId, {
-              chargeId: meteringChargeId(row.id, minute),
-              amountMicros,
-              reference: `deployment:${row.id}`,
-              ...(state.modelIdentifier ? { model: state.modelIdentifier } : {}),
-              kind: "pod_minute",
-            }, { actor: "system:metering" });
-          } catch (error) {
-            if (error instanceof ApiError && error.getStatus() === 402) {
-              refused.set(accountId, `The balance cannot cover the pod minute ${minute}.`);
-              break;
-            }
-            throw error;
-          }
-        }
-        state = (await this.handler.handle(row.id, { type: "MeterMinute", minute, amountMicros }, {
-          actor: "system:metering",
-        })).state;
-        report.charged.push({ deploymentId: row.id, minute, amountMicros });
-      }
-      // Every billed minute is metered and the pod is no longer billed: the hold's window ends.
-      if (
-        state.hold && !state.hold.settled && state.runningSince === null &&
-        dueMinutes(state, now).length === 0
-      ) {
-        if (!(await this.holds.settle(row.id, state))) {
-          refused.set(accountId, "The balance cannot cover the pod's prepaid minutes.");
-        }
+      try {
+        await this.meterDeployment(row.id, now, report, refused);
+      } catch (error) {
+        // One pod's failure (RunPod refusing its stop, a store hiccup) must not leave every pod
+        // after it unmetered and unchecked: it is tried again on the next pass.
+        logger.write("warn", "metering a pod failed", {
+          deploymentId: row.id,
+          error: (error as Error).message,
+        });
       }
     }
     for (const [accountId, detail] of refused) {
@@ -175,5 +122,77 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
       report.stoppedAccounts.push(accountId);
     }
     return report;
+  }
+
+  /** Meters one deployment's due minutes (against its hold, else from the balance). */
+  private async meterDeployment(
+    id: string,
+    now: Date,
+    report: MeteringReport,
+    refused: Map<string, string>,
+  ): Promise<void> {
+    // An account whose balance refused a minute is still metered against its pods' holds
+    // (that needs no balance): a hold skipped here would expire and leave its minutes unpaid.
+    let { state } = await this.handler.load(id);
+    const accountId = state.accountId;
+    if (!accountId) return;
+    const due = dueMinutes(state, now);
+    const amountMicros = minutePriceMicros(state.costPerHourUsd, this.config.podPriceMultiplier);
+    if (due.length > 0 && !(Number.isSafeInteger(amountMicros) && amountMicros > 0)) {
+      // Old streams could record a missing price (NaN) and run free: stop the pod instead.
+      if (this.config.podPriceMultiplier > 0) {
+        logger.write("error", "pod has no usable price; stopping it", { deploymentId: id });
+        await this.lifecycle.stopForMissingPrice(id);
+        return;
+      }
+    }
+    for (const minute of due) {
+      if (holdCovers(state, amountMicros)) {
+        state = (await this.handler.handle(id, {
+          type: "MeterMinute",
+          minute,
+          amountMicros,
+          prepaid: true,
+        }, { actor: "system:metering" })).state;
+        report.charged.push({ deploymentId: id, minute, amountMicros });
+        continue;
+      }
+      if (!(await this.holds.settle(id, state))) {
+        refused.set(accountId, "The balance cannot cover the pod's prepaid minutes.");
+        break;
+      }
+      // The balance already refused a minute in this pass: charge it nothing more.
+      if (refused.has(accountId)) break;
+      if (amountMicros > 0) {
+        try {
+          await this.ledger.charge(accountId, {
+            chargeId: meteringChargeId(id, minute),
+            amountMicros,
+            reference: `deployment:${id}`,
+            ...(state.modelIdentifier ? { model: state.modelIdentifier } : {}),
+            kind: "pod_minute",
+          }, { actor: "system:metering" });
+        } catch (error) {
+          if (error instanceof ApiError && error.getStatus() === 402) {
+            refused.set(accountId, `The balance cannot cover the pod minute ${minute}.`);
+            break;
+          }
+          throw error;
+        }
+      }
+      state = (await this.handler.handle(id, { type: "MeterMinute", minute, amountMicros }, {
+        actor: "system:metering",
+      })).state;
+      report.charged.push({ deploymentId: id, minute, amountMicros });
+    }
+    // Every billed minute is metered and the pod is no longer billed: the hold's window ends.
+    if (
+      state.hold && !state.hold.settled && state.runningSince === null &&
+      dueMinutes(state, now).length === 0
+    ) {
+      if (!(await this.holds.settle(id, state))) {
+        refused.set(accountId, "The balance cannot cover the pod's prepaid minutes.");
+      }
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { logger } from "./json-logger.ts";
 import { repeatEvery } from "./repeat.ts";
 import { requestTimeoutError, writeRawAndClose } from "./http-edge.ts";
 
@@ -12,6 +13,8 @@ export interface ConnectionLimits {
   /** An idle keep-alive connection is closed after this. */
   keepAliveTimeoutMs: number;
   maxConnections: number;
+  /** A response that flushes no byte to its client for this long is cut off. */
+  writeStallTimeoutMs: number;
 }
 
 interface Watched {
@@ -23,7 +26,26 @@ interface Watched {
 }
 
 /**
- * Bounds how long a client may take to send a request, and how many connections are open.
+ * Responses whose writer watches its own client for stalls (the SSE relay ends the stream,
+ * aborts the upstream and records the stall itself); the connection sweep leaves them alone.
+ */
+const watchingOwnStalls = new WeakSet<ServerResponse>();
+
+export function watchesOwnStalls(response: ServerResponse): void {
+  watchingOwnStalls.add(response);
+}
+
+/** A response whose request has arrived, while it is written to its client. */
+interface Sending {
+  response: ServerResponse;
+  /** Bytes still queued for the client at the last sweep that saw progress. */
+  queued: number;
+  since: number;
+}
+
+/**
+ * Bounds how long a client may take to send a request, how long it may leave an answer unread,
+ * and how many connections are open.
  *
  * Deno's node:http honours `keepAliveTimeout` and `maxConnections` but ignores
  * `requestTimeout` and `headersTimeout` (measured: a `Content-Length: 100000` request with 10
@@ -33,6 +55,11 @@ interface Watched {
  * arrived leaves the sweep, so a long streamed response is never cut. Deno closes an idle
  * keep-alive connection itself, at about twice `keepAliveTimeout` (measured); the sweep closes
  * one idle for `keepAliveTimeout` plus the headers time, without an answer.
+ *
+ * A client that stops reading its answer would keep the whole answer queued in the gateway for
+ * as long as the connection lives (a 16 MiB completion per socket). The same sweep watches each
+ * answer being written: one whose queue has not shrunk for `writeStallTimeoutMs` has its socket
+ * destroyed, which frees the queue and ends the request's hold on everything else.
  */
 export function boundConnections(server: Server, limits: ConnectionLimits): () => void {
   server.maxConnections = limits.maxConnections;
@@ -45,6 +72,7 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
   server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
 
   const receiving = new Map<Socket, Watched>();
+  const sending = new Map<Socket, Sending>();
   const headersWindow = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   // Between two keep-alive requests the idle time is allowed as well as the headers time.
   const nextHeadersWindow = limits.keepAliveTimeoutMs + headersWindow;
@@ -69,12 +97,16 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
 
   const onConnection = (socket: Socket) => {
     watch(socket, Date.now() + headersWindow);
-    socket.once("close", () => receiving.delete(socket));
+    socket.once("close", () => {
+      receiving.delete(socket);
+      sending.delete(socket);
+    });
   };
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
     watch(socket, Date.now() + limits.requestTimeoutMs, request, response);
     response.once("finish", () => {
+      if (sending.get(socket)?.response === response) sending.delete(socket);
       if (socket.destroyed) return;
       // A pipelined next request may already be watched; its deadline stands.
       const entry = receiving.get(socket);
@@ -91,8 +123,11 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
     for (const [socket, entry] of receiving) {
       const { request, response } = entry;
       if (request?.complete) {
-        // The request is in; its response may take as long as it needs.
+        // The request is in; its response may take as long as it needs, if the client reads it.
         receiving.delete(socket);
+        if (response && !response.writableFinished && !watchingOwnStalls.has(response)) {
+          sending.set(socket, { response, queued: response.writableLength, since: now });
+        }
         continue;
       }
       if (now < entry.deadline) continue;
@@ -100,8 +135,30 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
       if (entry.idle) closeIdle(socket);
       else timeOut(socket, response);
     }
+    for (const [socket, entry] of sending) {
+      const { response } = entry;
+      if (response.writableFinished || socket.destroyed) {
+        sending.delete(socket);
+        continue;
+      }
+      const queued = response.writableLength;
+      if (queued === 0 || queued < entry.queued) {
+        entry.queued = queued;
+        entry.since = now;
+        continue;
+      }
+      if (now - entry.since < limits.writeStallTimeoutMs) continue;
+      sending.delete(socket);
+      logger.write("warn", "client stopped reading its answer; connection closed", {
+        queuedBytes: queued,
+        writeStallTimeoutMs: limits.writeStallTimeoutMs,
+      });
+      response.destroy();
+      socket.destroy();
+    }
   };
-  const period = Math.max(50, Math.min(1000, Math.floor(headersWindow / 10)));
+  const shortestWindow = Math.min(headersWindow, limits.writeStallTimeoutMs);
+  const period = Math.max(50, Math.min(1000, Math.floor(shortestWindow / 10)));
   const sweeping = repeatEvery(period, sweep);
   const stop = () => {
     sweeping.stop();

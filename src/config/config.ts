@@ -52,7 +52,10 @@ export interface AppConfig {
   httpHeadersTimeoutMs: number;
   httpKeepAliveTimeoutMs: number;
   httpMaxConnections: number;
-  /** A stream whose client has not drained for this long is ended and its upstream aborted. */
+  /**
+   * A stream whose client has not drained for this long is ended and its upstream aborted; any
+   * other answer its client leaves unread that long has its connection closed.
+   */
   streamStallTimeoutMs: number;
   /** Upstream calls one account may have open at once; past it, 429 concurrency_limit_exceeded. */
   maxConcurrentRequestsPerAccount: number;

@@ -36,6 +36,7 @@ import {
 } from "./upstream/upstream-client.ts";
 import { upstreamInvalidResponse } from "./upstream/upstream-errors.ts";
 import { BodyLimitExceeded } from "../common/bounded-body.ts";
+import { watchesOwnStalls } from "../common/connection-limits.ts";
 import { UsageRecorder } from "./usage-recorder.ts";
 import { validateChatRequest } from "./validation/chat.validation.ts";
 import { validateCompletionRequest } from "./validation/completions.validation.ts";
@@ -300,8 +301,28 @@ export class InferenceService {
       // Resolves only once the upstream response is done with (streams: when the relay ends).
       await this.call(context, spec, route, JSON.stringify(upstreamBody));
     } finally {
-      this.concurrency.release(accountId);
+      this.releaseWhenWritten(accountId, context.reply.raw);
     }
+  }
+
+  /**
+   * The slot is held until the answer has reached the client (or its connection is gone): an
+   * answer queued for a client that does not read still holds its memory, so it still counts.
+   * The error envelope for a thrown error is written after this runs, and is covered too.
+   */
+  private releaseWhenWritten(accountId: string, response: ServerResponse): void {
+    if (response.writableFinished || response.destroyed) {
+      this.concurrency.release(accountId);
+      return;
+    }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.concurrency.release(accountId);
+    };
+    response.once("finish", release);
+    response.once("close", release);
   }
 
   private async call(
@@ -496,6 +517,7 @@ export class InferenceService {
     // A client that does not drain for STREAM_STALL_TIMEOUT_MS loses its stream: backpressure
     // alone would hold the upstream connection (and a shared endpoint's slot) for ever.
     const stallTimeoutMs = this.upstream.streamStallTimeoutMs;
+    watchesOwnStalls(raw);
     let stalled = false;
     const onStall = () => {
       if (stalled || raw.destroyed) return;
@@ -585,7 +607,10 @@ export class InferenceService {
       // The cast bridges Deno's and @types/node's timer types (both checked together with tests).
       clearInterval(keepAlive as Parameters<typeof clearInterval>[0]);
       opened.abort();
-      if (!body.writableEnded) body.end();
+      // A client that is gone (or was cut off for not reading) gets no graceful end: what is
+      // still queued for it would keep its connection open.
+      if (clientAborted) body.destroy();
+      else if (!body.writableEnded) body.end();
       const usage = normaliser.finalUsage();
       done({
         usage: {

@@ -6,6 +6,7 @@ import { APIError } from "openai";
 import { BodyLimitExceeded, BoundedBody } from "../../src/common/bounded-body.ts";
 import { downloadOutput } from "../../src/generation/output-download.ts";
 import { WorkerOutputError } from "../../src/generation/worker-formats.ts";
+import { InferenceService } from "../../src/inference/inference.service.ts";
 import {
   ForbiddenUpstreamAddress,
   guardedFetch,
@@ -350,6 +351,119 @@ describe("scenario 8 (stream half): a stream client that never reads", () => {
     } finally {
       socket.destroy();
     }
+  });
+});
+
+describe("scenario 8 (answer half): a non-streamed answer its clients never read", () => {
+  const STALL_MS = 1_000;
+  const CLIENTS = 8;
+  const ANSWER_MB = 16;
+  let gateway: TestApp;
+  let upstream: Server;
+  let upstreamUrl: string;
+  let tenant: Tenant;
+
+  beforeAll(async () => {
+    // A valid chat completion whose content is 16 MiB: within every byte limit.
+    const answer = JSON.stringify({
+      id: "chatcmpl-big",
+      object: "chat.completion",
+      created: 0,
+      model: "big",
+      choices: [{
+        index: 0,
+        message: { role: "assistant", content: "x".repeat(ANSWER_MB * MiB) },
+        finish_reason: "stop",
+      }],
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    });
+    upstream = createServer((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        response.writeHead(200, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(answer),
+        });
+        response.end(answer);
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", () => resolve()));
+    upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
+    gateway = await startGateway({ STREAM_STALL_TIMEOUT_MS: String(STALL_MS) });
+    tenant = await createTenant(gateway);
+    expect(
+      (await registerExternal(gateway, tenant, {
+        name: "big",
+        model: "big",
+        base_url: upstreamUrl,
+      }))
+        .status,
+    ).toBe(201);
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await new Promise((resolve) => upstream?.close(resolve));
+  });
+
+  it(
+    "closes each connection once its answer sat unread for STREAM_STALL_TIMEOUT_MS, and frees its slot",
+    async () => {
+      const service = gateway.app.get(InferenceService);
+      const { port } = new URL(gateway.url);
+      const body = JSON.stringify({ model: "big", messages: [{ role: "user", content: "hi" }] });
+      const sockets: { socket: ReturnType<typeof connect>; received: number; closed: boolean }[] =
+        [];
+      const run = await measured(async () => {
+        for (let index = 0; index < CLIENTS; index++) {
+          const client = { socket: connect(Number(port), "127.0.0.1"), received: 0, closed: false };
+          client.socket.on("error", () => undefined);
+          client.socket.on("data", (chunk: Buffer) => (client.received += chunk.byteLength));
+          client.socket.on("close", () => (client.closed = true));
+          await new Promise<void>((resolve) => client.socket.once("connect", () => resolve()));
+          client.socket.write(
+            `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${tenant.key}\r\n` +
+              `content-type: application/json\r\ncontent-length: ${
+                Buffer.byteLength(body)
+              }\r\n\r\n${body}`,
+          );
+          client.socket.pause(); // never read a byte of the answer
+          sockets.push(client);
+        }
+        // Every answer is queued for its client and holds its account's slot until it is gone.
+        await waitUntil(() => service.inFlight(tenant.accountId) === CLIENTS, 10_000);
+        const queuedAt = performance.now();
+        await waitUntil(() => service.inFlight(tenant.accountId) === 0, STALL_MS + 10_000);
+        return (performance.now() - queuedAt) / 1000;
+      });
+      // Reading now drains what the socket buffers held, then shows the gateway hung up.
+      for (const client of sockets) client.socket.resume();
+      await waitUntil(() => sockets.every((client) => client.closed), 5_000);
+      const figures = {
+        scenario: 8,
+        unreadAnswers: CLIENTS,
+        answerMb: ANSWER_MB,
+        stallTimeoutMs: STALL_MS,
+        slotsFreedAfterSeconds: round(run.outcome as number),
+        rssGrowthMb: run.rssGrowthMb,
+        mostReceivedByOneClientMb: round(Math.max(...sockets.map((c) => c.received)) / MiB, 1),
+      };
+      console.log(JSON.stringify(figures));
+      // Before: every socket still open (about 880 MB held) long after the stall timeout, and the
+      // account's slots freed while the answers were still queued.
+      expect(figures.slotsFreedAfterSeconds).toBeLessThan(STALL_MS / 1000 + 3);
+      expect(sockets.every((client) => client.closed)).toBe(true);
+      expect(figures.mostReceivedByOneClientMb).toBeLessThan(ANSWER_MB);
+    },
+    30_000,
+  );
+
+  it("still delivers the same answer whole to a client that reads it", async () => {
+    const completion = await tenant.client.chat.completions.create({
+      model: "big",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(completion.choices[0].message.content?.length).toBe(ANSWER_MB * MiB);
   });
 });
 

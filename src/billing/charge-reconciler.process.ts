@@ -6,7 +6,7 @@ import {
 } from "@nestjs/common";
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { logger } from "../common/json-logger.ts";
-import { repeatEvery, type Repeating } from "../common/repeat.ts";
+import { PeriodicSweep } from "../common/repeat.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { metrics } from "../operations/metrics.ts";
 import { BillingQueries } from "./billing.queries.ts";
@@ -34,9 +34,8 @@ const MAX_PAGES = 50;
  */
 @Injectable()
 export class ChargeReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer?: Repeating;
-  private sweeping?: Promise<number>;
   private readonly intervalMs: number;
+  private readonly sweeps: PeriodicSweep<number>;
 
   constructor(
     @Inject(LedgerService) private readonly ledger: LedgerService,
@@ -45,26 +44,24 @@ export class ChargeReconciler implements OnApplicationBootstrap, OnApplicationSh
     @Inject(APP_CONFIG) config: Pick<AppConfig, "chargeReconcileIntervalMs">,
   ) {
     this.intervalMs = config.chargeReconcileIntervalMs;
-  }
-
-  onApplicationBootstrap(): void {
-    // Not awaited: the read model may still be catching up, and start must not wait for it.
-    void this.sweep().catch((error) => this.logFailure(error));
-    this.timer = repeatEvery(
+    this.sweeps = new PeriodicSweep(
       this.intervalMs,
-      () => void this.sweep().catch((error) => this.logFailure(error)),
+      () => this.sweepOnce(),
+      (error) => this.logFailure(error),
     );
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    this.timer?.stop();
-    await this.sweeping?.catch(() => undefined);
+  onApplicationBootstrap(): void {
+    this.sweeps.start();
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.sweeps.stop();
   }
 
   /** Settles every charge due for longer than one interval; resolves with how many were closed. */
   sweep(): Promise<number> {
-    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
-    return this.sweeping;
+    return this.sweeps.run();
   }
 
   /** Charges (or writes off) one completed request's missing charge. */

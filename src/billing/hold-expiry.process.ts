@@ -10,7 +10,7 @@ import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { BillingQueries } from "./billing.queries.ts";
 import { ChargeReconciler } from "./charge-reconciler.process.ts";
 import { LedgerService } from "./ledger.service.ts";
-import { repeatEvery, type Repeating } from "../common/repeat.ts";
+import { PeriodicSweep } from "../common/repeat.ts";
 
 /**
  * Releases holds that were never settled once they pass `expiresAt`: at start (holds that
@@ -23,9 +23,7 @@ import { repeatEvery, type Repeating } from "../common/repeat.ts";
  */
 @Injectable()
 export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer?: Repeating;
-  private sweeping?: Promise<number>;
-  private readonly intervalMs: number;
+  private readonly sweeps: PeriodicSweep<number>;
 
   constructor(
     @Inject(LedgerService) private readonly ledger: LedgerService,
@@ -34,28 +32,24 @@ export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationS
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) config: Pick<AppConfig, "reservationTtlSeconds">,
   ) {
-    this.intervalMs = Math.min(60_000, Math.max(1_000, (config.reservationTtlSeconds * 1000) / 4));
-  }
-
-  onApplicationBootstrap(): void {
-    // Not awaited: the read model may still be catching up, and start must not wait for it.
-    void this.sweep().catch((error) => this.logFailure(error));
-    this.timer = repeatEvery(
-      this.intervalMs,
-      () => void this.sweep().catch((error) => this.logFailure(error)),
+    this.sweeps = new PeriodicSweep(
+      Math.min(60_000, Math.max(1_000, (config.reservationTtlSeconds * 1000) / 4)),
+      () => this.sweepOnce(),
+      (error) => this.logFailure(error),
     );
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    this.timer?.stop();
-    // A sweep in progress finishes before the event store closes.
-    await this.sweeping?.catch(() => undefined);
+  onApplicationBootstrap(): void {
+    this.sweeps.start();
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.sweeps.stop();
   }
 
   /** Releases every hold expired by now; resolves with how many were released. */
   sweep(): Promise<number> {
-    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
-    return this.sweeping;
+    return this.sweeps.run();
   }
 
   private async sweepOnce(): Promise<number> {

@@ -7,7 +7,7 @@ import { OperationsModule } from "./operations/operations.module.ts";
 import { ProjectionsModule } from "./projections/projections.module.ts";
 import { AuthModule } from "./auth/auth.module.ts";
 import { AdminModule } from "./admin/admin.module.ts";
-import { RateLimitModule } from "./common/rate-limit/rate-limit.module.ts";
+import { RateLimitModule } from "./rate-limit/rate-limit.module.ts";
 import { CatalogueModule } from "./catalogue/catalogue.module.ts";
 import { BillingModule } from "./billing/billing.module.ts";
 import { GenerationModule } from "./generation/generation.module.ts";

@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Inject, Post, Req } from "@nestjs/common";
 import type { FastifyRequest } from "fastify";
-import { RateLimit } from "../common/rate-limit/rate-limit.decorators.ts";
+import { RateLimit } from "../rate-limit/rate-limit.decorators.ts";
 import { AccountCommands } from "./account.commands.ts";
 import { LoginDto, SignUpDto } from "./dto/credentials.dto.ts";
 

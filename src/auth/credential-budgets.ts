@@ -1,8 +1,8 @@
 import { Inject, Injectable } from "@nestjs/common";
 import { getStorageToken } from "@nestjs/throttler";
 import { ApiError } from "../common/api-error.ts";
-import type { RateLimitStorage } from "../common/rate-limit/rate-limit.storage.ts";
-import { formatDuration } from "../common/rate-limit/rate-limit.guard.ts";
+import type { RateLimitStorage } from "../rate-limit/rate-limit.storage.ts";
+import { formatDuration } from "../rate-limit/rate-limit.guard.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import type { Principal } from "./principal.ts";
 

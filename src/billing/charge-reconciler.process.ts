@@ -8,7 +8,7 @@ import { CLOCK, type Clock } from "../common/clock.ts";
 import { logger } from "../common/json-logger.ts";
 import { PeriodicSweep } from "../common/repeat.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
-import { metrics } from "../operations/metrics.ts";
+import { metrics } from "../common/metrics.ts";
 import { BillingQueries } from "./billing.queries.ts";
 import type { DueCharge } from "./inference-charges.projection.ts";
 import { INFERENCE_CHARGE_KIND } from "./inference-charges.projection.ts";

@@ -1,7 +1,7 @@
 import { Controller, Headers, HttpCode, Inject, Post, Req } from "@nestjs/common";
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../common/api-error.ts";
-import { SkipRateLimit } from "../common/rate-limit/rate-limit.decorators.ts";
+import { SkipRateLimit } from "../rate-limit/rate-limit.decorators.ts";
 import { PaymentsService } from "./payments.service.ts";
 import { rawBodyOf } from "./raw-body.ts";
 

@@ -2,7 +2,7 @@ import process from "node:process";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { randomBase62 } from "./ids.ts";
 import { logger } from "./json-logger.ts";
-import { metrics } from "../operations/metrics.ts";
+import { metrics } from "./metrics.ts";
 
 const INCOMING_REQUEST_ID = /^[A-Za-z0-9_.:-]{8,128}$/;
 

@@ -1,6 +1,6 @@
 import type { LoggerService } from "@nestjs/common";
-import process from "node:process";
-import type { LogLevel } from "../config/config.ts";
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 const LEVEL_RANK: Record<LogLevel, number> = {
   debug: 10,
@@ -50,5 +50,8 @@ export class JsonLogger implements LoggerService {
   }
 }
 
-/** The process-wide logger; main.ts sets its level from LOG_LEVEL. */
-export const logger = new JsonLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? "info");
+/**
+ * The process-wide logger. Its level is set from the validated configuration (`LOG_LEVEL`) by
+ * app.ts; config/ stays the one place the environment is read.
+ */
+export const logger = new JsonLogger("info");

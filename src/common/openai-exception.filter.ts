@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from "@nestjs/common";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { ApiError, isNonRetryableStatus } from "./api-error.ts";
+import { ApiError, type ApiErrorOptions, isNonRetryableStatus } from "./api-error.ts";
+import { DomainError } from "./domain-error.ts";
 import { logger } from "./json-logger.ts";
 
 /**
@@ -43,6 +44,7 @@ export function sendApiError(reply: FastifyReply, error: ApiError): void {
 
 export function toApiError(exception: unknown, request?: FastifyRequest): ApiError {
   if (exception instanceof ApiError) return exception;
+  if (exception instanceof DomainError) return fromDomainError(exception);
   if (exception instanceof HttpException) {
     // Nest's adapter wraps Fastify's own 4xx errors (parser, content type) with the original as
     // the cause; the cause's code says what went wrong better than its message.
@@ -128,4 +130,48 @@ function unsupportedMediaType(): ApiError {
 
 function payloadTooLarge(): ApiError {
   return new ApiError(413, "Request body too large.", { code: "payload_too_large" });
+}
+
+/**
+ * How each domain refusal reads over HTTP. This table is the only place a domain error becomes
+ * a status: domain code, background processes and the CLI reason in codes. A code not listed is a
+ * client error (400) under its own name, since domain errors are rule refusals, not faults.
+ */
+const DOMAIN_ERRORS: Record<string, { status: number } & Omit<ApiErrorOptions, "headers">> = {
+  // billing (LedgerRejected, LedgerBusy)
+  insufficient_credits: { status: 402, type: "insufficient_quota" },
+  unknown_reservation: { status: 404 },
+  unknown_charge: { status: 404 },
+  ledger_conflict: { status: 503, type: "api_error" },
+  // auth (AuthRuleViolation)
+  email_taken: { status: 409, param: "email" },
+  account_exists: { status: 409 },
+  account_not_found: { status: 404 },
+  api_key_not_found: { status: 404 },
+  account_conflict: { status: 409, code: "conflict" },
+  // deployments (DeploymentRejected)
+  deployment_exists: { status: 409 },
+  deployment_not_found: { status: 404, param: "id" },
+  invalid_deployment_state: { status: 409 },
+  // generation (JobRejected)
+  job_exists: { status: 409 },
+  unknown_job: { status: 404, code: "job_not_found", param: "job_id" },
+  job_finished: { status: 409, code: "job_not_cancellable" },
+  // read models (ReadModelUnavailable)
+  projection_lagging: { status: 503, type: "api_error" },
+  projection_failed: { status: 503, type: "api_error" },
+  shutting_down: { status: 503, type: "api_error" },
+};
+
+function fromDomainError(error: DomainError): ApiError {
+  const mapping = DOMAIN_ERRORS[error.code] ?? { status: 400 };
+  return new ApiError(mapping.status, error.message, {
+    type: mapping.type,
+    code: mapping.code ?? error.code,
+    param: error.param ?? mapping.param ?? null,
+    extra: mapping.extra,
+    headers: error.retryAfterSeconds !== undefined
+      ? { "retry-after": String(error.retryAfterSeconds) }
+      : undefined,
+  });
 }

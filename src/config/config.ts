@@ -1,11 +1,12 @@
 import { isIP } from "node:net";
+import type { LogLevel } from "../common/json-logger.ts";
 
 /**
  * Typed configuration from the environment, validated once at start. A bad value stops the
  * process with one line naming the variable and what it allows (see main.ts). Every variable
  * is listed in README.md.
  */
-export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+export type { LogLevel };
 
 export interface AppConfig {
   port: number;

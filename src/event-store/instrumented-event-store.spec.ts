@@ -1,5 +1,5 @@
 import { newEventId } from "../common/ids.ts";
-import { metrics } from "../operations/metrics.ts";
+import { metrics } from "../common/metrics.ts";
 import { WrongExpectedVersion } from "./event-store.port.ts";
 import { InstrumentedEventStore } from "./instrumented-event-store.ts";
 import { SqliteEventStore } from "./sqlite-event-store.ts";

@@ -1,4 +1,4 @@
-import { metrics } from "../operations/metrics.ts";
+import { metrics } from "../common/metrics.ts";
 import {
   type AppendResult,
   type EventStore,

@@ -1,6 +1,6 @@
 import { BodyLimitExceeded, BoundedBody } from "../common/bounded-body.ts";
 import { ForbiddenUpstreamAddress, guardedFetch } from "../inference/upstream/guarded-transport.ts";
-import type { HostResolver } from "../deployments/external/ssrf-guard.ts";
+import type { HostResolver } from "../security/ssrf-guard.ts";
 import { WorkerOutputError } from "./worker-formats.ts";
 
 /** Largest output file fetched from a worker's URL (RunPod caps bodies at 20 MB; S3 may hold more). */

@@ -42,7 +42,7 @@ import { validateChatRequest } from "./validation/chat.validation.ts";
 import { validateCompletionRequest } from "./validation/completions.validation.ts";
 import { validateEmbeddingRequest } from "./validation/embeddings.validation.ts";
 import { validateResponsesRequest } from "./validation/responses.validation.ts";
-import type { Body } from "./validation/common.ts";
+import type { Body } from "../common/body-fields.ts";
 import { checkServingLimits, type UpstreamCall } from "./validation/serving-limits.ts";
 import { AccountConcurrency } from "./account-concurrency.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";

@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { type CatalogueModel, ModelCatalogue, type ServingLimits } from "../catalogue/catalogue.ts";
 import type { DeploymentView } from "../deployments/deployments.queries.ts";
 import { DeploymentsQueries } from "../deployments/deployments.queries.ts";
-import { SECRET_BOX, type SecretBox } from "../deployments/external/secret-box.ts";
+import { SECRET_BOX, type SecretBox } from "../security/secret-box.ts";
 import type { RouteKind } from "./inference.events.ts";
 
 /** How the upstream speaks: what to normalise in requests and responses. */

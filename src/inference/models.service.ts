@@ -2,7 +2,7 @@ import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../common/api-error.ts";
 import { ModelCatalogue } from "../catalogue/catalogue.ts";
 import { DeploymentsQueries } from "../deployments/deployments.queries.ts";
-import { clip, MAX_MODEL_LENGTH } from "./validation/common.ts";
+import { clip, MAX_MODEL_LENGTH } from "../common/body-fields.ts";
 
 export interface ModelObject {
   id: string;

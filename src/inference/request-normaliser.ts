@@ -1,5 +1,5 @@
 import type { Route } from "./model-router.ts";
-import type { Body } from "./validation/common.ts";
+import type { Body } from "../common/body-fields.ts";
 
 /**
  * The upstream request (openai-compat.md 4, gateway rules 4-5), as a shallow copy of the client

@@ -1,6 +1,6 @@
 import { randomBase62 } from "../common/ids.ts";
 import type { OpenAiErrorBody } from "../common/api-error.ts";
-import { type Body, clip } from "./validation/common.ts";
+import { type Body, clip } from "../common/body-fields.ts";
 import { ApiError } from "../common/api-error.ts";
 
 /**

@@ -2,7 +2,7 @@ import { type BeforeApplicationShutdown, Inject, Injectable } from "@nestjs/comm
 import { deterministicEventId } from "../common/ids.ts";
 import { logger } from "../common/json-logger.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
-import { metrics } from "../operations/metrics.ts";
+import { metrics } from "../common/metrics.ts";
 import { type InferenceEventMap, inferenceStream } from "./inference.events.ts";
 
 const recorded = metrics.counter(

@@ -1,11 +1,11 @@
 import { Controller, Get, Header, Inject, Res } from "@nestjs/common";
 import type { FastifyReply } from "fastify";
 import { AdminOnly } from "../auth/auth.decorators.ts";
-import { SkipRateLimit } from "../common/rate-limit/rate-limit.decorators.ts";
+import { SkipRateLimit } from "../rate-limit/rate-limit.decorators.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { logger } from "../common/json-logger.ts";
-import { metrics } from "./metrics.ts";
+import { metrics } from "../common/metrics.ts";
 
 /**
  * Liveness, readiness and Prometheus metrics. Unauthenticated and never rate limited, so

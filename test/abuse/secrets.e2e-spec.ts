@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { SecretBox } from "../../src/deployments/external/secret-box.ts";
+import { SecretBox } from "../../src/security/secret-box.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { ReadModelDatabase } from "../../src/projections/read-model.database.ts";
 import { createAccountWithKey, signUp } from "../support/accounts.ts";

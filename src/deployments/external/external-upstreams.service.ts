@@ -8,8 +8,8 @@ import type { Principal } from "../../auth/principal.ts";
 import { checkDeploymentName, refuseUnknownFields, textField } from "../deployment-fields.ts";
 import { type DeploymentRequested, deploymentStream } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
-import { SECRET_BOX, type SecretBox } from "./secret-box.ts";
-import { checkUpstreamUrl } from "./ssrf-guard.ts";
+import { SECRET_BOX, type SecretBox } from "../../security/secret-box.ts";
+import { checkUpstreamUrl } from "../../security/ssrf-guard.ts";
 
 export interface RegisterExternalUpstream {
   name: string;

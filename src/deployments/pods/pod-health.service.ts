@@ -5,7 +5,7 @@ import { OllamaClient } from "../../runpod/pod-proxy.ts";
 import { RUNPOD_CONFIG, type RunpodConfig } from "../../runpod/runpod.config.ts";
 import type { DeploymentStatus } from "../deployment.events.ts";
 import { DeploymentsQueries } from "../deployments.queries.ts";
-import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { DeploymentCommandHandler } from "../deployment.handler.ts";
 
 /** The documented `GET /api/deployments/{id}/health` body. */
 export interface DeploymentHealth {

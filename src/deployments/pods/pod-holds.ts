@@ -3,7 +3,7 @@ import { ApiError } from "../../common/api-error.ts";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
 import type { DeploymentState } from "../deployment.decider.ts";
-import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { DeploymentCommandHandler } from "../deployment.handler.ts";
 
 /** The ledger reservation a deploy places before it rents the pod. */
 export const podHoldReservationId = (claimId: string) => `pod:${claimId}`;

@@ -20,7 +20,7 @@ import { minutePriceMicros } from "../deployment.decider.ts";
 import { checkDeploymentName, refuseUnknownFields, textField } from "../deployment-fields.ts";
 import type { PodStopReason } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
-import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { DeploymentCommandHandler } from "../deployment.handler.ts";
 import { podHoldReservationId, PodHolds } from "./pod-holds.ts";
 import { PodProvisioner } from "./pod-provisioner.ts";
 import { CLAIM_ABANDONED_MS, type PodSlotClaim, PodSlots } from "./pod-slots.ts";

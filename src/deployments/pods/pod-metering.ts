@@ -11,7 +11,7 @@ import { logger } from "../../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
 import { dueMinutes, holdCovers, minutePriceMicros } from "../deployment.decider.ts";
-import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { DeploymentCommandHandler } from "../deployment.handler.ts";
 import { PodDeploymentsQueries } from "./pod-deployments.queries.ts";
 import { PodHolds } from "./pod-holds.ts";
 import { PodLifecycleService } from "./pod-lifecycle.service.ts";

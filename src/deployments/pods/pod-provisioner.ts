@@ -12,7 +12,7 @@ import { type Pod, PodsClient, reportedPodCost } from "../../runpod/pods.client.
 import { RUNPOD_CONFIG, type RunpodConfig } from "../../runpod/runpod.config.ts";
 import { RunpodError, RunpodNotFound } from "../../runpod/runpod-http.ts";
 import { DeploymentRejected, type DeploymentState } from "../deployment.decider.ts";
-import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { DeploymentCommandHandler } from "../deployment.handler.ts";
 import { PodDeploymentsQueries } from "./pod-deployments.queries.ts";
 
 export interface ProvisionerOptions {

@@ -10,7 +10,7 @@ import { logger } from "../../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
 import { RunpodError, RunpodNotFound } from "../../runpod/runpod-http.ts";
-import { DeploymentCommandHandler } from "./deployment.handler.ts";
+import { DeploymentCommandHandler } from "../deployment.handler.ts";
 import { PodDeploymentsQueries } from "./pod-deployments.queries.ts";
 import { PodProvisioner } from "./pod-provisioner.ts";
 

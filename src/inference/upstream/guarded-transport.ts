@@ -3,11 +3,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupAddress } from "node:dns";
 import { Readable } from "node:stream";
-import {
-  type HostResolver,
-  isPrivateAddress,
-  systemResolver,
-} from "../../deployments/external/ssrf-guard.ts";
+import { type HostResolver, isPrivateAddress, systemResolver } from "../../security/ssrf-guard.ts";
 
 /** Raised when an account-supplied host resolves to an address the SSRF rules refuse. */
 export class ForbiddenUpstreamAddress extends Error {

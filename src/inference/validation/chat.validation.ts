@@ -8,7 +8,7 @@ import {
   validateSampling,
   validateStreaming,
   validateToolNames,
-} from "./common.ts";
+} from "../../common/body-fields.ts";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 

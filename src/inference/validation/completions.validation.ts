@@ -5,7 +5,7 @@ import {
   requireObject,
   validateSampling,
   validateStreaming,
-} from "./common.ts";
+} from "../../common/body-fields.ts";
 
 export interface CompletionRequest {
   body: Body;

@@ -6,7 +6,7 @@ import {
   optionalString,
   requireModel,
   requireObject,
-} from "./common.ts";
+} from "../../common/body-fields.ts";
 
 export interface EmbeddingRequest {
   body: Body;

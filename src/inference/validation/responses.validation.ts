@@ -9,7 +9,7 @@ import {
   requireModel,
   requireObject,
   validateToolNames,
-} from "./common.ts";
+} from "../../common/body-fields.ts";
 
 export interface ResponsesRequest {
   body: Body;

@@ -1,5 +1,5 @@
 import type { ServingLimits } from "../../catalogue/catalogue.ts";
-import { type Body, clip, invalid } from "./common.ts";
+import { type Body, clip, invalid } from "../../common/body-fields.ts";
 
 /**
  * What a flat-price request to a shared serverless endpoint may ask for. The price is per

@@ -1,7 +1,7 @@
 import { Module } from "@nestjs/common";
 import { APP_GUARD, Reflector } from "@nestjs/core";
 import { ThrottlerModule, type ThrottlerModuleOptions } from "@nestjs/throttler";
-import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { rateLimitFor, rateLimitGroupOf } from "./rate-limit.decorators.ts";
 import { FallbackRateLimitStorage } from "./fallback.storage.ts";
 import { MemoryThrottlerStorage } from "./memory-throttler.storage.ts";

@@ -1,20 +1,20 @@
 import { Inject, Injectable } from "@nestjs/common";
-import { deterministicEventId, newEventId } from "../../common/ids.ts";
+import { deterministicEventId, newEventId } from "../common/ids.ts";
 import {
   EVENT_STORE,
   type EventMetadata,
   type EventStore,
   type NewEvent,
   WrongExpectedVersion,
-} from "../../event-store/event-store.port.ts";
+} from "../event-store/event-store.port.ts";
 import {
   decide,
   type DeploymentCommand,
   type DeploymentEvent,
   type DeploymentState,
   fold,
-} from "../deployment.decider.ts";
-import { deploymentStream } from "../deployment.events.ts";
+} from "./deployment.decider.ts";
+import { deploymentStream } from "./deployment.events.ts";
 
 export interface HandledCommand {
   /** Events this call appended (empty when the decider had nothing to add). */

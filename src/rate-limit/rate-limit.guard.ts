@@ -9,7 +9,7 @@ import {
   type ThrottlerStorage,
 } from "@nestjs/throttler";
 import type { FastifyRequest } from "fastify";
-import { ApiError } from "../api-error.ts";
+import { ApiError } from "../common/api-error.ts";
 import { clientTracker } from "./client-address.ts";
 
 /** The throttler's header names (throttler "default", so no suffix) → OpenAI's. */

@@ -2,9 +2,9 @@ import { Buffer } from "node:buffer";
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { logger } from "../../common/json-logger.ts";
-import { preparePrivateDirectory, restrictToOwner } from "../../common/private-files.ts";
-import { ConfigError } from "../../config/config.ts";
+import { logger } from "../common/json-logger.ts";
+import { preparePrivateDirectory, restrictToOwner } from "../common/private-files.ts";
+import { ConfigError } from "../config/config.ts";
 
 const VERSION = "v1";
 

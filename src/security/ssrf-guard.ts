@@ -1,7 +1,7 @@
 import { lookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
-import { ApiError } from "../../common/api-error.ts";
-import { ipv4MappedAddress, ipv6Bytes } from "../../common/ip-address.ts";
+import { ApiError } from "../common/api-error.ts";
+import { ipv4MappedAddress, ipv6Bytes } from "../common/ip-address.ts";
 
 /**
  * Server-side request forgery guard for account-supplied upstream URLs (and worker output

@@ -1,5 +1,5 @@
 import type { OnApplicationShutdown } from "@nestjs/common";
-import { logger } from "../json-logger.ts";
+import { logger } from "../common/json-logger.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { MemoryThrottlerStorage } from "./memory-throttler.storage.ts";
 import type { RateLimitStorage, ThrottlerStorageRecord } from "./rate-limit.storage.ts";

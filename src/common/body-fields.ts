@@ -1,4 +1,4 @@
-import { ApiError } from "../../common/api-error.ts";
+import { ApiError } from "./api-error.ts";
 
 /**
  * Pure request checks for the OpenAI routes (they bypass the global whitelist pipe so unknown

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError } from "../../config/config.ts";
+import { ConfigError } from "../config/config.ts";
 import { SecretBox } from "./secret-box.ts";
 
 describe("SecretBox.open", () => {

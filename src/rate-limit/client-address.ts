@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { ipv4MappedAddress, ipv6Bytes } from "../ip-address.ts";
+import { ipv4MappedAddress, ipv6Bytes } from "../common/ip-address.ts";
 
 /**
  * The rate-limit tracker for a client address. IPv4 addresses count one by one. An IPv6 client

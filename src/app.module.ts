@@ -3,6 +3,7 @@ import type { Clock } from "./common/clock.ts";
 import type { AppConfig } from "./config/config.ts";
 import { ConfigModule } from "./config/config.module.ts";
 import { EventStoreModule } from "./event-store/event-store.module.ts";
+import { EVENT_SCHEMAS } from "./event-schemas.ts";
 import { OperationsModule } from "./operations/operations.module.ts";
 import { ProjectionsModule } from "./projections/projections.module.ts";
 import { AuthModule } from "./auth/auth.module.ts";
@@ -19,6 +20,13 @@ export interface AppModuleOptions {
   clock?: Clock;
 }
 
+/**
+ * The root. Of our modules only configuration and the event store are global; every other
+ * module imports what it injects (see the module graph in the README). Deno and jest's SWC
+ * transform both emit constructor type metadata, yet every injection names its token with
+ * @Inject(Token): ports such as EVENT_STORE have no runtime type, and one way to write reads
+ * the same for classes and ports.
+ */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
@@ -26,7 +34,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config, options.clock),
-        EventStoreModule.forRoot(config),
+        EventStoreModule.forRoot(config, EVENT_SCHEMAS),
         ProjectionsModule,
         OperationsModule,
         // feature modules

@@ -14,9 +14,9 @@ import type { FastifyRequest } from "fastify";
 import { ApiError } from "../common/api-error.ts";
 import { NoBody } from "../common/validation.ts";
 import { microsToUsd } from "../common/money.ts";
-import { AccountCommands } from "../auth/account.commands.ts";
+import { AccountCommandHandler } from "../auth/account.handler.ts";
 import { AccountsQueries } from "../auth/accounts.queries.ts";
-import { createdKeyBody } from "../auth/api-keys.controller.ts";
+import { createdKeyBody } from "../auth/api-keys.responses.ts";
 import { AdminOnly } from "../auth/auth.decorators.ts";
 import { AdminCreateAccountDto, CreateApiKeyDto } from "../auth/dto/credentials.dto.ts";
 import { ADMIN_ACTOR } from "../auth/principal.ts";
@@ -27,7 +27,7 @@ import { ACCOUNT_BALANCE_READER, type AccountBalanceReader } from "../billing/ba
 @AdminOnly()
 export class AdminAccountsController {
   constructor(
-    @Inject(AccountCommands) private readonly commands: AccountCommands,
+    @Inject(AccountCommandHandler) private readonly commands: AccountCommandHandler,
     @Inject(AccountsQueries) private readonly accounts: AccountsQueries,
     @Optional() @Inject(ACCOUNT_BALANCE_READER) private readonly balances?: AccountBalanceReader,
   ) {}

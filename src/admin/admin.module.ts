@@ -1,7 +1,13 @@
 import { Module } from "@nestjs/common";
+import { AuthModule } from "../auth/auth.module.ts";
+import { BillingModule } from "../billing/billing.module.ts";
+import { ProjectionsModule } from "../projections/projections.module.ts";
 import { AdminAccountsController } from "./admin-accounts.controller.ts";
 import { AdminEventLogController } from "./admin-event-log.controller.ts";
 
-/** The operators' API under /admin (AdminOnly guard from the global AuthModule). */
-@Module({ controllers: [AdminAccountsController, AdminEventLogController] })
+/** The operators' API under /admin: accounts and keys, balances, the event log, projections. */
+@Module({
+  imports: [AuthModule, BillingModule, ProjectionsModule],
+  controllers: [AdminAccountsController, AdminEventLogController],
+})
 export class AdminModule {}

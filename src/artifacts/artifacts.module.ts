@@ -1,10 +1,9 @@
-import { Global, Module } from "@nestjs/common";
+import { Module } from "@nestjs/common";
 import { join } from "node:path";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { ARTIFACT_STORE, LocalArtifactStore } from "./artifact-store.ts";
 
 /** The artifact store port, filled by the local directory store under DATA_DIR. */
-@Global()
 @Module({
   providers: [{
     provide: ARTIFACT_STORE,

@@ -1,15 +1,11 @@
+import { deciderSpec } from "../../test/support/decider-spec.ts";
 import {
   type AccountCommand,
-  type AccountState,
-  AuthRuleViolation,
-  decideAccount,
-  decideEmailClaim,
-  evolveAccount,
-  evolveEmailClaim,
-  initialAccountState,
-  initialEmailClaimState,
+  accountDecider,
+  emailClaimDecider,
+  sessionDecider,
 } from "./account.decider.ts";
-import type { AccountEvent, EmailClaimEvent } from "./auth.events.ts";
+import type { AccountEvent, EmailClaimEvent, SessionEvent } from "./auth.events.ts";
 
 const NOW = "2026-01-01T00:00:00.000Z";
 const registered: AccountEvent = {
@@ -29,64 +25,68 @@ const keyCreated: AccountEvent = {
   },
 };
 
-function given(events: AccountEvent[]) {
-  const state = events.reduce<AccountState>(evolveAccount, initialAccountState());
-  return { when: (command: AccountCommand) => () => decideAccount(command, state) };
-}
-
 describe("account decider", () => {
+  const spec = deciderSpec(accountDecider);
+
   it("registers an account with its password hash in a separate event", () => {
-    expect(
-      given([]).when({
-        type: "RegisterAccount",
-        accountId: "acct_1",
-        email: "a@example.com",
-        origin: "signup",
-        passwordHash: "scrypt$...",
-        now: NOW,
-      })(),
-    ).toEqual([registered, {
+    spec.given([]).when({
+      type: "RegisterAccount",
+      accountId: "acct_1",
+      email: "a@example.com",
+      origin: "signup",
+      passwordHash: "scrypt$...",
+      now: NOW,
+    }).then([registered, {
       type: "PasswordSet",
       data: { accountId: "acct_1", passwordHash: "scrypt$..." },
     }]);
   });
 
   it("registers an admin-created account without a password", () => {
-    const events = given([]).when({
+    spec.given([]).when({
       type: "RegisterAccount",
       accountId: "acct_1",
       email: "a@example.com",
       origin: "admin",
       now: NOW,
-    })();
-    expect(events.map((event) => event.type)).toEqual(["AccountRegistered"]);
+    }).then((events) => expect(events.map((event) => event.type)).toEqual(["AccountRegistered"]));
+  });
+
+  it("refuses to register an account twice", () => {
+    spec.given([registered]).when({
+      type: "RegisterAccount",
+      accountId: "acct_1",
+      email: "a@example.com",
+      origin: "admin",
+      now: NOW,
+    }).thenRejects("account_exists", "The account already exists.");
   });
 
   it("refuses keys for an account that does not exist", () => {
-    expect(given([]).when({ type: "CreateApiKey", key: keyCreated.data as never, now: NOW }))
-      .toThrow(AuthRuleViolation);
+    spec.given([]).when({ type: "CreateApiKey", key: keyCreated.data as never, now: NOW })
+      .thenRejects("account_not_found");
   });
 
   it("creates a key once, even when the command is retried", () => {
     const { createdAt: _createdAt, ...key } = keyCreated.data as { createdAt: string };
     const command = { type: "CreateApiKey", key, now: NOW } as AccountCommand;
-    expect(given([registered]).when(command)()).toEqual([keyCreated]);
-    expect(given([registered, keyCreated]).when(command)()).toEqual([]);
+    spec.given([registered]).when(command).then([keyCreated]);
+    spec.given([registered, keyCreated]).when(command).then([]);
   });
 
   it("revokes a key once and refuses unknown keys", () => {
     const revoke = { type: "RevokeApiKey", accountId: "acct_1", keyId: "key_1", now: NOW } as const;
-    const revoked = given([registered, keyCreated]).when(revoke)();
-    expect(revoked).toEqual([{
+    const revoked = spec.given([registered, keyCreated]).when(revoke).then([{
       type: "ApiKeyRevoked",
       data: { accountId: "acct_1", keyId: "key_1", revokedAt: NOW },
     }]);
-    expect(given([registered, keyCreated, ...revoked]).when(revoke)()).toEqual([]);
-    expect(given([registered]).when(revoke)).toThrow(/No API key/);
+    spec.given([registered, keyCreated, ...revoked]).when(revoke).then([]);
+    spec.given([registered]).when(revoke).thenRejects("api_key_not_found", /No API key/);
   });
 });
 
 describe("email claim decider", () => {
+  const spec = deciderSpec(emailClaimDecider);
   const claimed: EmailClaimEvent = {
     type: "EmailClaimed",
     data: { emailHash: "h", accountId: "acct_1" },
@@ -95,42 +95,41 @@ describe("email claim decider", () => {
     type: "EmailReleased",
     data: { emailHash: "h", accountId: "acct_1" },
   };
-  const state = (events: EmailClaimEvent[]) =>
-    events.reduce(evolveEmailClaim, { ...initialEmailClaimState });
 
   it("claims a free email and refuses a claimed one", () => {
-    expect(decideEmailClaim({ type: "ClaimEmail", emailHash: "h", accountId: "acct_1" }, state([])))
-      .toEqual([claimed]);
-    expect(() =>
-      decideEmailClaim(
-        { type: "ClaimEmail", emailHash: "h", accountId: "acct_2" },
-        state([claimed]),
-      )
-    )
-      .toThrow("An account with this email already exists.");
+    spec.given([]).when({ type: "ClaimEmail", emailHash: "h", accountId: "acct_1" })
+      .then([claimed]);
+    spec.given([claimed]).when({ type: "ClaimEmail", emailHash: "h", accountId: "acct_2" })
+      .thenRejects("email_taken", "An account with this email already exists.");
   });
 
   it("lets a released email be claimed again, by the owner only releasing", () => {
-    expect(
-      decideEmailClaim(
-        { type: "ReleaseEmail", emailHash: "h", accountId: "acct_2" },
-        state([claimed]),
-      ),
-    ).toEqual([]);
-    expect(
-      decideEmailClaim(
-        { type: "ReleaseEmail", emailHash: "h", accountId: "acct_1" },
-        state([claimed]),
-      ),
-    ).toEqual([
-      released,
-    ]);
-    expect(
-      decideEmailClaim(
-        { type: "ClaimEmail", emailHash: "h", accountId: "acct_2" },
-        state([claimed, released]),
-      ),
-    )
-      .toHaveLength(1);
+    spec.given([claimed]).when({ type: "ReleaseEmail", emailHash: "h", accountId: "acct_2" })
+      .then([]);
+    spec.given([claimed]).when({ type: "ReleaseEmail", emailHash: "h", accountId: "acct_1" })
+      .then([released]);
+    spec.given([claimed, released])
+      .when({ type: "ClaimEmail", emailHash: "h", accountId: "acct_2" })
+      .then((events) => expect(events).toHaveLength(1));
+  });
+});
+
+describe("session decider", () => {
+  const spec = deciderSpec(sessionDecider);
+  const started: SessionEvent = {
+    type: "SessionStarted",
+    data: {
+      sessionId: "sess_1",
+      accountId: "acct_1",
+      tokenHash: "00",
+      startedAt: NOW,
+      expiresAt: "2026-01-02T00:00:00.000Z",
+    },
+  };
+
+  it("starts a session once", () => {
+    spec.given([]).when({ type: "StartSession", session: started.data }).then([started]);
+    spec.given([started]).when({ type: "StartSession", session: started.data })
+      .thenRejects("session_exists");
   });
 });

@@ -9,7 +9,7 @@ export interface AccountSummary {
   createdAt: string;
 }
 
-/** Account lookups for any module (exported by the global AuthModule). */
+/** Account lookups, exported by AuthModule for billing and admin. */
 @Injectable()
 export class AccountsQueries {
   constructor(

@@ -2,8 +2,9 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req } fro
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../common/api-error.ts";
 import { NoBody } from "../common/validation.ts";
-import { AccountCommands, type CreatedApiKey } from "./account.commands.ts";
-import { ApiKeysQueries, type ApiKeySummary } from "./api-keys.queries.ts";
+import { AccountCommandHandler } from "./account.handler.ts";
+import { ApiKeysQueries } from "./api-keys.queries.ts";
+import { createdKeyBody, keySummaryBody } from "./api-keys.responses.ts";
 import { CurrentPrincipal, RequirePermission } from "./auth.decorators.ts";
 import { CreateApiKeyDto } from "./dto/credentials.dto.ts";
 import type { Principal } from "./principal.ts";
@@ -12,7 +13,7 @@ import type { Principal } from "./principal.ts";
 @Controller("api/keys")
 export class ApiKeysController {
   constructor(
-    @Inject(AccountCommands) private readonly commands: AccountCommands,
+    @Inject(AccountCommandHandler) private readonly commands: AccountCommandHandler,
     @Inject(ApiKeysQueries) private readonly queries: ApiKeysQueries,
   ) {}
 
@@ -61,27 +62,4 @@ export class ApiKeysController {
     });
     return { id, object: "api_key", deleted: true };
   }
-}
-
-export function createdKeyBody(created: CreatedApiKey) {
-  return {
-    id: created.id,
-    key: created.key,
-    name: created.name,
-    permissions: created.permissions,
-    prefix: created.prefix,
-    created_at: created.createdAt,
-  };
-}
-
-function keySummaryBody(key: ApiKeySummary) {
-  return {
-    id: key.id,
-    object: "api_key",
-    name: key.name,
-    permissions: key.permissions,
-    prefix: key.prefix,
-    created_at: key.createdAt,
-    last_used_at: key.lastUsedAt,
-  };
 }

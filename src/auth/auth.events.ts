@@ -79,6 +79,8 @@ export type EmailClaimEvent =
   | { type: "EmailClaimed"; data: EmailClaimedData }
   | { type: "EmailReleased"; data: EmailReleasedData };
 
+export type SessionEvent = { type: "SessionStarted"; data: SessionStartedData };
+
 export const AUTH_EVENT_TYPES = [
   "AccountRegistered",
   "PasswordSet",

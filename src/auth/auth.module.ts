@@ -1,6 +1,8 @@
-import { Global, Inject, Module } from "@nestjs/common";
+import { Inject, Module } from "@nestjs/common";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
-import { AccountCommands } from "./account.commands.ts";
+import { ProjectionsModule } from "../projections/projections.module.ts";
+import { RateLimitModule } from "../rate-limit/rate-limit.module.ts";
+import { AccountCommandHandler } from "./account.handler.ts";
 import { accountsProjection } from "./accounts.projection.ts";
 import { AccountsQueries } from "./accounts.queries.ts";
 import { ApiKeysController } from "./api-keys.controller.ts";
@@ -14,14 +16,14 @@ import { KeyUsageTracker } from "./key-usage.tracker.ts";
 import { LoginThrottle } from "./login-throttle.ts";
 
 /**
- * Accounts, sessions and API keys. Global, so any module can use @RequirePermission,
- * @AdminOnly and AccountsQueries without importing this module.
+ * Accounts, sessions and API keys. A module whose routes use @RequirePermission imports this
+ * one: its guard is built in that module from the exported CredentialVerifier and budgets.
  */
-@Global()
 @Module({
+  imports: [ProjectionsModule, RateLimitModule],
   controllers: [AuthController, ApiKeysController],
   providers: [
-    AccountCommands,
+    AccountCommandHandler,
     AccountsQueries,
     ApiKeysQueries,
     CredentialVerifier,
@@ -31,15 +33,7 @@ import { LoginThrottle } from "./login-throttle.ts";
     ApiKeyGuard,
     AdminGuard,
   ],
-  exports: [
-    AccountCommands,
-    AccountsQueries,
-    CredentialVerifier,
-    CredentialBudgets,
-    KeyUsageTracker,
-    ApiKeyGuard,
-    AdminGuard,
-  ],
+  exports: [AccountCommandHandler, AccountsQueries, CredentialVerifier, CredentialBudgets],
 })
 export class AuthModule {
   constructor(@Inject(ProjectionRunner) runner: ProjectionRunner) {

@@ -11,7 +11,7 @@ import { newEventId } from "../common/ids.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { type ApiKeysUsedData, keyUsageStream } from "./auth.events.ts";
-import { repeatEvery, type Repeating } from "../common/repeat.ts";
+import { PeriodicSweep } from "../common/repeat.ts";
 
 export const KEY_USAGE_FLUSH_INTERVAL_MS = 30_000;
 
@@ -22,8 +22,11 @@ export const KEY_USAGE_FLUSH_INTERVAL_MS = 30_000;
 @Injectable()
 export class KeyUsageTracker implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
   private pending = new Map<string, { accountId: string; lastUsedAt: string }>();
-  private timer?: Repeating;
-  private flushing?: Promise<void>;
+  private readonly flushes = new PeriodicSweep(
+    KEY_USAGE_FLUSH_INTERVAL_MS,
+    () => this.flushPending(),
+    (error) => logFlushFailure(error),
+  );
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -32,7 +35,7 @@ export class KeyUsageTracker implements OnModuleInit, OnModuleDestroy, OnApplica
   ) {}
 
   onModuleInit(): void {
-    this.timer = repeatEvery(KEY_USAGE_FLUSH_INTERVAL_MS, () => void this.flush());
+    this.flushes.start();
   }
 
   record(keyId: string, accountId: string): void {
@@ -47,8 +50,15 @@ export class KeyUsageTracker implements OnModuleInit, OnModuleDestroy, OnApplica
     return this.pending.size;
   }
 
+  /** Writes every use recorded so far, once. */
   async flush(): Promise<void> {
-    await this.flushing;
+    const recorded = this.pending;
+    await this.flushes.run();
+    // Unswapped: the call joined a pass that took only the uses before `recorded`; write those.
+    if (this.pending === recorded) await this.flushes.run();
+  }
+
+  private async flushPending(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
@@ -59,27 +69,25 @@ export class KeyUsageTracker implements OnModuleInit, OnModuleDestroy, OnApplica
         lastUsedAt: use.lastUsedAt,
       })),
     };
-    this.flushing = (async () => {
-      try {
-        await this.store.append(keyUsageStream(this.config.instanceId), [{
-          id: newEventId(),
-          type: "ApiKeysUsed",
-          data,
-          metadata: { actor: "system:auth" },
-        }], { expectedRevision: "any" });
-      } catch (error) {
-        // Keep the uses for the next flush unless newer ones arrived meanwhile.
-        for (const [keyId, use] of batch) {
-          if (!this.pending.has(keyId)) this.pending.set(keyId, use);
-        }
-        logger.write("warn", "could not flush API key usage", { error: (error as Error).message });
+    try {
+      // A direct append: this instance's own append-only log, with nothing to decide.
+      await this.store.append(keyUsageStream(this.config.instanceId), [{
+        id: newEventId(),
+        type: "ApiKeysUsed",
+        data,
+        metadata: { actor: "system:auth" },
+      }], { expectedRevision: "any" });
+    } catch (error) {
+      // Keep the uses for the next flush unless newer ones arrived meanwhile.
+      for (const [keyId, use] of batch) {
+        if (!this.pending.has(keyId)) this.pending.set(keyId, use);
       }
-    })();
-    await this.flushing;
+      logFlushFailure(error);
+    }
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.timer?.stop();
+    await this.flushes.stop();
     await this.flush();
   }
 
@@ -87,4 +95,8 @@ export class KeyUsageTracker implements OnModuleInit, OnModuleDestroy, OnApplica
     // Uses recorded while in-flight requests drained; the store may be closed by now.
     await this.flush().catch(() => undefined);
   }
+}
+
+function logFlushFailure(error: unknown): void {
+  logger.write("warn", "could not flush API key usage", { error: (error as Error).message });
 }

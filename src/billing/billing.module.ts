@@ -1,7 +1,9 @@
-import { Global, Inject, Module } from "@nestjs/common";
+import { Inject, Module } from "@nestjs/common";
 import { HttpAdapterHost } from "@nestjs/core";
+import { AuthModule } from "../auth/auth.module.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
+import { ProjectionsModule } from "../projections/projections.module.ts";
 import { AdminCreditsController } from "./admin-credits.controller.ts";
 import { ACCOUNT_BALANCE_READER, type AccountBalanceReader } from "./balance-reader.ts";
 import { BillingController } from "./billing.controller.ts";
@@ -11,7 +13,8 @@ import { HoldExpiryProcess } from "./hold-expiry.process.ts";
 import { InferenceChargesProjection } from "./inference-charges.projection.ts";
 import { LedgerHistoryProjection } from "./ledger-history.projection.ts";
 import { LedgerProjection } from "./ledger.projection.ts";
-import { LEDGER_KEY_RECALL, type LedgerKeyRecall, LedgerService } from "./ledger.service.ts";
+import { LEDGER_KEY_RECALL, type LedgerKeyRecall } from "./ledger-key-recall.ts";
+import { LedgerService } from "./ledger.service.ts";
 import { PaymentsService } from "./payments.service.ts";
 import { captureRawBody } from "./raw-body.ts";
 import { STRIPE_WEBHOOK_PATH, StripeWebhookController } from "./stripe-webhook.controller.ts";
@@ -19,11 +22,11 @@ import { StripeGateway } from "./stripe.gateway.ts";
 
 /**
  * Credits: the ledger (LedgerService, the one way to move credits), its read model, hold
- * expiry, Stripe payments and the billing/admin HTTP API. Global so generation and inference
- * can reserve, settle and charge.
+ * expiry, Stripe payments and the billing/admin HTTP API. Generation, deployments and
+ * inference import it to reserve, settle and charge; admin reads balances through the port.
  */
-@Global()
 @Module({
+  imports: [AuthModule, ProjectionsModule],
   controllers: [BillingController, StripeWebhookController, AdminCreditsController],
   providers: [
     LedgerService,
@@ -47,7 +50,7 @@ import { StripeGateway } from "./stripe.gateway.ts";
       }),
     },
   ],
-  exports: [LedgerService, BillingQueries, ChargeReconciler, ACCOUNT_BALANCE_READER],
+  exports: [LedgerService, ACCOUNT_BALANCE_READER],
 })
 export class BillingModule {
   constructor(

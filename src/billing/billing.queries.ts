@@ -56,7 +56,14 @@ interface TransactionRow {
   created_at: string;
 }
 
-/** Reads of the billing read model (after waiting for it to reach the store's head). */
+/**
+ * Reads of the billing read models, after waiting until they hold every write so far.
+ *
+ * The live balance is not read here but from the ledger stream (`LedgerService.balance`): it
+ * queues behind this instance's pending commands for the account (a settle sent as a response
+ * ends), folds other instances' appends, and never waits on a lagging or failed read model, so it
+ * is exactly what the next reserve or charge will be decided against.
+ */
 @Injectable()
 export class BillingQueries {
   constructor(
@@ -67,7 +74,7 @@ export class BillingQueries {
 
   /** Waits until the billing read model holds every event written so far (read-your-writes). */
   async current(): Promise<void> {
-    await this.runner.waitFor(await this.store.headPosition(), [LEDGER_PROJECTION]);
+    await this.runner.untilCurrent([LEDGER_PROJECTION]);
   }
 
   /** Newest first; the cursor is the opaque id of the page's last row. */
@@ -150,7 +157,7 @@ export class BillingQueries {
     accountId: string,
     at: Date,
   ): Promise<{ balanceMicros: Micros; availableMicros: Micros }> {
-    await this.runner.waitFor(await this.store.headPosition(), [LEDGER_HISTORY_PROJECTION]);
+    await this.runner.untilCurrent([LEDGER_HISTORY_PROJECTION]);
     const { balanceMicros, heldMicros } = balanceAtFromHistory(
       this.readModels.db,
       accountId,
@@ -168,7 +175,8 @@ export class BillingQueries {
   /**
    * Completed requests whose charge is still missing, finished at or before `completedBy`,
    * oldest first (keyset pagination by the last row returned). Current with the store first, so
-   * the reconciler never retries a charge it has just appended.
+   * the reconciler never retries a charge it has just appended. The whole head, not
+   * `untilCurrent`: that skips InferenceCompleted, which only this read model reads.
    */
   async dueInferenceCharges(
     completedBy: Date,

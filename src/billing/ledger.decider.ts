@@ -1,5 +1,7 @@
+import { DomainError } from "../common/domain-error.ts";
 import { deterministicEventId } from "../common/ids.ts";
 import type { Micros } from "../common/money.ts";
+import type { Decider } from "../event-store/command-handler.ts";
 import type { LedgerEvent, LedgerEventBody } from "./ledger.events.ts";
 import { ledgerStream } from "./ledger.events.ts";
 
@@ -151,11 +153,10 @@ export type LedgerRejectionCode =
   | "settle_exceeds_hold"
   | "unknown_charge";
 
-/** A command the rules refuse. The service maps it to an API error. */
-export class LedgerRejected extends Error {
-  override readonly name = "LedgerRejected";
-  constructor(readonly code: LedgerRejectionCode, message: string) {
-    super(message);
+/** A command the rules refuse; the exception filter's table says how it reads over HTTP. */
+export class LedgerRejected extends DomainError<LedgerRejectionCode> {
+  constructor(code: LedgerRejectionCode, message: string) {
+    super(code, message);
   }
 }
 
@@ -418,7 +419,7 @@ export function decide(command: LedgerCommand, state: LedgerState): LedgerEvent[
 /**
  * Applies one event. For throughput on long streams the state's maps are updated in place:
  * evolve takes ownership of the state it is given and returns it, so a caller must not keep
- * using a state it has passed to evolve (the ledger service rebuilds its copy after a failed
+ * using a state it has passed to evolve (ledger-batches.ts rebuilds its copy after a failed
  * append). No validation here: the rules live in decide.
  *
  * Every event about a key leaves that key's full facts in memory (the most recent window), so
@@ -552,6 +553,13 @@ function holdOf(
 ): HoldRecord | undefined {
   return state.holds.get(reservationId) ?? recalled?.hold;
 }
+
+/** The ledger as a `Decider`, for the shared command handler and decider specs. */
+export const ledgerDecider: Decider<LedgerCommand, LedgerEvent, LedgerState> = {
+  decide,
+  evolve,
+  initialState: () => initialLedgerState(),
+};
 
 /** Folds events from the initial state (replay). */
 export function replayLedger(

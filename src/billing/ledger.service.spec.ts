@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ApiError } from "../common/api-error.ts";
 import { ManualClock } from "../common/clock.ts";
+import { toApiError } from "../common/openai-exception.filter.ts";
 import { SqliteEventStore } from "../event-store/sqlite-event-store.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
@@ -47,8 +47,8 @@ describe("LedgerService on the SQLite event store", () => {
   async function settleAll(promises: Promise<unknown>[]) {
     const results = await Promise.allSettled(promises);
     const refused = results.filter((result) =>
-      result.status === "rejected" && result.reason instanceof ApiError &&
-      result.reason.getStatus() === 402 && result.reason.code === "insufficient_credits"
+      result.status === "rejected" && toApiError(result.reason).getStatus() === 402 &&
+      toApiError(result.reason).code === "insufficient_credits"
     );
     const other = results.filter((result) => result.status === "rejected").length - refused.length;
     return {

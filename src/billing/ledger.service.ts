@@ -1,49 +1,24 @@
 import { Inject, Injectable, Optional } from "@nestjs/common";
-import { ApiError } from "../common/api-error.ts";
 import { CLOCK, type Clock } from "../common/clock.ts";
-import { logger } from "../common/json-logger.ts";
 import type { Micros } from "../common/money.ts";
-import { sleep } from "../common/sleep.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import {
   EVENT_STORE,
-  EventIdConflict,
   type EventMetadata,
   type EventStore,
-  type NewEvent,
-  type RecordedEvent,
-  WrongExpectedVersion,
 } from "../event-store/event-store.port.ts";
 import {
   availableMicros,
-  decide,
-  evolve,
-  initialLedgerState,
-  keyToRecall,
   type LedgerCommand,
   ledgerEventId,
-  LedgerRejected,
   type LedgerState,
-  type RecalledKey,
 } from "./ledger.decider.ts";
-import { accountIdOfLedgerStream, type LedgerEvent, ledgerStream } from "./ledger.events.ts";
-
-const MAX_CACHED_ACCOUNTS = 20_000;
-/**
- * Closed holds and charges each cached account keeps in memory for idempotency and refunds
- * (open holds are always kept). Older keys are recalled from the history read model.
- */
-export const RECENT_LEDGER_KEYS = 1_000;
-
-/**
- * Looks up what the ledger recorded about a key the cached state has forgotten, once the read
- * model has applied every event up to `throughPosition` (where the forgotten facts lie).
- */
-export interface LedgerKeyRecall {
-  recall(accountId: string, key: string, throughPosition: bigint): Promise<RecalledKey>;
-}
-
-export const LEDGER_KEY_RECALL = Symbol("LEDGER_KEY_RECALL");
+import { LedgerBatches } from "./ledger-batches.ts";
+import {
+  LEDGER_KEY_RECALL,
+  type LedgerKeyRecall,
+  RECENT_LEDGER_KEYS,
+} from "./ledger-key-recall.ts";
 
 /** Optional event metadata a caller passes through (who, and which request caused it). */
 export type LedgerMetadata = Pick<
@@ -100,78 +75,45 @@ export interface LedgerBalance {
   availableMicros: Micros;
 }
 
-interface QueuedWork {
-  /** Undefined for a read: the batch only brings the state up to date. */
-  command?: LedgerCommand;
-  metadata: EventMetadata;
-  /** Computes the caller's answer from the state right after this command's events. */
-  result(state: LedgerState, decidedEvents: boolean): unknown;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-}
-
-interface AccountLedger {
-  readonly stream: string;
-  state: LedgerState;
-  /** Last revision folded into `state`; -1n: empty stream; undefined: not loaded. */
-  revision?: bigint;
-  queue: QueuedWork[];
-  running: boolean;
-  /** Set when a recall failed: this account keeps every key until it leaves the cache. */
-  unbounded?: boolean;
-}
-
 export interface LedgerServiceOptions {
   /** Most commands decided and appended together. */
   maxBatch?: number;
-  /** Attempts per batch when another instance appended first. */
-  maxConflictRetries?: number;
   /** Closed holds and charges kept per account (only bounded when keys can be recalled). */
   recentKeys?: number;
 }
 
 /**
- * The ledger command handler: the only place that reads, decides and appends ledger events.
- *
- * One in-process queue per account stream. Commands that arrive while a batch is being
- * written wait, then are decided together against the cached state and appended in ONE append
- * with the expected revision, so one busy account costs one group-committed write per batch
- * and never overdraws, while other accounts proceed independently. Another instance appending
- * first makes the append fail with WrongExpectedVersion: the state is rebuilt from the stream
- * and the whole batch decided again (bounded retries).
+ * The ledger's façade: the only way to move credits. Each method turns its input into one
+ * ledger command (the clock and the hold's expiry are read here, so the decider stays pure)
+ * and queues it on the account's batch (ledger-batches.ts), which decides and appends through
+ * the shared command handler.
  */
 @Injectable()
 export class LedgerService {
-  private readonly accounts = new Map<string, AccountLedger>();
-  private maxBatch: number;
-  private maxConflictRetries: number;
+  private readonly batches: LedgerBatches;
   private readonly reservationTtlMs: number;
-  private recentKeys: number;
-  private readonly counters = { batches: 0, commands: 0, conflictRetries: 0, recalls: 0 };
 
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(EVENT_STORE) store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) config: Pick<AppConfig, "reservationTtlSeconds">,
     @Optional() @Inject(LEDGER_KEY_RECALL) private readonly history?: LedgerKeyRecall,
   ) {
-    this.maxBatch = 1_000;
-    this.maxConflictRetries = 50;
     this.reservationTtlMs = config.reservationTtlSeconds * 1000;
-    // Without a way to recall forgotten keys, every key stays in memory as before.
-    this.recentKeys = history ? RECENT_LEDGER_KEYS : Infinity;
+    // Without a way to recall forgotten keys, every key stays in memory.
+    this.batches = new LedgerBatches(store, history, history ? RECENT_LEDGER_KEYS : Infinity);
   }
 
   /** Batches appended, commands decided, retries after another instance wrote first, recalls. */
   stats(): { batches: number; commands: number; conflictRetries: number; recalls: number } {
-    return { ...this.counters };
+    return { ...this.batches.counters };
   }
 
   /** What a cached account keeps in memory (undefined when it is not cached). */
   cachedEntries(
     accountId: string,
   ): { charges: number; holds: number; grants: number; payments: number } | undefined {
-    const state = this.accounts.get(accountId)?.state;
+    const state = this.batches.cachedState(accountId);
     if (!state) return undefined;
     return {
       charges: state.charges.size,
@@ -183,12 +125,9 @@ export class LedgerService {
 
   /** Test and bench hook: tune batching without Nest. */
   configure(options: LedgerServiceOptions): this {
-    this.maxBatch = options.maxBatch ?? this.maxBatch;
-    this.maxConflictRetries = options.maxConflictRetries ?? this.maxConflictRetries;
+    this.batches.maxBatch = options.maxBatch ?? this.batches.maxBatch;
     if (options.recentKeys !== undefined && this.history) {
-      this.recentKeys = options.recentKeys;
-      // Cached states were built with the old bound: they reload with the new one.
-      for (const ledger of this.accounts.values()) ledger.revision = undefined;
+      this.batches.setRecentKeys(options.recentKeys);
     }
     return this;
   }
@@ -397,242 +336,11 @@ export class LedgerService {
     metadata: LedgerMetadata | undefined,
     result: (state: LedgerState, decidedEvents: boolean) => T,
   ): Promise<T> {
-    let ledger = this.accounts.get(accountId);
-    if (ledger) {
-      // Re-insert: the map's order is then least recently used first, for eviction.
-      this.accounts.delete(accountId);
-      this.accounts.set(accountId, ledger);
-    } else {
-      this.evictIdleAccounts();
-      ledger = {
-        stream: ledgerStream(accountId),
-        state: initialLedgerState(this.recentKeys),
-        queue: [],
-        running: false,
-      };
-      this.accounts.set(accountId, ledger);
-    }
-    const eventMetadata: EventMetadata = {
+    return this.batches.submit(accountId, command, {
       accountId,
       actor: "system:billing",
       ...withoutUndefined(metadata),
-    };
-    return new Promise<T>((resolve, reject) => {
-      ledger.queue.push({
-        command,
-        metadata: eventMetadata,
-        result,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-      });
-      if (!ledger.running) void this.drain(ledger);
-    });
-  }
-
-  /** Bounds memory: forgets the least recently used idle accounts (they reload from the stream). */
-  private evictIdleAccounts(): void {
-    if (this.accounts.size < MAX_CACHED_ACCOUNTS) return;
-    for (const [accountId, cached] of this.accounts) {
-      if (this.accounts.size < MAX_CACHED_ACCOUNTS * 0.9) return;
-      if (!cached.running && cached.queue.length === 0) this.accounts.delete(accountId);
-    }
-  }
-
-  private async drain(ledger: AccountLedger): Promise<void> {
-    ledger.running = true;
-    try {
-      while (ledger.queue.length > 0) {
-        const batch = ledger.queue.splice(0, this.maxBatch);
-        await this.runBatch(ledger, batch);
-      }
-    } finally {
-      ledger.running = false;
-    }
-  }
-
-  private async runBatch(ledger: AccountLedger, batch: QueuedWork[]): Promise<void> {
-    for (let attempt = 0;; attempt++) {
-      try {
-        await this.catchUp(ledger);
-        const commands = await this.withRecalledKeys(ledger, batch);
-        // Decide against a state that becomes the cache only if the append succeeds.
-        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-        const events: NewEvent[] = [];
-        let state = ledger.state;
-        const forgottenBefore = state.forgottenKeys;
-        const touched = new Set<string>();
-        for (const [index, work] of batch.entries()) {
-          const command = commands[index];
-          if (!command) {
-            outcomes.push({ ok: true, value: work.result(state, false) });
-            continue;
-          }
-          if (state.forgottenKeys !== forgottenBefore && forgotInBatch(command, state, touched)) {
-            // A key this very batch forgot is not in the store yet: decide the rest next batch.
-            ledger.queue.unshift(...batch.splice(index));
-            break;
-          }
-          let decided: LedgerEvent[];
-          try {
-            decided = decide(command, state);
-          } catch (error) {
-            outcomes.push({ ok: false, error: toApiError(error) });
-            continue;
-          }
-          for (const event of decided) {
-            state = evolve(state, event);
-            if (state.recentKeyLimit !== Infinity) touched.add(keyOfEvent(event));
-            events.push({
-              id: event.id,
-              type: event.type,
-              data: event.data,
-              metadata: work.metadata,
-            });
-          }
-          outcomes.push({ ok: true, value: work.result(state, decided.length > 0) });
-        }
-        if (events.length > 0) {
-          try {
-            const appended = await this.store.append(ledger.stream, events, {
-              expectedRevision: ledger.revision === -1n ? "no_stream" : ledger.revision!,
-            });
-            ledger.revision = appended.nextExpectedRevision;
-            if (touched.size > 0) positionRecords(state, touched, appended.position);
-          } catch (error) {
-            // The cached state was evolved in place: rebuild it from the stream.
-            ledger.revision = undefined;
-            throw error;
-          }
-        }
-        this.counters.batches++;
-        this.counters.commands += batch.length;
-        batch.forEach((work, index) => {
-          const outcome = outcomes[index];
-          if (outcome.ok) work.resolve(outcome.value);
-          else work.reject(outcome.error);
-        });
-        return;
-      } catch (error) {
-        const conflict = error instanceof WrongExpectedVersion || error instanceof EventIdConflict;
-        if (conflict && attempt < this.maxConflictRetries) {
-          this.counters.conflictRetries++;
-          // Another instance wrote first; back off a little so instances don't collide in step.
-          await sleep(Math.random() * Math.min(50, 2 + attempt * 3));
-          continue;
-        }
-        logger.write("error", "ledger batch failed", {
-          stream: ledger.stream,
-          attempt,
-          error: (error as Error).message,
-        });
-        const failure = conflict
-          ? new ApiError(503, "The ledger is busy; retry the request.", {
-            code: "ledger_conflict",
-            headers: { "retry-after": "1" },
-          })
-          : error;
-        for (const work of batch) work.reject(failure);
-        return;
-      }
-    }
-  }
-
-  /**
-   * The batch's commands, each with what the ledger recorded about its key when the cached
-   * state has forgotten it (looked up once the history read model holds the forgotten facts).
-   */
-  private async withRecalledKeys(
-    ledger: AccountLedger,
-    batch: QueuedWork[],
-  ): Promise<Array<LedgerCommand | undefined>> {
-    const commands = batch.map((work) => work.command);
-    if (!this.history || ledger.state.forgottenKeys === 0) return commands;
-    const accountId = accountIdOfLedgerStream(ledger.stream);
-    for (const [index, command] of commands.entries()) {
-      if (!command) continue;
-      const key = keyToRecall(command, ledger.state);
-      if (key === undefined) continue;
-      this.counters.recalls++;
-      try {
-        const recalled = await this.history.recall(accountId, key, ledger.state.forgottenThrough);
-        commands[index] = { ...command, recalled } as LedgerCommand;
-      } catch (error) {
-        // The history read model is behind or failed: fall back to keeping every key of this
-        // account (a full reload from the stream), rather than refusing its commands.
-        logger.write("warn", "ledger key recall failed; reloading the account unbounded", {
-          stream: ledger.stream,
-          error: (error as Error).message,
-        });
-        ledger.unbounded = true;
-        ledger.revision = undefined;
-        await this.catchUp(ledger);
-        return batch.map((work) => work.command);
-      }
-    }
-    return commands;
-  }
-
-  /** Loads the stream (first use or after a failed append) or folds in events appended since. */
-  private async catchUp(ledger: AccountLedger): Promise<void> {
-    if (ledger.revision === undefined) {
-      ledger.state = initialLedgerState(ledger.unbounded ? Infinity : this.recentKeys);
-      ledger.revision = -1n;
-    }
-    for (;;) {
-      const events = await this.store.readStream(ledger.stream, {
-        from: ledger.revision + 1n,
-        maxCount: 10_000,
-      });
-      for (const event of events) {
-        ledger.state = evolve(ledger.state, event as RecordedEvent & LedgerEvent);
-        ledger.revision = event.revision;
-      }
-      if (events.length < 10_000) return;
-    }
-  }
-}
-
-/**
- * Whether deciding `command` now could miss facts this batch itself forgot (they reach the store
- * and the history read model only with the batch's append): a command recalled before the
- * batch whose key the batch touched and then forgot, or one that needs a recall only now.
- */
-function forgotInBatch(command: LedgerCommand, state: LedgerState, touched: Set<string>): boolean {
-  if (!("recalled" in command) || !command.recalled) {
-    return keyToRecall(command, state) !== undefined;
-  }
-  const key = keyToRecall({ ...command, recalled: undefined } as LedgerCommand, state);
-  return key !== undefined && touched.has(key);
-}
-
-/**
- * Gives the records a batch wrote the batch's last position (at or after each of its events),
- * so when they are forgotten later the recall knows how far the history must have come.
- */
-function positionRecords(state: LedgerState, keys: Set<string>, position: bigint): void {
-  for (const key of keys) {
-    const charge = state.charges.get(key);
-    if (charge && charge.position === undefined) charge.position = position;
-    const hold = state.holds.get(key);
-    if (hold && hold.position === undefined) hold.position = position;
-  }
-  if (state.forgottenUnpositioned) {
-    state.forgottenUnpositioned = false;
-    if (position > state.forgottenThrough) state.forgottenThrough = position;
-  }
-}
-
-function keyOfEvent(event: LedgerEvent): string {
-  switch (event.type) {
-    case "CreditsPurchased":
-      return event.data.paymentReference;
-    case "CreditsGranted":
-      return event.data.grantId;
-    case "CreditsReserved":
-    case "ReservationReleased":
-      return event.data.reservationId;
-    default:
-      return event.data.chargeId;
+    }, result);
   }
 }
 
@@ -640,19 +348,6 @@ function keyOfEvent(event: LedgerEvent): string {
 function chargeTransactionId(state: LedgerState, accountId: string, chargeId: string): string {
   return state.charges.get(chargeId)?.transactionId ??
     ledgerEventId(accountId, `charge:${chargeId}`);
-}
-
-function toApiError(error: unknown): unknown {
-  if (!(error instanceof LedgerRejected)) return error;
-  switch (error.code) {
-    case "insufficient_credits":
-      return ApiError.insufficientCredits(error.message);
-    case "unknown_reservation":
-    case "unknown_charge":
-      return ApiError.notFound(error.message, error.code);
-    default:
-      return ApiError.badRequest(error.message, null, error.code);
-  }
 }
 
 function withoutUndefined(metadata: LedgerMetadata | undefined): LedgerMetadata {

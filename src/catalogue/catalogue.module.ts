@@ -1,8 +1,7 @@
-import { Global, Module } from "@nestjs/common";
+import { Module } from "@nestjs/common";
 import { ModelCatalogue } from "./catalogue.ts";
 
-/** The model catalogue (MODELS_FILE or the built-in one), for every module. */
-@Global()
+/** The model catalogue (MODELS_FILE or the built-in one), for generation and inference. */
 @Module({
   providers: [ModelCatalogue],
   exports: [ModelCatalogue],

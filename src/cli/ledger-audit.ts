@@ -1,6 +1,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { EventStore, RecordedEvent } from "../event-store/event-store.port.ts";
 import { evolve, initialLedgerState } from "../billing/ledger.decider.ts";
+import { storedPositionOf } from "../projections/projection-checkpoints.ts";
 import { replayLedgerUntil } from "../billing/ledger-replay.ts";
 import { LEDGER_PROJECTION } from "../billing/ledger.projection.ts";
 import { LEDGER_HISTORY_PROJECTION } from "../billing/ledger-history.projection.ts";
@@ -122,14 +123,11 @@ function compareWithReadModel(
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'billing_balances'",
   ).get();
   if (!hasTable) return ["read model has no billing tables"];
-  const checkpoint = db.prepare("SELECT position FROM projection_checkpoints WHERE name = ?")
-    .get(LEDGER_PROJECTION) as { position: number } | undefined;
+  const checkpoint = storedPositionOf(db, LEDGER_PROJECTION);
   const last = events[events.length - 1];
-  if (!checkpoint || BigInt(checkpoint.position) < last.position) {
+  if (checkpoint === undefined || checkpoint < last.position) {
     return [
-      `read model is behind (checkpoint ${
-        checkpoint?.position ?? "none"
-      }, ledger at ${last.position})`,
+      `read model is behind (checkpoint ${checkpoint ?? "none"}, ledger at ${last.position})`,
     ];
   }
   const row = db.prepare(
@@ -161,14 +159,11 @@ function compareWithHistory(
   state: ReturnType<typeof initialLedgerState>,
   lastPosition: bigint,
 ): string[] {
-  const checkpoint = db.prepare("SELECT position FROM projection_checkpoints WHERE name = ?")
-    .get(LEDGER_HISTORY_PROJECTION) as { position: number } | undefined;
+  const checkpoint = storedPositionOf(db, LEDGER_HISTORY_PROJECTION);
   // Read models written before the history existed have no such projection yet.
-  if (!checkpoint) return [];
-  if (BigInt(checkpoint.position) < lastPosition) {
-    return [
-      `history read model is behind (checkpoint ${checkpoint.position}, ledger at ${lastPosition})`,
-    ];
+  if (checkpoint === undefined) return [];
+  if (checkpoint < lastPosition) {
+    return [`history read model is behind (checkpoint ${checkpoint}, ledger at ${lastPosition})`];
   }
   const row = db.prepare(
     `SELECT balance_after_micros, held_after_micros FROM billing_ledger_history WHERE account_id = ?

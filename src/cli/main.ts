@@ -9,7 +9,6 @@
  *   projections                       checkpoints of this instance's read models
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import process from "node:process";
 import { DatabaseSync } from "node:sqlite";
 import { visibleEventData } from "../auth/hidden-fields.ts";
@@ -17,6 +16,9 @@ import { microsToUsd } from "../common/money.ts";
 import { ConfigError, loadConfig } from "../config/config.ts";
 import { createEventStore } from "../event-store/create-event-store.ts";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
+import { EVENT_SCHEMAS } from "../event-schemas.ts";
+import { listCheckpoints } from "../projections/projection-checkpoints.ts";
+import { readModelDatabasePath } from "../projections/read-model.database.ts";
 import { auditLedgers, balanceAt } from "./ledger-audit.ts";
 
 const USAGE = `usage: npm run cli -- <audit|balance|events|stream|projections> [options]
@@ -52,7 +54,7 @@ async function main(args: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const config = loadConfig(process.env);
-  const readModelsPath = join(config.dataDir, `read-models.${config.instanceId}.sqlite`);
+  const readModelsPath = readModelDatabasePath(config.dataDir, config.instanceId);
 
   if (command === "projections") {
     if (!existsSync(readModelsPath)) {
@@ -60,14 +62,14 @@ async function main(args: string[]): Promise<number> {
       return 1;
     }
     const db = new DatabaseSync(readModelsPath, { readOnly: true });
-    for (const row of db.prepare("SELECT * FROM projection_checkpoints ORDER BY name").all()) {
+    for (const row of listCheckpoints(db)) {
       console.log(JSON.stringify(row));
     }
     db.close();
     return 0;
   }
 
-  const store = createEventStore(config);
+  const store = createEventStore(config, EVENT_SCHEMAS);
   try {
     switch (command) {
       case "audit": {

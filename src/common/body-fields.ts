@@ -80,6 +80,15 @@ export function requireModel(body: Body): string {
   return model;
 }
 
+/** A field the request cannot do without (absent or null is refused); its value, unchecked. */
+export function requireField(body: Body, field: string): unknown {
+  const value = body[field];
+  if (value === undefined || value === null) {
+    throw invalid(field, `Missing required parameter: '${field}'.`, "missing_required_parameter");
+  }
+  return value;
+}
+
 /** An optional string field with a length bound (absent or null passes). */
 export function optionalString(body: Body, field: string, maxLength: number): void {
   const value = body[field];
@@ -129,6 +138,36 @@ export function numberInRange(body: Body, field: string, min: number, max: numbe
       `Invalid '${field}': decimal above maximum value. Expected a value <= ${max}, but got ${value} instead.`,
     );
   }
+}
+
+/** An optional integer from `min` to `max` (absent or null: undefined), refused in one line. */
+export function optionalIntegerBetween(
+  body: Body,
+  field: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(field, `Invalid '${field}': expected an integer from ${min} to ${max}.`);
+  }
+  return value;
+}
+
+/** An optional finite number from `min` to `max` (absent or null: undefined), in one line. */
+export function optionalNumberBetween(
+  body: Body,
+  field: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+    throw invalid(field, `Invalid '${field}': expected a number from ${min} to ${max}.`);
+  }
+  return value;
 }
 
 export function integerAtLeast(body: Body, field: string, min: number): void {

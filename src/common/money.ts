@@ -22,11 +22,6 @@ export function microsToUsd(micros: Micros): number {
   return Number((micros / MICROS_PER_USD).toFixed(6));
 }
 
-export function assertMicros(value: number, what = "amount"): Micros {
-  if (!Number.isSafeInteger(value)) throw new RangeError(`${what} must be integer micro-dollars`);
-  return value;
-}
-
 function numberToPlainString(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   // toFixed(7) then trim avoids exponent notation; a 7th decimal digit is rejected by the regex.

@@ -149,6 +149,7 @@ const DOMAIN_ERRORS: Record<string, { status: number } & Omit<ApiErrorOptions, "
   account_not_found: { status: 404 },
   api_key_not_found: { status: 404 },
   account_conflict: { status: 409, code: "conflict" },
+  invalid_credentials: { status: 401, type: "invalid_request_error" },
   // deployments (DeploymentRejected)
   deployment_exists: { status: 409 },
   deployment_not_found: { status: 404, param: "id" },

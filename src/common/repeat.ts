@@ -25,9 +25,10 @@ export class PeriodicSweep<Result> {
     private readonly onFailure: (error: unknown) => void,
   ) {}
 
-  start(): void {
+  /** `firstSweepNow: false` leaves the first sweep to the first interval (no start-up sweep). */
+  start(options: { firstSweepNow?: boolean } = {}): void {
     // Not awaited: read models may still be catching up, and start must not wait for them.
-    void this.run().catch(this.onFailure);
+    if (options.firstSweepNow !== false) void this.run().catch(this.onFailure);
     this.timer = repeatEvery(this.intervalMs, () => void this.run().catch(this.onFailure));
   }
 

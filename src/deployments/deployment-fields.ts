@@ -1,4 +1,5 @@
 import { ApiError } from "../common/api-error.ts";
+import { invalid, requireField } from "../common/body-fields.ts";
 
 /** What clients pass as `model` to reach a deployment; the same rule for pods and external servers. */
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
@@ -19,11 +20,11 @@ export function refuseUnknownFields(body: unknown, allowed: readonly string[]): 
   const unknown = Object.keys(body).filter((key) => !allowed.includes(key));
   if (unknown.length === 0) return;
   const shown = unknown.slice(0, 5).map((key) => `'${key.slice(0, 64)}'`).join(", ");
-  throw ApiError.badRequest(
+  throw invalid(
+    unknown[0].slice(0, 64),
     `Unrecognized request argument${unknown.length > 1 ? "s" : ""} supplied: ${shown}${
       unknown.length > 5 ? ` and ${unknown.length - 5} more` : ""
     }. This route takes: ${allowed.length ? allowed.join(", ") : "no body"}.`,
-    unknown[0].slice(0, 64),
     "unknown_parameter",
   );
 }
@@ -50,28 +51,15 @@ export function textField(
   required: boolean,
   maxLength = DEFAULT_MAX_FIELD_LENGTH,
 ): string | undefined {
-  const value = body[field];
-  if (value === undefined || value === null) {
-    if (required) {
-      throw ApiError.badRequest(
-        `Missing required parameter: '${field}'.`,
-        field,
-        "missing_required_parameter",
-      );
-    }
-    return undefined;
-  }
+  const value = required ? requireField(body, field) : body[field];
+  if (value === undefined || value === null) return undefined;
   if (typeof value !== "string" || value.trim() === "") {
-    throw ApiError.badRequest(
-      `Invalid '${field}': expected a non-empty string.`,
-      field,
-      "invalid_type",
-    );
+    throw invalid(field, `Invalid '${field}': expected a non-empty string.`, "invalid_type");
   }
   if (value.length > maxLength) {
-    throw ApiError.badRequest(
-      `Invalid '${field}': at most ${maxLength} characters.`,
+    throw invalid(
       field,
+      `Invalid '${field}': at most ${maxLength} characters.`,
       "string_above_max_length",
     );
   }
@@ -81,10 +69,9 @@ export function textField(
 /** Refuses a deployment name clients could not pass as `model`. */
 export function checkDeploymentName(name: string): string {
   if (!DEPLOYMENT_NAME.test(name)) {
-    throw ApiError.badRequest(
-      "Invalid 'name': use 1-128 letters, digits and . _ : / - (starting with a letter or digit).",
+    throw invalid(
       "name",
-      "invalid_value",
+      "Invalid 'name': use 1-128 letters, digits and . _ : / - (starting with a letter or digit).",
     );
   }
   return name;

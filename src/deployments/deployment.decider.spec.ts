@@ -1,8 +1,8 @@
+import { deciderSpec } from "../../test/support/decider-spec.ts";
 import {
-  decide,
   type DeploymentCommand,
+  deploymentDecider,
   type DeploymentEvent,
-  DeploymentRejected,
   dueMinutes,
   fold,
   holdCovers,
@@ -73,14 +73,11 @@ const metered = (minute: number): DeploymentEvent => ({
   },
 });
 
-/** given(events).when(command) → then(events) */
-function given(events: DeploymentEvent[]) {
-  return { when: (command: DeploymentCommand) => decide(command, fold(events)) };
-}
+const spec = deciderSpec(deploymentDecider);
 
 describe("deployment decider", () => {
   it("records a rented pod as requested and created, billed from creation, with its hold", () => {
-    const events = given([]).when({
+    spec.given([]).when({
       type: "RequestPodDeployment",
       deploymentId: "pod1",
       accountId: "acct_1",
@@ -92,41 +89,74 @@ describe("deployment decider", () => {
       prepaidHold: HOLD,
       quotedCostPerHourUsd: 0.69,
       slotClaimId: "claim1",
-    });
-    expect(events).toEqual([requested, createdNow(0)]);
+    }).then([requested, createdNow(0)]);
   });
 
   it.each([0, -1, Number.NaN, undefined])(
     "refuses to record a pod RunPod priced at %p: a pod is never free by accident",
     (cost) => {
-      expect(() =>
-        given([]).when({
-          type: "RequestPodDeployment",
-          deploymentId: "pod1",
-          accountId: "acct_1",
-          name: "mistral",
-          modelIdentifier: "mistral",
-          gpuTypeId: "x",
-          costPerHourUsd: cost as number,
-          at: T0,
-        })
-      ).toThrow(/no usable price/);
-    },
-  );
-
-  it("refuses to create the same deployment twice", () => {
-    expect(() =>
-      given([requested, created]).when({
+      spec.given([]).when({
         type: "RequestPodDeployment",
         deploymentId: "pod1",
         accountId: "acct_1",
         name: "mistral",
         modelIdentifier: "mistral",
         gpuTypeId: "x",
-        costPerHourUsd: 1,
+        costPerHourUsd: cost as number,
         at: T0,
-      })
-    ).toThrow(DeploymentRejected);
+      }).thenRejects("invalid_deployment_state", /no usable price/);
+    },
+  );
+
+  it("refuses to create the same deployment twice", () => {
+    spec.given([requested, created]).when({
+      type: "RequestPodDeployment",
+      deploymentId: "pod1",
+      accountId: "acct_1",
+      name: "mistral",
+      modelIdentifier: "mistral",
+      gpuTypeId: "x",
+      costPerHourUsd: 1,
+      at: T0,
+    }).thenRejects("deployment_exists", "Deployment pod1 already exists.");
+  });
+
+  it("registers an external upstream as requested and serving at once, its key only sealed", () => {
+    const register = (apiKeyCiphertext?: string): DeploymentCommand => ({
+      type: "RegisterExternalUpstream",
+      deploymentId: "ext_1",
+      accountId: "acct_1",
+      name: "my-vllm",
+      modelIdentifier: "Qwen/Qwen3-8B",
+      baseUrl: "https://vllm.example.com/v1",
+      ...(apiKeyCiphertext ? { apiKeyCiphertext } : {}),
+      at: T0,
+    });
+    const registered = (apiKeyCiphertext?: string): DeploymentEvent => ({
+      type: "DeploymentRequested",
+      data: {
+        deploymentId: "ext_1",
+        accountId: "acct_1",
+        provider: "external",
+        name: "my-vllm",
+        modelIdentifier: "Qwen/Qwen3-8B",
+        baseUrl: "https://vllm.example.com/v1",
+        ...(apiKeyCiphertext ? { apiKeyCiphertext } : {}),
+        requestedAt: T0,
+      },
+    });
+    spec.given([]).when(register("v1.sealed")).then([registered("v1.sealed")]);
+    spec.given([]).when(register()).then([registered()]);
+    expect(spec.given([]).when(register()).thenState().status).toBe("running");
+    spec.given([registered()]).when(register()).thenRejects(
+      "deployment_exists",
+      "Deployment ext_1 already exists.",
+    );
+  });
+
+  it("refuses any other command on a deployment that does not exist", () => {
+    spec.given([]).when({ type: "TerminatePod", at: T0 })
+      .thenRejects("deployment_not_found", "No such deployment.");
   });
 
   it("moves to pulling when Ollama answers, and to running with PodStarted", () => {
@@ -155,21 +185,19 @@ describe("deployment decider", () => {
         checkedAt: T0,
       },
     };
-    expect(
-      given([requested, created, healthy]).when({
-        type: "RecordHealth",
-        healthy: true,
-        services: { ollama: "running" },
-        responseTimeMs: 9,
-        at: at(5),
-      }),
-    ).toEqual([]);
+    spec.given([requested, created, healthy]).when({
+      type: "RecordHealth",
+      healthy: true,
+      services: { ollama: "running" },
+      responseTimeMs: 9,
+      at: at(5),
+    }).then([]);
   });
 
   it("stops an active pod once; a second stop (another reconciler) decides nothing", () => {
     const stop: DeploymentCommand = { type: "StopPod", reason: "external", at: at(30) };
-    expect(given([requested, created, started(0)]).when(stop)).toEqual([stopped(30, "external")]);
-    expect(given([requested, created, started(0), stopped(30, "external")]).when(stop)).toEqual([]);
+    spec.given([requested, created, started(0)]).when(stop).then([stopped(30, "external")]);
+    spec.given([requested, created, started(0), stopped(30, "external")]).when(stop).then([]);
   });
 
   it("refuses to start a terminated deployment", () => {
@@ -177,39 +205,38 @@ describe("deployment decider", () => {
       type: "PodTerminated",
       data: { deploymentId: "pod1", terminatedAt: at(1) },
     };
-    expect(() =>
-      given([requested, created, terminated]).when({
-        type: "MarkPodStarted",
-        baseUrl: "x",
-        at: at(2),
-      })
-    ).toThrow(DeploymentRejected);
+    spec.given([requested, created, terminated]).when({
+      type: "MarkPodStarted",
+      baseUrl: "x",
+      at: at(2),
+    }).thenRejects("invalid_deployment_state", "Cannot start: the deployment is terminated.");
   });
 
   it("fails a running pod with a stop (reason failed) then the failure", () => {
-    const events = given([requested, created, started(0)]).when({
+    spec.given([requested, created, started(0)]).when({
       type: "FailDeployment",
       reason: "boom",
       podStopped: true,
       at: at(10),
+    }).then((events) => {
+      expect(events.map((e) => e.type)).toEqual(["PodStopped", "DeploymentFailed"]);
+      expect(events[0].data).toMatchObject({ reason: "failed", detail: "boom" });
     });
-    expect(events.map((e) => e.type)).toEqual(["PodStopped", "DeploymentFailed"]);
-    expect(events[0].data).toMatchObject({ reason: "failed", detail: "boom" });
   });
 
   it("records a failure whose pod was terminated as leaving no pod behind", () => {
-    const events = given([requested, createdNow()]).when({
+    const failed = spec.given([requested, createdNow()]).when({
       type: "FailDeployment",
       reason: "pull failed",
       podStopped: false,
       podTerminated: true,
       at: at(90),
     });
-    expect(events).toEqual([{
+    failed.then([{
       type: "DeploymentFailed",
       data: { deploymentId: "pod1", reason: "pull failed", failedAt: at(90), podTerminated: true },
     }]);
-    expect(fold([requested, createdNow(), ...events]).podGone).toBe(true);
+    expect(failed.thenState().podGone).toBe(true);
     // Older failures (pod stopped "for inspection") leave the pod in place.
     const older: DeploymentEvent = {
       type: "DeploymentFailed",
@@ -235,13 +262,13 @@ describe("deployment decider", () => {
     });
 
     it("bills a restart from PodResumed, at the price RunPod reports after the start", () => {
-      const events = given([requested, createdNow(0), stopped(30)]).when({
+      const resumed = spec.given([requested, createdNow(0), stopped(30)]).when({
         type: "ResumePod",
         costPerHourUsd: 0.74,
         at: at(200),
       });
       // The prepaid window ends with the stop's minutes; the restart is charged minute by minute.
-      expect(events).toEqual([
+      resumed.then([
         {
           type: "PodHoldClosed",
           data: {
@@ -257,20 +284,18 @@ describe("deployment decider", () => {
           data: { deploymentId: "pod1", costPerHourUsd: 0.74, resumedAt: at(200) },
         },
       ]);
-      const state = fold([requested, createdNow(0), stopped(30), ...events]);
+      const state = resumed.thenState();
       expect(state.status).toBe("provisioning");
       expect(state.costPerHourUsd).toBe(0.74);
       expect(dueMinutes(state, new Date(at(250)))).toEqual([at(0), at(180), at(240)]);
     });
 
     it("refuses a restart RunPod reports no price for", () => {
-      expect(() =>
-        given([requested, createdNow(0), stopped(30)]).when({
-          type: "ResumePod",
-          costPerHourUsd: 0,
-          at: at(200),
-        })
-      ).toThrow(DeploymentRejected);
+      spec.given([requested, createdNow(0), stopped(30)]).when({
+        type: "ResumePod",
+        costPerHourUsd: 0,
+        at: at(200),
+      }).thenRejects("invalid_deployment_state", /no usable price/);
     });
   });
 
@@ -288,35 +313,30 @@ describe("deployment decider", () => {
 
     it("meters minutes against the hold while it has room", () => {
       expect(holdCovers(fold([requested, createdNow()]), 11_500)).toBe(true);
-      expect(
-        given([requested, createdNow()]).when({
-          type: "MeterMinute",
-          minute: at(0),
-          amountMicros: 11_500,
-          prepaid: true,
-        }),
-      ).toEqual([prepaid(0)]);
+      spec.given([requested, createdNow()]).when({
+        type: "MeterMinute",
+        minute: at(0),
+        amountMicros: 11_500,
+        prepaid: true,
+      }).then([prepaid(0)]);
     });
 
     it("refuses a prepaid minute past the hold's minutes or amount", () => {
       const full = [requested, createdNow(), prepaid(0), prepaid(1)];
       expect(holdCovers(fold(full), 11_500)).toBe(false);
-      expect(() =>
-        given(full).when({
-          type: "MeterMinute",
-          minute: at(120),
-          amountMicros: 11_500,
-          prepaid: true,
-        })
-      ).toThrow(/prepaid hold cannot cover/);
+      spec.given(full).when({
+        type: "MeterMinute",
+        minute: at(120),
+        amountMicros: 11_500,
+        prepaid: true,
+      }).thenRejects("invalid_deployment_state", /prepaid hold cannot cover/);
       // A pricier minute than the hold was priced at does not fit either.
       expect(holdCovers(fold([requested, createdNow(), prepaid(0)]), 11_501)).toBe(false);
     });
 
     it("closes the hold at exactly the prepaid minutes' sum, once, then records the settlement", () => {
       const used = [requested, createdNow(), prepaid(0), prepaid(1)];
-      const closed = given(used).when({ type: "CloseHold", at: at(130) });
-      expect(closed).toEqual([{
+      const closed = spec.given(used).when({ type: "CloseHold", at: at(130) }).then([{
         type: "PodHoldClosed",
         data: {
           deploymentId: "pod1",
@@ -326,19 +346,22 @@ describe("deployment decider", () => {
           closedAt: at(130),
         },
       }]);
-      expect(given([...used, ...closed]).when({ type: "CloseHold", at: at(140) })).toEqual([]);
-      const settled = given([...used, ...closed]).when({ type: "MarkHoldSettled", at: at(131) });
-      expect(settled).toEqual([{
-        type: "PodHoldSettled",
-        data: {
-          deploymentId: "pod1",
-          reservationId: HOLD.reservationId,
-          amountMicros: 23_000,
-          settledAt: at(131),
-        },
-      }]);
-      expect(given([...used, ...closed, ...settled]).when({ type: "MarkHoldSettled", at: at(132) }))
-        .toEqual([]);
+      spec.given([...used, ...closed]).when({ type: "CloseHold", at: at(140) }).then([]);
+      const settled = spec.given([...used, ...closed]).when({
+        type: "MarkHoldSettled",
+        at: at(131),
+      })
+        .then([{
+          type: "PodHoldSettled",
+          data: {
+            deploymentId: "pod1",
+            reservationId: HOLD.reservationId,
+            amountMicros: 23_000,
+            settledAt: at(131),
+          },
+        }]);
+      spec.given([...used, ...closed, ...settled]).when({ type: "MarkHoldSettled", at: at(132) })
+        .then([]);
     });
 
     it("meters nothing more against a closed hold", () => {
@@ -357,8 +380,7 @@ describe("deployment decider", () => {
 
     it("has no hold on an old stream: every minute is charged directly", () => {
       expect(holdCovers(fold([requested, created, started(0)]), 11_500)).toBe(false);
-      expect(given([requested, created, started(0)]).when({ type: "CloseHold", at: at(1) }))
-        .toEqual([]);
+      spec.given([requested, created, started(0)]).when({ type: "CloseHold", at: at(1) }).then([]);
     });
   });
 
@@ -373,14 +395,11 @@ describe("deployment decider", () => {
     it("never bills a metered minute again", () => {
       const state = fold([requested, created, started(0), metered(0), metered(1)]);
       expect(dueMinutes(state, new Date(at(125)))).toEqual([at(120)]);
-      expect(
-        given([requested, created, started(0), metered(0)]).when({
-          type: "MeterMinute",
-          minute: at(0),
-          amountMicros: 1,
-        }),
-      )
-        .toEqual([]);
+      spec.given([requested, created, started(0), metered(0)]).when({
+        type: "MeterMinute",
+        minute: at(0),
+        amountMicros: 1,
+      }).then([]);
     });
 
     it("bills the minutes of a stopped interval not yet metered, and nothing after the stop", () => {

@@ -1,4 +1,6 @@
+import { DomainError } from "../common/domain-error.ts";
 import { type Micros, MICROS_PER_USD } from "../common/money.ts";
+import type { Decider } from "../event-store/command-handler.ts";
 import type {
   DeploymentEventMap,
   DeploymentProvider,
@@ -7,8 +9,10 @@ import type {
 } from "./deployment.events.ts";
 
 /**
- * The decider of one `deployment-<id>` stream (RunPod pods): pure `decide`/`evolve`, no I/O,
- * no clock. Times, ids and prices arrive in the commands.
+ * The decider of one `deployment-<id>` stream (RunPod pods and external upstreams): pure
+ * `decide`/`evolve`, no I/O, no clock. Times, ids and prices arrive in the commands. It runs past
+ * 350 lines on purpose: the lifecycle and the billing rules fold the same state, and reading them
+ * side by side is what keeps a pod from running unbilled.
  *
  * Pod lifecycle as events: DeploymentRequested + PodCreated (pod rented, billed from here) →
  * DeploymentHealthChanged (Ollama answers through the proxy; read model shows `pulling`) →
@@ -79,15 +83,17 @@ export interface DeploymentState {
   failureReason?: string;
 }
 
-export const initialDeploymentState: DeploymentState = {
-  status: "none",
-  costPerHourUsd: 0,
-  runningSince: null,
-  billedFrom: "started",
-  podGone: false,
-  closedIntervals: [],
-  lastMeteredMinute: null,
-};
+export function initialDeploymentState(): DeploymentState {
+  return {
+    status: "none",
+    costPerHourUsd: 0,
+    runningSince: null,
+    billedFrom: "started",
+    podGone: false,
+    closedIntervals: [],
+    lastMeteredMinute: null,
+  };
+}
 
 export type DeploymentCommand =
   | {
@@ -102,6 +108,18 @@ export type DeploymentCommand =
     prepaidHold?: { reservationId: string; amountMicros: number; minutes: number };
     quotedCostPerHourUsd?: number;
     slotClaimId?: string;
+  }
+  | {
+    type: "RegisterExternalUpstream";
+    deploymentId: string;
+    accountId: string;
+    name: string;
+    modelIdentifier: string;
+    /** OpenAI-compatible base URL (…/v1), already checked against the SSRF rules. */
+    baseUrl: string;
+    /** The upstream API key, encrypted by the caller; never the plaintext. */
+    apiKeyCiphertext?: string;
+    at: string;
   }
   | {
     type: "RecordHealth";
@@ -127,30 +145,54 @@ export type DeploymentCommand =
   | { type: "MarkHoldSettled"; at: string }
   | { type: "MeterMinute"; minute: string; amountMicros: number; prepaid?: boolean };
 
-/** A command the current state does not allow; the HTTP layer turns it into a 409/404. */
-export class DeploymentRejected extends Error {
-  constructor(message: string, readonly code: "not_found" | "exists" | "invalid_state") {
-    super(message);
-    this.name = "DeploymentRejected";
-  }
-}
+export type DeploymentRejection =
+  | "deployment_exists"
+  | "deployment_not_found"
+  | "invalid_deployment_state";
 
-const ACTIVE: ReadonlyArray<DeploymentState["status"]> = [
+/** A command the current state does not allow (the exception filter maps the codes to 409/404). */
+export class DeploymentRejected extends DomainError<DeploymentRejection> {}
+
+/** Statuses of a deployment that has (or is getting) a pod: stoppable, and billed. */
+export const ACTIVE: ReadonlyArray<DeploymentState["status"]> = [
   "pending",
   "provisioning",
   "pulling",
   "running",
 ];
 
-export function isActive(state: DeploymentState): boolean {
-  return ACTIVE.includes(state.status);
+export function isActive(deployment: { status: DeploymentState["status"] }): boolean {
+  return ACTIVE.includes(deployment.status);
 }
 
+/** The refusal of an id the caller has no deployment under (or none of the route's kind). */
+export const deploymentNotFound = (id: string) =>
+  new DeploymentRejected("deployment_not_found", `No deployment found with id '${id}'.`);
+
+const alreadyExists = (deploymentId: string) =>
+  new DeploymentRejected("deployment_exists", `Deployment ${deploymentId} already exists.`);
+
 export function decide(command: DeploymentCommand, state: DeploymentState): DeploymentEvent[] {
+  if (command.type === "RegisterExternalUpstream") {
+    if (state.status !== "none") throw alreadyExists(command.deploymentId);
+    return [{
+      type: "DeploymentRequested",
+      data: {
+        deploymentId: command.deploymentId,
+        accountId: command.accountId,
+        provider: "external",
+        name: command.name,
+        modelIdentifier: command.modelIdentifier,
+        baseUrl: command.baseUrl,
+        ...(command.apiKeyCiphertext !== undefined
+          ? { apiKeyCiphertext: command.apiKeyCiphertext }
+          : {}),
+        requestedAt: command.at,
+      },
+    }];
+  }
   if (command.type === "RequestPodDeployment") {
-    if (state.status !== "none") {
-      throw new DeploymentRejected(`Deployment ${command.deploymentId} already exists.`, "exists");
-    }
+    if (state.status !== "none") throw alreadyExists(command.deploymentId);
     requirePrice(command.costPerHourUsd);
     return [
       {
@@ -183,7 +225,9 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
       },
     ];
   }
-  if (state.status === "none") throw new DeploymentRejected("No such deployment.", "not_found");
+  if (state.status === "none") {
+    throw new DeploymentRejected("deployment_not_found", "No such deployment.");
+  }
   const deploymentId = state.deploymentId!;
   switch (command.type) {
     case "RecordHealth": {
@@ -231,8 +275,8 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
     case "ResumePod": {
       if (state.status !== "stopped") {
         throw new DeploymentRejected(
+          "invalid_deployment_state",
           `Cannot start: the deployment is ${state.status}.`,
-          "invalid_state",
         );
       }
       requirePrice(command.costPerHourUsd);
@@ -279,8 +323,8 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
       if (command.prepaid && !holdCovers(state, command.amountMicros)) {
         // The caller charged nothing for it: recording it as prepaid past the hold would make it free.
         throw new DeploymentRejected(
+          "invalid_deployment_state",
           "The prepaid hold cannot cover this minute.",
-          "invalid_state",
         );
       }
       return [{
@@ -325,8 +369,8 @@ export function requirePrice(costPerHourUsd: unknown): void {
     typeof costPerHourUsd !== "number" || !Number.isFinite(costPerHourUsd) || costPerHourUsd <= 0
   ) {
     throw new DeploymentRejected(
+      "invalid_deployment_state",
       `RunPod reported no usable price for the pod (${JSON.stringify(costPerHourUsd ?? null)}).`,
-      "invalid_state",
     );
   }
 }
@@ -334,8 +378,8 @@ export function requirePrice(costPerHourUsd: unknown): void {
 function requireNotEnded(state: DeploymentState, what: string): void {
   if (state.status === "terminated" || state.status === "failed") {
     throw new DeploymentRejected(
+      "invalid_deployment_state",
       `Cannot ${what}: the deployment is ${state.status}.`,
-      "invalid_state",
     );
   }
 }
@@ -460,9 +504,16 @@ function closeInterval(state: DeploymentState, at: string): DeploymentState {
   };
 }
 
+export const deploymentDecider: Decider<DeploymentCommand, DeploymentEvent, DeploymentState> = {
+  decide,
+  evolve,
+  initialState: initialDeploymentState,
+};
+
+/** The state after `events` (from the initial state unless given): for specs and history checks. */
 export function fold(
-  events: DeploymentEvent[],
-  state: DeploymentState = initialDeploymentState,
+  events: readonly DeploymentEvent[],
+  state: DeploymentState = initialDeploymentState(),
 ): DeploymentState {
   return events.reduce(evolve, state);
 }
@@ -470,11 +521,6 @@ export function fold(
 // ---- metering (pure) ----
 
 export const MINUTE_MS = 60_000;
-
-export function minuteOf(at: Date | string): string {
-  const ms = typeof at === "string" ? Date.parse(at) : at.getTime();
-  return new Date(Math.floor(ms / MINUTE_MS) * MINUTE_MS).toISOString();
-}
 
 /**
  * Minutes to charge now, oldest first. Billing is per started minute and prepaid: a minute is

@@ -1,73 +1,140 @@
 import { Inject, Injectable } from "@nestjs/common";
+import { isDomainError } from "../common/domain-error.ts";
 import { deterministicEventId, newEventId } from "../common/ids.ts";
+import { logger } from "../common/json-logger.ts";
+import {
+  CommandHandler,
+  type CommandResult,
+  type StreamState,
+} from "../event-store/command-handler.ts";
 import {
   EVENT_STORE,
   type EventMetadata,
   type EventStore,
-  type NewEvent,
-  WrongExpectedVersion,
 } from "../event-store/event-store.port.ts";
 import {
-  decide,
   type DeploymentCommand,
+  deploymentDecider,
   type DeploymentEvent,
   type DeploymentState,
-  fold,
 } from "./deployment.decider.ts";
+import {
+  type DeploymentNameCommand,
+  deploymentNameDecider,
+  type DeploymentNameEvent,
+  type DeploymentNameKey,
+  type DeploymentNameState,
+  deploymentNameStream,
+  deploymentNameTaken,
+} from "./deployment-names.ts";
 import { deploymentStream } from "./deployment.events.ts";
 
-export interface HandledCommand {
-  /** Events this call appended (empty when the decider had nothing to add). */
-  events: DeploymentEvent[];
-  /** State after the command. */
-  state: DeploymentState;
-  /** Global position of the last appended event; undefined when nothing was appended. */
-  position?: bigint;
-}
+export type DeploymentResult = CommandResult<DeploymentEvent, DeploymentState>;
 
-const MAX_ATTEMPTS = 10;
+/** A name claimed this long ago by a deployment that was never requested belongs to a dead request. */
+const NAME_CLAIM_ABANDONED_MS = 10 * 60_000;
 
 /**
- * The only place that appends to `deployment-<id>` streams: read → decide → append with the
- * expected revision, deciding again when another instance appended first (bounded). Two
- * reconcilers or metering loops racing on one deployment therefore append each fact once.
+ * Writes to `deployment-<id>` and `deploymentname-<hash>` streams, through the shared
+ * CommandHandler: two reconcilers or metering loops racing on one deployment append each fact
+ * once, and two requests for one name cannot both claim it.
  */
 @Injectable()
 export class DeploymentCommandHandler {
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  private readonly deployments: CommandHandler<DeploymentCommand, DeploymentEvent, DeploymentState>;
+  private readonly names: CommandHandler<
+    DeploymentNameCommand,
+    DeploymentNameEvent,
+    DeploymentNameState
+  >;
 
-  async load(deploymentId: string): Promise<{ state: DeploymentState; revision: bigint }> {
-    const recorded = await this.store.readStream(deploymentStream(deploymentId));
-    const events = recorded.map((e) => ({ type: e.type, data: e.data }) as DeploymentEvent);
-    const revision = recorded.length ? recorded[recorded.length - 1].revision : -1n;
-    return { state: fold(events), revision };
+  constructor(@Inject(EVENT_STORE) store: EventStore) {
+    this.deployments = new CommandHandler(store, deploymentDecider);
+    this.names = new CommandHandler(store, deploymentNameDecider);
   }
 
+  load(deploymentId: string): Promise<StreamState<DeploymentState>> {
+    return this.deployments.load(deploymentStream(deploymentId));
+  }
+
+  /** Decides `command` on the deployment's stream; a termination gives its name back. */
   async handle(
     deploymentId: string,
     command: DeploymentCommand,
     metadata: EventMetadata = {},
-  ): Promise<HandledCommand> {
-    const stream = deploymentStream(deploymentId);
-    for (let attempt = 1;; attempt++) {
-      const { state, revision } = await this.load(deploymentId);
-      const events = decide(command, state);
-      if (events.length === 0) return { events, state };
-      const toAppend: NewEvent[] = events.map((event, index) => ({
-        id: eventIdFor(deploymentId, command, index),
-        type: event.type,
-        data: event.data,
-        metadata: { accountId: state.accountId ?? commandAccount(command), ...metadata },
-      }));
+  ): Promise<DeploymentResult> {
+    const result = await this.deployments.handle(deploymentStream(deploymentId), command, {
+      metadata: (state) => ({ accountId: state.accountId, ...metadata }),
+      eventId: (_event, index) => eventIdFor(deploymentId, command, index),
+    });
+    const { accountId, name } = result.newState;
+    const terminated = result.newEvents.find((event) => event.type === "PodTerminated");
+    if (terminated?.type === "PodTerminated" && accountId && name !== undefined) {
+      const key = { accountId, name, deploymentId };
       try {
-        const result = await this.store.append(stream, toAppend, {
-          expectedRevision: revision === -1n ? "no_stream" : revision,
-        });
-        return { events, state: fold(events, state), position: result.position };
+        await this.releaseName(key, "terminated", terminated.data.terminatedAt, metadata);
       } catch (error) {
-        if (!(error instanceof WrongExpectedVersion) || attempt >= MAX_ATTEMPTS) throw error;
+        // The next claim of the name takes a lost release back (see claimName).
+        logger.write("warn", "could not release a deployment name", {
+          deploymentId,
+          error: (error as Error).message,
+        });
       }
     }
+    return result;
+  }
+
+  /**
+   * Claims `name` for `deploymentId`; a 409 `deployment_exists` while another live deployment
+   * holds it. A claim whose deployment ended (its release was lost) or was never requested
+   * within NAME_CLAIM_ABANDONED_MS is released and the name claimed in the same append.
+   */
+  async claimName(key: DeploymentNameKey, at: string, metadata: EventMetadata = {}): Promise<void> {
+    const stream = deploymentNameStream(key.accountId, key.name);
+    const options = { metadata: { ...metadata, accountId: key.accountId } };
+    const claim: DeploymentNameCommand = { type: "ClaimDeploymentName", ...key, at };
+    try {
+      await this.names.handle(stream, claim, options);
+      return;
+    } catch (error) {
+      if (!isDomainError(error, "deployment_exists")) throw error;
+    }
+    const holder = (await this.names.load(stream)).state.holder;
+    if (holder && !(await this.isStale(holder, at))) throw deploymentNameTaken(key.name);
+    // Released meanwhile, or stale: decided again, so a holder that changed still refuses.
+    const release: DeploymentNameCommand[] = holder
+      ? [{
+        type: "ReleaseDeploymentName",
+        ...key,
+        deploymentId: holder.deploymentId,
+        reason: "stale",
+        at,
+      }]
+      : [];
+    await this.names.handle(stream, [...release, claim], options);
+  }
+
+  async releaseName(
+    key: DeploymentNameKey,
+    reason: string,
+    at: string,
+    metadata: EventMetadata = {},
+  ): Promise<void> {
+    await this.names.handle(
+      deploymentNameStream(key.accountId, key.name),
+      { type: "ReleaseDeploymentName", ...key, reason, at },
+      { metadata: { ...metadata, accountId: key.accountId } },
+    );
+  }
+
+  private async isStale(
+    holder: { deploymentId: string; claimedAt: string },
+    at: string,
+  ): Promise<boolean> {
+    const { state } = await this.load(holder.deploymentId);
+    if (state.status === "terminated") return true;
+    return state.status === "none" &&
+      Date.parse(at) - Date.parse(holder.claimedAt) > NAME_CLAIM_ABANDONED_MS;
   }
 }
 
@@ -80,8 +147,4 @@ function eventIdFor(deploymentId: string, command: DeploymentCommand, index: num
     return deterministicEventId("deployment", `metering:${deploymentId}:${command.minute}`);
   }
   return newEventId();
-}
-
-function commandAccount(command: DeploymentCommand): string | undefined {
-  return command.type === "RequestPodDeployment" ? command.accountId : undefined;
 }

@@ -15,14 +15,16 @@ import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts"
 import type { Principal } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
 import { refuseUnknownFields } from "./deployment-fields.ts";
+import { deploymentNotFound } from "./deployment.decider.ts";
 import { DeploymentsQueries, type DeploymentView } from "./deployments.queries.ts";
 import { ExternalUpstreamsService } from "./external/external-upstreams.service.ts";
 import { PodHealthService } from "./pods/pod-health.service.ts";
 import { PodLifecycleService } from "./pods/pod-lifecycle.service.ts";
 
 /**
- * The caller's deployments. `POST` dispatches on `provider`: `external` registers an
- * OpenAI-compatible server the account runs itself; RunPod pods plug in beside it.
+ * The caller's deployments. `POST` dispatches on `provider`: `runpod` (the default) rents a pod
+ * that serves the model with Ollama; `external` registers an OpenAI-compatible server the account
+ * runs itself.
  */
 @Controller("api/deployments")
 export class DeploymentsController {
@@ -83,9 +85,7 @@ export class DeploymentsController {
   @RequirePermission("read")
   get(@Param("id") id: string, @CurrentPrincipal() principal: Principal) {
     const deployment = this.queries.get(principal.accountId, id);
-    if (!deployment) {
-      throw ApiError.notFound(`No deployment found with id '${id}'.`, "deployment_not_found", "id");
-    }
+    if (!deployment) throw deploymentNotFound(id);
     return deploymentBody(deployment);
   }
 

@@ -1,9 +1,13 @@
-import { Global, Inject, Module } from "@nestjs/common";
+import { Inject, Module } from "@nestjs/common";
+import { AuthModule } from "../auth/auth.module.ts";
+import { BillingModule } from "../billing/billing.module.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
+import { ProjectionsModule } from "../projections/projections.module.ts";
 import { DeploymentsController } from "./deployments.controller.ts";
 import { deploymentsProjection } from "./deployments.projection.ts";
 import { DeploymentsQueries } from "./deployments.queries.ts";
+import { UpstreamTargets } from "./upstream-targets.ts";
 import { ExternalUpstreamsService } from "./external/external-upstreams.service.ts";
 import { SECRET_BOX, SecretBox } from "../security/secret-box.ts";
 import { RunpodModule } from "../runpod/runpod.module.ts";
@@ -19,15 +23,16 @@ import { PodProvisioner } from "./pods/pod-provisioner.ts";
 import { PodReconciler } from "./pods/pod-reconciler.ts";
 
 /**
- * Deployments: the read model the inference router uses, external upstream registration, and
- * (added by the RunPod work) pod lifecycle. Global so the router can inject DeploymentsQueries.
+ * Deployments: external upstream registration and the pod lifecycle on RunPod (holds and
+ * metering through the ledger). Exports the read model and the upstream targets (base URL and
+ * ready authorization) for inference; the key box stays here.
  */
-@Global()
 @Module({
-  imports: [RunpodModule],
+  imports: [AuthModule, BillingModule, ProjectionsModule, RunpodModule],
   controllers: [DeploymentsController],
   providers: [
     DeploymentsQueries,
+    UpstreamTargets,
     ExternalUpstreamsService,
     // RunPod pods: command handler, background provisioning, health, reconciler, metering.
     DeploymentCommandHandler,
@@ -47,7 +52,7 @@ import { PodReconciler } from "./pods/pod-reconciler.ts";
       useFactory: (config: AppConfig) => SecretBox.open(config),
     },
   ],
-  exports: [DeploymentsQueries, SECRET_BOX, PodProvisioner, PodReconciler, PodMetering],
+  exports: [DeploymentsQueries, UpstreamTargets],
 })
 export class DeploymentsModule {
   constructor(@Inject(ProjectionRunner) runner: ProjectionRunner) {

@@ -124,6 +124,11 @@ export class DeploymentsQueries {
     }
     return view;
   }
+
+  /** Whether a deployment of the account that is not terminated goes by `name` (read model). */
+  hasName(accountId: string, name: string): boolean {
+    return this.resolve(accountId, name)?.name === name;
+  }
 }
 
 function toView(row: Row): DeploymentView {

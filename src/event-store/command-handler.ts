@@ -109,6 +109,11 @@ export type Decision<Event, State> = (state: State) => { events: Event[]; state:
 export interface HandleOptions<Event, State> {
   metadata?: EventMetadata | ((state: State) => EventMetadata);
   /**
+   * The metadata of the `index`th decided event, when events of one call have different causes
+   * (a batch of commands from several requests). Takes precedence over `metadata`.
+   */
+  metadataOf?: (event: Event, index: number) => EventMetadata;
+  /**
    * The id of the `index`th decided event. Derive it from an idempotency key where the command
    * has one, so a retried request appends nothing new. Default: random, so two writers deciding
    * the same transition conflict on the revision instead of deduplicating.
@@ -162,12 +167,15 @@ export class CommandHandler<Command, Event extends DomainEvent, State> {
       const metadata = typeof options.metadata === "function"
         ? options.metadata(newState)
         : options.metadata;
-      const toAppend: NewEvent[] = events.map((event, index) => ({
-        id: options.eventId?.(event, index, before) ?? newEventId(),
-        type: event.type,
-        data: event.data,
-        ...(metadata ? { metadata } : {}),
-      }));
+      const toAppend: NewEvent[] = events.map((event, index) => {
+        const eventMetadata = options.metadataOf?.(event, index) ?? metadata;
+        return {
+          id: options.eventId?.(event, index, before) ?? newEventId(),
+          type: event.type,
+          data: event.data,
+          ...(eventMetadata ? { metadata: eventMetadata } : {}),
+        };
+      });
       const appended = await this.store.append(stream, toAppend, {
         expectedRevision: before.revision === -1n ? "no_stream" : before.revision,
       });

@@ -1,8 +1,10 @@
 import { join } from "node:path";
 import { preparePrivateDirectory, restrictDatabaseToOwner } from "../common/private-files.ts";
 import { EsdbEventStore } from "./esdb-event-store.ts";
+import { type EventSchema, EventSchemas } from "./event-schemas.ts";
 import type { EventStore } from "./event-store.port.ts";
 import { SqliteEventStore } from "./sqlite-event-store.ts";
+import { UpcastingEventStore } from "./upcasting-event-store.ts";
 
 export interface EventStoreConfig {
   /** Where the embedded store keeps `events.sqlite`; created if missing. */
@@ -15,8 +17,19 @@ export interface EventStoreConfig {
   eventStoreWriter: "thread" | "inline";
 }
 
+/**
+ * The configured adapter behind the event schemas (event-schemas.ts), so every reader gets
+ * events in their current shape: the service's store and the CLI's are made here alike.
+ */
+export function createEventStore(
+  config: EventStoreConfig,
+  schemas: readonly EventSchema[],
+): EventStore {
+  return new UpcastingEventStore(createAdapter(config), new EventSchemas(schemas));
+}
+
 /** Picks the adapter: EventStoreDB when a connection string is configured, else SQLite. */
-export function createEventStore(config: EventStoreConfig): EventStore {
+function createAdapter(config: EventStoreConfig): EventStore {
   if (config.eventStoreConnectionString) {
     return new EsdbEventStore({ connectionString: config.eventStoreConnectionString });
   }

@@ -1,30 +1,22 @@
 import {
-  type AllStreamResolvedEvent,
   ANY,
   type AppendExpectedRevision,
   BACKWARDS,
   END,
   EventStoreDBClient,
-  eventTypeFilter,
-  excludeSystemEvents,
-  type Filter,
   FORWARDS,
   jsonEvent,
   type JSONType,
   NO_STREAM,
   type Position,
   type ReadPosition,
-  type ResolvedEvent,
   START,
   STREAM_EXISTS,
-  streamNameFilter,
   StreamNotFoundError,
   WrongExpectedVersionError,
 } from "@eventstore/db-client";
 import {
   type AppendResult,
-  type EventFilter,
-  type EventMetadata,
   type EventStore,
   EventStoreUnavailable,
   type ExpectedRevision,
@@ -36,8 +28,14 @@ import {
   type Subscription,
   WrongExpectedVersion,
 } from "./event-store.port.ts";
-import { closeOnAbort, matchesFilter } from "./event-filter.ts";
-import { repeatEvery, type Repeating } from "../common/repeat.ts";
+import { matchesFilter } from "./event-filter.ts";
+import {
+  comparePositions,
+  isUserEvent,
+  positionOf,
+  toRecordedEvent,
+} from "./esdb-recorded-event.ts";
+import { EsdbSubscription } from "./esdb-subscription.ts";
 
 /**
  * EventStoreDB / KurrentDB adapter.
@@ -261,158 +259,6 @@ export class EsdbEventStore implements EventStore {
   }
 }
 
-interface SubscriptionSettings {
-  initialDelayMs: number;
-  maxDelayMs: number;
-  stalledMs: number;
-  headPosition(): Promise<bigint>;
-  onClose(subscription: EsdbSubscription): void;
-}
-
-/**
- * A catch-up subscription to $all that survives dropped gRPC streams: it resubscribes from the
- * last position it has seen, with bounded exponential backoff, and skips anything at or before
- * that position, so events are never duplicated or skipped.
- */
-class EsdbSubscription implements Subscription {
-  private closed = false;
-  private current: ReturnType<EventStoreDBClient["subscribeToAll"]> | undefined;
-  private wakeBackoff: (() => void) | undefined;
-  private readonly iterator: AsyncGenerator<RecordedEvent>;
-  private readonly removeAbortListener: () => void;
-  /** Last position known to be processed by the server for us: delivered or checkpointed. */
-  private progress: Position | undefined;
-  private lastProgressAt = Date.now();
-  private watchdog: Repeating | undefined;
-
-  constructor(
-    private readonly client: EventStoreDBClient,
-    private readonly options: SubscribeOptions,
-    private readonly settings: SubscriptionSettings,
-  ) {
-    this.iterator = this.run();
-    this.removeAbortListener = closeOnAbort(options.signal, () => this.close());
-    if (options.signal?.aborted) this.closed = true;
-  }
-
-  [Symbol.asyncIterator](): AsyncGenerator<RecordedEvent> {
-    return this.iterator;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.removeAbortListener();
-    this.watchdog?.stop();
-    this.wakeBackoff?.();
-    await this.current?.unsubscribe().catch(() => undefined);
-    this.settings.onClose(this);
-  }
-
-  private async *run(): AsyncGenerator<RecordedEvent> {
-    const from = this.options.from ?? 0n;
-    let lastDelivered: Position | undefined = from > 0n
-      ? { commit: from, prepare: from }
-      : undefined;
-    let failures = 0;
-    this.startWatchdog();
-    try {
-      while (!this.closed) {
-        const subscription = this.client.subscribeToAll({
-          fromPosition: lastDelivered ?? START,
-          filter: this.serverFilter(),
-        });
-        this.current = subscription;
-        try {
-          for await (const resolved of subscription) {
-            failures = 0;
-            const position = resolved.event?.position;
-            if (!position) continue;
-            // After a resubscription the server may replay the boundary; never deliver twice.
-            if (lastDelivered && comparePositions(position, lastDelivered) <= 0) continue;
-            lastDelivered = position;
-            this.markProgress(position);
-            const recorded = toRecordedEvent(resolved);
-            if (
-              !recorded || !isUserEvent(recorded) || !matchesFilter(recorded, this.options.filter)
-            ) {
-              continue;
-            }
-            yield recorded;
-            if (this.closed) return;
-          }
-        } catch {
-          // Dropped, cancelled or failed: resubscribe below unless we are closing.
-        } finally {
-          await subscription.unsubscribe().catch(() => undefined);
-        }
-        if (this.closed) return;
-        failures++;
-        await this.backoff(failures);
-      }
-    } finally {
-      await this.close();
-    }
-  }
-
-  /** Server-side filtering where EventStoreDB can do it; matchesFilter() covers the rest. */
-  private serverFilter(): Filter {
-    const filter: EventFilter | undefined = this.options.filter;
-    const checkpointReached = (_: unknown, position: Position) => this.markProgress(position);
-    if (filter?.streamPrefixes && filter.streamPrefixes.length > 0) {
-      return streamNameFilter({ prefixes: filter.streamPrefixes, checkpointReached });
-    }
-    if (filter?.eventTypes && filter.eventTypes.length > 0) {
-      const exact = filter.eventTypes.map(escapeRegex).join("|");
-      return eventTypeFilter({ regex: `^(?:${exact})$`, checkpointReached });
-    }
-    return excludeSystemEvents({ checkpointReached });
-  }
-
-  private markProgress(position: Position): void {
-    if (!this.progress || comparePositions(position, this.progress) > 0) this.progress = position;
-    this.lastProgressAt = Date.now();
-  }
-
-  /** Detects a silently stalled stream: $all moved on but we heard nothing for a long time. */
-  private startWatchdog(): void {
-    const interval = Math.max(1000, Math.floor(this.settings.stalledMs / 2));
-    // Never keep the process alive just for the watchdog (repeatEvery unrefs its timer).
-    this.watchdog = repeatEvery(interval, async () => {
-      if (this.closed || Date.now() - this.lastProgressAt < this.settings.stalledMs) return;
-      try {
-        const head = await this.settings.headPosition();
-        if (head > (this.progress?.commit ?? this.options.from ?? 0n)) {
-          this.lastProgressAt = Date.now();
-          this.current?.destroy(new Error("subscription stalled; resubscribing"));
-        }
-      } catch {
-        // The server is unreachable: the subscription itself will fail and resubscribe.
-      }
-    });
-  }
-
-  private backoff(failures: number): Promise<void> {
-    const delay = Math.min(
-      this.settings.maxDelayMs,
-      this.settings.initialDelayMs * 2 ** Math.min(failures - 1, 16),
-    );
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wakeBackoff = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, delay);
-      this.wakeBackoff = done;
-    });
-  }
-}
-
-export function createEsdbEventStore(options: EsdbEventStoreOptions): EsdbEventStore {
-  return new EsdbEventStore(options);
-}
-
 function toEsdbExpectedRevision(expected: ExpectedRevision): AppendExpectedRevision {
   switch (expected) {
     case "any":
@@ -424,60 +270,6 @@ function toEsdbExpectedRevision(expected: ExpectedRevision): AppendExpectedRevis
     default:
       return expected;
   }
-}
-
-function positionOf(resolved: ResolvedEvent | AllStreamResolvedEvent): bigint | undefined {
-  return resolved.event?.position?.commit ?? resolved.commitPosition;
-}
-
-function toRecordedEvent(
-  resolved: ResolvedEvent | AllStreamResolvedEvent,
-): RecordedEvent | undefined {
-  const event = resolved.event;
-  if (!event) return undefined;
-  return {
-    id: event.id,
-    type: event.type,
-    data: event.isJson ? event.data : decodeJson(event.data as Uint8Array),
-    metadata: toMetadata(event.metadata),
-    stream: event.streamId,
-    revision: event.revision,
-    // Servers older than 22.6 do not report positions on stream reads.
-    position: positionOf(resolved) ?? -1n,
-    createdAt: event.created,
-  };
-}
-
-function toMetadata(metadata: unknown): EventMetadata {
-  if (metadata instanceof Uint8Array) {
-    if (metadata.length === 0) return {};
-    try {
-      return decodeJson(metadata) as EventMetadata;
-    } catch {
-      return {};
-    }
-  }
-  if (metadata && typeof metadata === "object") return metadata as EventMetadata;
-  return {};
-}
-
-function decodeJson(bytes: Uint8Array): unknown {
-  const text = new TextDecoder().decode(bytes);
-  return text.length === 0 ? null : JSON.parse(text);
-}
-
-function isUserEvent(event: Pick<RecordedEvent, "stream" | "type">): boolean {
-  return !event.type.startsWith("$") && !event.stream.startsWith("$");
-}
-
-function comparePositions(left: Position, right: Position): number {
-  if (left.commit !== right.commit) return left.commit < right.commit ? -1 : 1;
-  if (left.prepare !== right.prepare) return left.prepare < right.prepare ? -1 : 1;
-  return 0;
-}
-
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** gRPC status codes that mean "could not reach a usable server". */

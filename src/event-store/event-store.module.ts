@@ -6,6 +6,7 @@ import {
   type OnApplicationShutdown,
 } from "@nestjs/common";
 import { createEventStore, type EventStoreConfig } from "./create-event-store.ts";
+import type { EventSchema } from "./event-schemas.ts";
 import { EVENT_STORE, type EventStore } from "./event-store.port.ts";
 import { InstrumentedEventStore } from "./instrumented-event-store.ts";
 
@@ -19,20 +20,20 @@ class EventStoreLifecycle implements OnApplicationShutdown {
 }
 
 /**
- * Provides EVENT_STORE to the whole application. `forRoot(config)` takes the already validated
- * configuration; the store opens when the module is created and closes on shutdown.
+ * Provides EVENT_STORE to the whole application. `forRoot(config, schemas)` takes the already
+ * validated configuration and every feature module's event schemas (src/event-schemas.ts); the
+ * store opens when the module is created and closes on shutdown.
  */
 @Global()
 @Module({})
 export class EventStoreModule {
-  static forRoot(config: EventStoreConfig): DynamicModule {
+  static forRoot(config: EventStoreConfig, schemas: readonly EventSchema[]): DynamicModule {
     return {
       module: EventStoreModule,
-      global: true,
       providers: [
         {
           provide: EVENT_STORE,
-          useFactory: () => new InstrumentedEventStore(createEventStore(config)),
+          useFactory: () => new InstrumentedEventStore(createEventStore(config, schemas)),
         },
         EventStoreLifecycle,
       ],

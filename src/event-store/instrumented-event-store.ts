@@ -11,6 +11,7 @@ import {
   type Subscription,
   WrongExpectedVersion,
 } from "./event-store.port.ts";
+import { findEventTypeTail } from "./event-type-tail.ts";
 
 /** Counts appended events and expected-revision conflicts for /metrics, whatever the adapter. */
 export class InstrumentedEventStore implements EventStore {
@@ -57,8 +58,6 @@ export class InstrumentedEventStore implements EventStore {
 
   /** The embedded store's per-event-type tail (see ProjectionRunner.untilCurrent), when it has one. */
   get lastPositionOf(): ((types: Iterable<string>) => bigint) | undefined {
-    const tail = (this.inner as { lastPositionOf?: (types: Iterable<string>) => bigint })
-      .lastPositionOf;
-    return tail?.bind(this.inner);
+    return findEventTypeTail(this.inner)?.lastPositionOf;
   }
 }

@@ -1,13 +1,12 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
 import { type Clock, systemClock } from "../common/clock.ts";
 import {
   type AppendResult,
   type EventFilter,
   EventIdConflict,
-  type EventMetadata,
   type EventStore,
   EventStoreUnavailable,
   type ExpectedRevision,
@@ -17,9 +16,10 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
   type Subscription,
-  WrongExpectedVersion,
 } from "./event-store.port.ts";
-import { closeOnAbort } from "./event-filter.ts";
+import { SqliteEventTypeTail } from "./event-type-tail.ts";
+import { SqliteEventReader } from "./sqlite-event-reader.ts";
+import { SqliteSubscription, type SubscriptionSource } from "./sqlite-subscription.ts";
 import {
   type AppendOutcome,
   type AppendRequest,
@@ -66,17 +66,6 @@ interface PendingAppend extends AppendRequest {
   reject(error: unknown): void;
 }
 
-interface EventRow {
-  position: bigint;
-  id: string;
-  stream: string;
-  revision: bigint;
-  type: string;
-  data: string;
-  metadata: string;
-  created_at: bigint;
-}
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,21 +80,20 @@ CREATE TABLE IF NOT EXISTS events (
 );
 `;
 
-const EVENT_COLUMNS = "position, id, stream, revision, type, data, metadata, created_at";
 const DEFAULT_POLL_INTERVAL_MS = 25;
-/** Most new events lastPositionOf() looks at one by one; past that it answers the head. */
-const TAIL_PAGE = 1000;
 
 /**
  * The embedded event store: one SQLite file, WAL, a single serialised writer per process with
  * group commit. Concurrent append() calls queue up; one flush applies all of them in a single
- * BEGIN IMMEDIATE … COMMIT, each inside its own SAVEPOINT so a failing append rejects only its
- * own promise. Promises settle only after COMMIT returns, so an acknowledged append is durable.
+ * BEGIN IMMEDIATE … COMMIT. When a batch holds several appends each runs inside its own
+ * SAVEPOINT, so a failing append rejects only its own promise; a lone append needs none (the
+ * transaction is its savepoint). Promises settle only after COMMIT returns, so an acknowledged
+ * append is durable.
  *
  * Several processes may share the file: revisions are always read inside the write
  * transaction, SQLITE_BUSY is absorbed by busy_timeout, and live subscriptions poll the file.
  */
-export class SqliteEventStore implements EventStore {
+export class SqliteEventStore implements EventStore, SubscriptionSource {
   readonly path: string;
   private readonly db: DatabaseSync;
   private readonly clock: Clock;
@@ -118,22 +106,14 @@ export class SqliteEventStore implements EventStore {
   private closed = false;
   private readonly subscriptions = new Set<SqliteSubscription>();
   private readonly appendListeners = new Set<() => void>();
-  private readonly statementCache = new Map<string, StatementSync>();
   private readonly counters: SqliteEventStoreStats = { transactions: 0, appends: 0, events: 0 };
 
-  private readonly selectHead: StatementSync;
-  private readonly selectTail: StatementSync;
+  private readonly reader: SqliteEventReader;
   private readonly writer: SqliteAppendWriter | ThreadedAppendWriter;
   /** The batch being committed, if any: the writer takes one at a time. */
   private committing?: Promise<void>;
 
-  // The tail: the last position of each event type appended since this instance opened, so
-  // a freshness check that cares about a few types need not wait for unrelated events.
-  /** Every event up to here has had its type noted (or lies at or before tailBaseline). */
-  private tailPosition: bigint;
-  /** Types of events up to here are unknown: any of them may be of any type. */
-  private tailBaseline: bigint;
-  private readonly lastOfType = new Map<string, bigint>();
+  private readonly tail: SqliteEventTypeTail;
 
   constructor(options: SqliteEventStoreOptions) {
     this.path = options.path;
@@ -152,11 +132,8 @@ export class SqliteEventStore implements EventStore {
       ? new ThreadedAppendWriter(writerOptions)
       : new SqliteAppendWriter(this.db);
 
-    this.selectHead = this.prepare("SELECT coalesce(max(position), 0) AS head FROM events");
-    this.selectTail = this.prepare(
-      "SELECT position, type FROM events WHERE position > ? ORDER BY position LIMIT ?",
-    );
-    this.tailBaseline = this.tailPosition = this.headPositionSync();
+    this.reader = new SqliteEventReader(this.db);
+    this.tail = new SqliteEventTypeTail(this.db, () => this.headPositionSync());
   }
 
   /** Group-commit counters since this instance opened. */
@@ -199,21 +176,7 @@ export class SqliteEventStore implements EventStore {
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    const backwards = options.direction === "backwards";
-    const limit = options.maxCount ?? -1;
-    if (backwards) {
-      const from = options.from ?? BigInt(Number.MAX_SAFE_INTEGER);
-      return this.statement(
-        `SELECT ${EVENT_COLUMNS} FROM events WHERE stream = ? AND revision <= ? ` +
-          "ORDER BY revision DESC LIMIT ?",
-      ).all(stream, from, limit).map((row) => toRecordedEvent(row as unknown as EventRow));
-    }
-    return this.statement(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE stream = ? AND revision >= ? ` +
-        "ORDER BY revision ASC LIMIT ?",
-    ).all(stream, options.from ?? 0n, limit).map((row) =>
-      toRecordedEvent(row as unknown as EventRow)
-    );
+    return this.reader.readStream(stream, options);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
@@ -233,26 +196,15 @@ export class SqliteEventStore implements EventStore {
     return this.headPositionSync();
   }
 
-  /**
-   * A position at or after the last event of any of `types` in the store, appended by this
-   * process or any other sharing the file: a reader that has applied everything up to it has
-   * seen every such event. One indexed head read; the rows appended since the last call are
-   * read (position and type only) when the head has moved past what this instance has seen.
-   */
+  /** See SqliteEventTypeTail.lastPositionOf: what ProjectionRunner.untilCurrent waits for. */
   lastPositionOf(types: Iterable<string>): bigint {
     this.assertOpen();
-    if (this.headPositionSync() > this.tailPosition) this.readTail();
-    let last = this.tailBaseline;
-    for (const type of types) {
-      const position = this.lastOfType.get(type);
-      if (position !== undefined && position > last) last = position;
-    }
-    return last;
+    return this.tail.lastPositionOf(types);
   }
 
   async ping(): Promise<void> {
     this.assertOpen();
-    this.selectHead.get();
+    this.reader.head();
   }
 
   /** Commits queued appends, ends every subscription, then closes the file. */
@@ -275,30 +227,12 @@ export class SqliteEventStore implements EventStore {
 
   /** @internal */
   headPositionSync(): bigint {
-    return (this.selectHead.get() as { head: bigint }).head;
+    return this.reader.head();
   }
 
   /** @internal Events after `from` (exclusive), oldest first. */
   readAllSync(from: bigint, maxCount: number, filter?: EventFilter): RecordedEvent[] {
-    const conditions = ["position > ?"];
-    const parameters: (string | bigint | number)[] = [from];
-    const prefixes = filter?.streamPrefixes;
-    if (prefixes && prefixes.length > 0) {
-      conditions.push(`(${prefixes.map(() => "substr(stream, 1, ?) = ?").join(" OR ")})`);
-      for (const prefix of prefixes) parameters.push(prefix.length, prefix);
-    }
-    const types = filter?.eventTypes;
-    if (types && types.length > 0) {
-      conditions.push(`type IN (${types.map(() => "?").join(", ")})`);
-      parameters.push(...types);
-    }
-    parameters.push(maxCount);
-    const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE ${
-      conditions.join(" AND ")
-    } ORDER BY position ASC LIMIT ?`;
-    return this.statement(sql).all(...parameters).map((row) =>
-      toRecordedEvent(row as unknown as EventRow)
-    );
+    return this.reader.readAll(from, maxCount, filter);
   }
 
   /** @internal Resolves on the next in-process commit. */
@@ -365,7 +299,7 @@ export class SqliteEventStore implements EventStore {
       this.counters.events += written;
     }
     // Before any append is acknowledged: a freshness check after it must see its events.
-    if (written > 0) this.noteCommitted(batch, outcomes);
+    if (written > 0) this.tail.noteCommitted(batch, outcomes);
     batch.forEach((pending, index) => {
       const outcome = outcomes[index];
       if (outcome.ok) {
@@ -378,159 +312,9 @@ export class SqliteEventStore implements EventStore {
     if (written > 0) { for (const listener of [...this.appendListeners]) listener(); }
   }
 
-  /**
-   * Notes the types of the events a transaction wrote, without reading them back when they
-   * directly follow tailPosition (no other process appended in between); else reads the tail.
-   */
-  private noteCommitted(batch: PendingAppend[], outcomes: AppendOutcome[]): void {
-    let expected = this.tailPosition + 1n;
-    const written: Array<[bigint, string]> = [];
-    for (const [index, pending] of batch.entries()) {
-      const outcome = outcomes[index];
-      if (!outcome.ok || outcome.written === 0) continue;
-      let position = outcome.position - BigInt(outcome.written) + 1n;
-      if (position !== expected) return this.readTail();
-      for (const event of pending.events) written.push([position++, event.type]);
-      expected = position;
-    }
-    for (const [position, type] of written) this.lastOfType.set(type, position);
-    if (written.length > 0) this.tailPosition = written[written.length - 1][0];
-  }
-
-  /** Notes the type of every event after tailPosition; too many to look at: all may matter. */
-  private readTail(): void {
-    const rows = this.selectTail.all(this.tailPosition, TAIL_PAGE + 1) as unknown as Array<
-      { position: bigint; type: string }
-    >;
-    if (rows.length > TAIL_PAGE) {
-      this.tailBaseline = this.tailPosition = this.headPositionSync();
-      this.lastOfType.clear();
-      return;
-    }
-    for (const row of rows) this.lastOfType.set(row.type, row.position);
-    if (rows.length > 0) this.tailPosition = rows[rows.length - 1].position;
-  }
-
-  private prepare(sql: string): StatementSync {
-    const statement = this.db.prepare(sql);
-    statement.setReadBigInts(true);
-    return statement;
-  }
-
-  private statement(sql: string): StatementSync {
-    let statement = this.statementCache.get(sql);
-    if (!statement) {
-      statement = this.prepare(sql);
-      if (this.statementCache.size > 200) this.statementCache.clear();
-      this.statementCache.set(sql, statement);
-    }
-    return statement;
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new EventStoreUnavailable("event store is closed");
   }
-}
-
-/**
- * Catch-up then live. Pull-based: the consumer's pace sets the read pace. Live delivery wakes on
- * in-process commits immediately and polls the file for commits by other processes.
- */
-class SqliteSubscription implements Subscription {
-  private closed = false;
-  private wake: (() => void) | undefined;
-  private readonly iterator: AsyncGenerator<RecordedEvent>;
-  private readonly removeAbortListener: () => void;
-
-  constructor(
-    private readonly store: SqliteEventStore,
-    private readonly options: SubscribeOptions,
-    private readonly pageSize: number,
-  ) {
-    this.iterator = this.run();
-    this.removeAbortListener = closeOnAbort(options.signal, () => this.close());
-    if (options.signal?.aborted) this.closed = true;
-  }
-
-  [Symbol.asyncIterator](): AsyncGenerator<RecordedEvent> {
-    return this.iterator;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.removeAbortListener();
-    this.store.forgetSubscription(this);
-    this.wake?.();
-  }
-
-  private async *run(): AsyncGenerator<RecordedEvent> {
-    // `cursor` is how far the store has been examined; with a filter it may pass the last
-    // delivered event, which spares re-scanning filtered-out events on every poll.
-    let cursor = this.options.from ?? 0n;
-    try {
-      while (!this.isDone()) {
-        const head = this.store.headPositionSync();
-        if (head > cursor) {
-          const page = this.store.readAllSync(cursor, this.pageSize, this.options.filter);
-          for (const event of page) {
-            if (this.isDone()) return;
-            cursor = event.position;
-            yield event;
-          }
-          // A short page saw everything committed up to `head` (positions commit in order).
-          if (page.length < this.pageSize && head > cursor) cursor = head;
-          if (page.length === this.pageSize) continue;
-        }
-        await this.waitForAppends();
-      }
-    } finally {
-      await this.close();
-    }
-  }
-
-  private isDone(): boolean {
-    return this.closed || this.store.isClosed();
-  }
-
-  private waitForAppends(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        unsubscribe();
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, this.store.livePollIntervalMs);
-      const unsubscribe = this.store.onAppend(done);
-      this.wake = done;
-    });
-  }
-}
-
-export function createSqliteEventStore(options: SqliteEventStoreOptions): SqliteEventStore {
-  return new SqliteEventStore(options);
-}
-
-function toRecordedEvent(row: EventRow): RecordedEvent {
-  let data: unknown;
-  let metadata: EventMetadata | undefined;
-  return {
-    id: row.id,
-    type: row.type,
-    // Parsed on first read: a subscriber that passes over an event by its type (the projection
-    // runner does, for every inference event) never pays for its JSON.
-    get data() {
-      return data ??= JSON.parse(row.data);
-    },
-    get metadata() {
-      return metadata ??= JSON.parse(row.metadata) as EventMetadata;
-    },
-    stream: row.stream,
-    revision: row.revision,
-    position: row.position,
-    createdAt: new Date(Number(row.created_at)),
-  };
 }
 
 function validateAppend(stream: string, events: NewEvent[]): void {

@@ -1,24 +1,37 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req } from "@nestjs/common";
+import { ARTIFACT_STORE, type ArtifactStore } from "../artifacts/artifact-store.ts";
 import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts";
 import type { Principal } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
-import { processingBody } from "./generation.responses.ts";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import {
+  type ArtifactBytes,
+  completedBody,
+  processingBody,
+  statusBody,
+  storedArtifactBytes,
+} from "./generation.responses.ts";
 import { GenerationService } from "./generation.service.ts";
 import { GENERATION_KINDS, type GenerationKind } from "./job.events.ts";
 import { JobQueries, type JobView } from "./job.queries.ts";
 
 /**
- * Pay-per-request generation (quickstart-and-generation-api.txt): a warm worker's result comes
- * back in-line, a cold one's as a `poll_url`; video is always polled. Status polls read the
- * job-status projection, never RunPod.
+ * Pay-per-request generation: a warm worker's result comes back in-line, a cold one's as a
+ * `poll_url`; video is always polled. Status polls read the job-status projection, never RunPod.
  */
 @Controller("api/v1/generate")
 @RequirePermission("proxy")
 export class GenerationController {
+  private readonly artifactBytes: ArtifactBytes;
+
   constructor(
     @Inject(GenerationService) private readonly generation: GenerationService,
     @Inject(JobQueries) private readonly queries: JobQueries,
-  ) {}
+    @Inject(ARTIFACT_STORE) artifacts: ArtifactStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {
+    this.artifactBytes = storedArtifactBytes(artifacts);
+  }
 
   @Post("image")
   @HttpCode(200)
@@ -74,7 +87,7 @@ export class GenerationController {
     if (!job || job.kind !== kind) {
       throw ApiError.notFound(`No ${kind} job '${jobId}'.`, "job_not_found", "job_id");
     }
-    return this.generation.statusBody(job);
+    return statusBody(job, this.artifactBytes, this.config.publicBaseUrl);
   }
 
   private async generate(
@@ -90,7 +103,7 @@ export class GenerationController {
   private answer(job: JobView): Promise<Record<string, unknown>> | Record<string, unknown> {
     switch (job.status) {
       case "completed":
-        return this.generation.completedBody(job);
+        return completedBody(job, this.artifactBytes, this.config.publicBaseUrl);
       case "processing":
         return processingBody(job);
       case "cancelled":

@@ -1,14 +1,29 @@
 import { Buffer } from "node:buffer";
+import type { ArtifactStore } from "../artifacts/artifact-store.ts";
+import { ApiError } from "../common/api-error.ts";
 import { microsToUsd } from "../common/money.ts";
 import type { JobView } from "./job.queries.ts";
 
 /**
- * The documented response bodies (quickstart-and-generation-api.txt). Image, audio and text
- * bodies embed the output (base64 read back from the artifact store); video points at the
- * artifact URL. Status polls of a finished job answer the same body plus its status.
+ * The documented response bodies. Image, audio and text bodies embed the output (base64 read
+ * back from the artifact store); video points at the artifact URL. Status polls of a finished
+ * job answer the same body plus its status.
  */
 
 export type ArtifactBytes = (artifactId: string) => Promise<Uint8Array>;
+
+/** Reads an artifact a finished job recorded; one missing from the store is a server fault. */
+export function storedArtifactBytes(artifacts: ArtifactStore): ArtifactBytes {
+  return async (id) => {
+    const data = await artifacts.get(id);
+    if (!data) {
+      throw new ApiError(500, `Artifact '${id}' is missing from the store.`, {
+        code: "artifact_missing",
+      });
+    }
+    return data;
+  };
+}
 
 export function pollUrl(job: JobView): string {
   const query = new URLSearchParams({ endpoint_id: job.endpointId, model: job.model });

@@ -1,52 +1,26 @@
-import { ApiError } from "../common/api-error.ts";
 import { type CatalogueModel, servingLimits } from "../catalogue/catalogue.ts";
+import { ApiError } from "../common/api-error.ts";
+import {
+  type Body,
+  invalid,
+  optionalIntegerBetween,
+  optionalNumberBetween,
+} from "../common/body-fields.ts";
+import type {
+  AudioRequest,
+  GenerationRequest,
+  ImageRequest,
+  TextRequest,
+  VideoRequest,
+} from "./generation.request.ts";
 import type { GenerationKind } from "./job.events.ts";
 import { workerFormatOf } from "./worker-formats.ts";
 
 /**
- * Request validation for the generation endpoints, with the documented limits
- * (quickstart-and-generation-api.txt) or the model's own limits from the catalogue. Every
- * refusal is a 400 (404 for an unknown model) whose `param` names the field.
+ * Request validation for the generation endpoints, with the documented limits or the model's
+ * own limits from the catalogue. Every refusal is a 400 (404 for an unknown model) whose `param`
+ * names the field.
  */
-
-export interface ImageRequest {
-  kind: "image";
-  model: string;
-  prompt: string;
-  width: number;
-  height: number;
-  negativePrompt?: string;
-  steps?: number;
-  seed?: number;
-}
-
-export interface AudioRequest {
-  kind: "audio";
-  model: string;
-  text: string;
-  voice: string;
-  speed: number;
-}
-
-export interface VideoRequest {
-  kind: "video";
-  model: string;
-  prompt: string;
-  negativePrompt?: string;
-  duration: number;
-  size?: string;
-  seed?: number;
-}
-
-export interface TextRequest {
-  kind: "text";
-  model: string;
-  prompt: string;
-  maxTokens?: number;
-  temperature?: number;
-}
-
-export type GenerationRequest = ImageRequest | AudioRequest | VideoRequest | TextRequest;
 
 export const DEFAULT_IMAGE_SIZE = 1024;
 export const DEFAULT_SIZE_LIMITS = { min_size: 256, max_size: 1536, size_step: 64 };
@@ -65,31 +39,27 @@ export interface ModelLookup {
   get(id: string): CatalogueModel | undefined;
 }
 
-function invalid(message: string, param: string, code = "invalid_value"): ApiError {
-  return ApiError.badRequest(message, param, code);
-}
-
 /** Resolves the model for an endpoint of `kind`: 404 when unknown, 400 when another kind. */
 export function resolveModel(
   kind: GenerationKind,
-  body: Record<string, unknown>,
+  body: Body,
   catalogue: ModelLookup,
 ) {
   const id = body.model;
   if (id === undefined || id === null || id === "") {
-    throw invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter");
+    throw invalid("model", "Missing required parameter: 'model'.", "missing_required_parameter");
   }
-  if (typeof id !== "string") throw invalid("Invalid 'model': expected a string.", "model");
+  if (typeof id !== "string") throw invalid("model", "Invalid 'model': expected a string.");
   const model = catalogue.get(id);
   if (!model) {
     throw ApiError.notFound(`The model '${id}' does not exist`, "model_not_found", "model");
   }
   if (model.kind !== kind) {
     throw invalid(
+      "model",
       `Model '${id}' is not a${
         kind === "image" || kind === "audio" ? "n" : ""
       } ${kind} model and cannot be used with /generate/${kind}`,
-      "model",
       "invalid_model_type",
     );
   }
@@ -104,11 +74,11 @@ export function parseGenerationRequest(
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw ApiError.badRequest("The request body must be a JSON object.", null, "invalid_body");
   }
-  const body = raw as Record<string, unknown>;
+  const body = raw as Body;
   const model = resolveModel(kind, body, catalogue);
   for (const key of Object.keys(body)) {
     if (!ALLOWED[kind].includes(key)) {
-      throw invalid(`Unrecognized request argument supplied: ${key}`, key, "unknown_parameter");
+      throw invalid(key, `Unrecognized request argument supplied: ${key}`, "unknown_parameter");
     }
   }
   switch (kind) {
@@ -123,66 +93,38 @@ export function parseGenerationRequest(
   }
 }
 
-function requiredText(body: Record<string, unknown>, name: string, max: number): string {
+function requiredText(body: Body, name: string, max: number): string {
   const value = body[name];
   if (value === undefined || value === null) {
-    throw invalid(`Missing required parameter: '${name}'.`, name, "missing_required_parameter");
+    throw invalid(name, `Missing required parameter: '${name}'.`, "missing_required_parameter");
   }
   if (typeof value !== "string" || value.trim() === "") {
-    throw invalid(`Invalid '${name}': expected a non-empty string.`, name);
+    throw invalid(name, `Invalid '${name}': expected a non-empty string.`);
   }
   if (value.length > max) {
     throw invalid(
-      `Invalid '${name}': at most ${max} characters (got ${value.length}).`,
       name,
+      `Invalid '${name}': at most ${max} characters (got ${value.length}).`,
       "string_too_long",
     );
   }
   return value;
 }
 
-function optionalInteger(
-  body: Record<string, unknown>,
-  name: string,
-  min: number,
-  max: number,
-): number | undefined {
-  const value = body[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(`Invalid '${name}': expected an integer from ${min} to ${max}.`, name);
-  }
-  return value;
-}
-
-function optionalNumber(
-  body: Record<string, unknown>,
-  name: string,
-  min: number,
-  max: number,
-): number | undefined {
-  const value = body[name];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw invalid(`Invalid '${name}': expected a number from ${min} to ${max}.`, name);
-  }
-  return value;
-}
-
-function negativePrompt(body: Record<string, unknown>, model: CatalogueModel): string | undefined {
+function negativePrompt(body: Body, model: CatalogueModel): string | undefined {
   const value = body.negative_prompt;
   if (value === undefined || value === null) return undefined;
   if (!model.supports_negative_prompt) {
     throw invalid(
-      `'negative_prompt' is not supported by model '${model.id}'.`,
       "negative_prompt",
+      `'negative_prompt' is not supported by model '${model.id}'.`,
       "unsupported_parameter",
     );
   }
   if (typeof value !== "string" || value.length > MAX_PROMPT_CHARS) {
     throw invalid(
-      `Invalid 'negative_prompt': expected a string of at most ${MAX_PROMPT_CHARS} characters.`,
       "negative_prompt",
+      `Invalid 'negative_prompt': expected a string of at most ${MAX_PROMPT_CHARS} characters.`,
     );
   }
   return value;
@@ -190,7 +132,7 @@ function negativePrompt(body: Record<string, unknown>, model: CatalogueModel): s
 
 const MAX_SEED = 2 ** 32 - 1;
 
-function imageRequest(body: Record<string, unknown>, model: CatalogueModel): ImageRequest {
+function imageRequest(body: Body, model: CatalogueModel): ImageRequest {
   const prompt = requiredText(body, "prompt", MAX_PROMPT_CHARS);
   const limits = { ...DEFAULT_SIZE_LIMITS, ...model.limits };
   const size = (name: "width" | "height"): number => {
@@ -201,8 +143,8 @@ function imageRequest(body: Record<string, unknown>, model: CatalogueModel): Ima
       value > limits.max_size || value % limits.size_step !== 0
     ) {
       throw invalid(
-        `Invalid '${name}': must be a multiple of ${limits.size_step} from ${limits.min_size} to ${limits.max_size} for model '${model.id}'.`,
         name,
+        `Invalid '${name}': must be a multiple of ${limits.size_step} from ${limits.min_size} to ${limits.max_size} for model '${model.id}'.`,
       );
     }
     return value;
@@ -210,8 +152,8 @@ function imageRequest(body: Record<string, unknown>, model: CatalogueModel): Ima
   const width = size("width");
   const height = size("height");
   const negative = negativePrompt(body, model);
-  const steps = optionalInteger(body, "steps", 1, workerFormatOf(model).maxSteps ?? 150);
-  const seed = optionalInteger(body, "seed", 0, MAX_SEED);
+  const steps = optionalIntegerBetween(body, "steps", 1, workerFormatOf(model).maxSteps ?? 150);
+  const seed = optionalIntegerBetween(body, "seed", 0, MAX_SEED);
   return {
     kind: "image",
     model: model.id,
@@ -224,30 +166,30 @@ function imageRequest(body: Record<string, unknown>, model: CatalogueModel): Ima
   };
 }
 
-function audioRequest(body: Record<string, unknown>, model: CatalogueModel): AudioRequest {
+function audioRequest(body: Body, model: CatalogueModel): AudioRequest {
   const text = requiredText(body, "text", model.limits?.max_chars ?? MAX_AUDIO_CHARS);
-  const speed = optionalNumber(body, "speed", 0.5, 2.0) ?? 1.0;
+  const speed = optionalNumberBetween(body, "speed", 0.5, 2.0) ?? 1.0;
   let voice = model.default_voice ?? DEFAULT_VOICE;
   if (body.voice !== undefined && body.voice !== null) {
     if (typeof body.voice !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(body.voice)) {
-      throw invalid("Invalid 'voice': expected a voice id (letters, digits, _ . -).", "voice");
+      throw invalid("voice", "Invalid 'voice': expected a voice id (letters, digits, _ . -).");
     }
     voice = body.voice;
   }
   return { kind: "audio", model: model.id, text, voice, speed };
 }
 
-function videoRequest(body: Record<string, unknown>, model: CatalogueModel): VideoRequest {
+function videoRequest(body: Body, model: CatalogueModel): VideoRequest {
   const prompt = requiredText(body, "prompt", MAX_PROMPT_CHARS);
   const negative = negativePrompt(body, model);
-  const duration = optionalInteger(body, "duration", 1, 10) ?? 5;
+  const duration = optionalIntegerBetween(body, "duration", 1, 10) ?? 5;
   let size: string | undefined;
   if (body.size !== undefined && body.size !== null) {
     const match = typeof body.size === "string" ? /^(\d{3,4})\*(\d{3,4})$/.exec(body.size) : null;
-    if (!match) throw invalid("Invalid 'size': expected WIDTH*HEIGHT, e.g. 1280*720.", "size");
+    if (!match) throw invalid("size", "Invalid 'size': expected WIDTH*HEIGHT, e.g. 1280*720.");
     size = body.size as string;
   }
-  const seed = optionalInteger(body, "seed", 0, MAX_SEED);
+  const seed = optionalIntegerBetween(body, "seed", 0, MAX_SEED);
   return {
     kind: "video",
     model: model.id,
@@ -259,12 +201,12 @@ function videoRequest(body: Record<string, unknown>, model: CatalogueModel): Vid
   };
 }
 
-function textRequest(body: Record<string, unknown>, model: CatalogueModel): TextRequest {
+function textRequest(body: Body, model: CatalogueModel): TextRequest {
   const prompt = requiredText(body, "prompt", 100_000);
   // A flat price per job buys at most the model's serving limit, as on the OpenAI routes.
   const tokenLimit = servingLimits(model).maxTokens;
-  const maxTokens = optionalInteger(body, "max_tokens", 1, tokenLimit) ?? tokenLimit;
-  const temperature = optionalNumber(body, "temperature", 0, 2);
+  const maxTokens = optionalIntegerBetween(body, "max_tokens", 1, tokenLimit) ?? tokenLimit;
+  const temperature = optionalNumberBetween(body, "temperature", 0, 2);
   return {
     kind: "text",
     model: model.id,

@@ -5,9 +5,11 @@ import {
   type OnModuleDestroy,
 } from "@nestjs/common";
 import { logger } from "../common/json-logger.ts";
+import { PeriodicSweep } from "../common/repeat.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { GenerationService } from "./generation.service.ts";
 import { JobQueries, type JobView } from "./job.queries.ts";
+import { JobBilling } from "./job-billing.ts";
 
 const BATCH = 200;
 const CONCURRENCY = 8;
@@ -18,44 +20,40 @@ const BILLING_RETRY_MS = 30_000;
  * projection (so jobs in flight across a restart still end), and finishes billing for ended
  * jobs the ledger has not yet charged or released. Every instance may run it: the job
  * stream's expected revision lets only one instance end a job, and the ledger settles or
- * releases a hold once.
+ * releases a hold once. A pass runs at start, then every `jobPollIntervalMs`, one at a time.
  */
 @Injectable()
 export class JobPoller implements OnApplicationBootstrap, OnModuleDestroy {
-  private timer?: ReturnType<typeof setTimeout>;
-  private ticking?: Promise<void>;
+  private readonly passes: PeriodicSweep<void>;
   private stopped = false;
   private readonly billingRetryAt = new Map<string, number>();
   private readonly inFlight = new Set<string>();
 
   constructor(
     @Inject(GenerationService) private readonly generation: GenerationService,
+    @Inject(JobBilling) private readonly billing: JobBilling,
     @Inject(JobQueries) private readonly queries: JobQueries,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.passes = new PeriodicSweep(
+      config.jobPollIntervalMs,
+      () => this.pass(),
+      (error) => this.logFailure(error),
+    );
+  }
 
   onApplicationBootstrap(): void {
-    this.schedule(0);
+    this.passes.start();
   }
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.ticking;
+    await this.passes.stop();
   }
 
   /** One pass: poll open jobs, then finish pending billing. Exposed for tests and the bench. */
   tick(): Promise<void> {
-    this.ticking ??= this.pass().finally(() => (this.ticking = undefined));
-    return this.ticking;
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.tick().finally(() => this.schedule(this.config.jobPollIntervalMs));
-    }, delayMs);
-    this.timer.unref?.();
+    return this.passes.run();
   }
 
   private async pass(): Promise<void> {
@@ -68,9 +66,14 @@ export class JobPoller implements OnApplicationBootstrap, OnModuleDestroy {
         .filter((job) => (this.billingRetryAt.get(job.id) ?? 0) <= now);
       await forEachLimited(unbilled, CONCURRENCY, (job) => this.finishBilling(job));
     } catch (error) {
-      if (!this.stopped) {
-        logger.write("error", "job poller pass failed", { error: (error as Error).message });
-      }
+      // Caught here so that tick() never rejects.
+      this.logFailure(error);
+    }
+  }
+
+  private logFailure(error: unknown): void {
+    if (!this.stopped) {
+      logger.write("error", "job poller pass failed", { error: (error as Error).message });
     }
   }
 
@@ -91,8 +94,8 @@ export class JobPoller implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async finishBilling(job: JobView): Promise<void> {
     try {
-      if (job.status === "completed") await this.generation.settle(job.accountId, job.id, job);
-      else await this.generation.release(job.accountId, job.id, `job_${job.status}`);
+      if (job.status === "completed") await this.billing.settle(job.accountId, job.id, job);
+      else await this.billing.release(job.accountId, job.id, `job_${job.status}`);
       this.billingRetryAt.delete(job.id);
     } catch (error) {
       this.billingRetryAt.set(job.id, Date.now() + BILLING_RETRY_MS);

@@ -1,9 +1,14 @@
 import type { DatabaseSync } from "node:sqlite";
+import type { CreditsCharged, ReservationReleased } from "../billing/ledger.events.ts";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { Projection } from "../projections/projection.ts";
 import { JOB_CATEGORY, JOB_EVENT_TYPES, type JobEvent } from "./job.events.ts";
 
 export const JOB_STATUS_PROJECTION = "generation-jobs";
+
+/** The ledger's events that close a job's hold: charged (settled) or released. */
+type HoldClosed = CreditsCharged | ReservationReleased;
+const HOLD_CLOSED_TYPES: readonly HoldClosed["type"][] = ["CreditsCharged", "ReservationReleased"];
 
 /**
  * The job-status read model: one row per job (status polls, job lists and the poller's list
@@ -15,7 +20,7 @@ export class JobStatusProjection implements Projection {
   readonly name = JOB_STATUS_PROJECTION;
   readonly version = 1;
   readonly filter = {
-    eventTypes: [...JOB_EVENT_TYPES, "CreditsCharged", "ReservationReleased"],
+    eventTypes: [...JOB_EVENT_TYPES, ...HOLD_CLOSED_TYPES],
   };
 
   setup(db: DatabaseSync): void {
@@ -65,10 +70,13 @@ export class JobStatusProjection implements Projection {
   }
 
   apply(recorded: RecordedEvent, db: DatabaseSync): void {
-    if (recorded.type === "CreditsCharged" || recorded.type === "ReservationReleased") {
-      const reservationId = recorded.data.reservationId ?? recorded.data.chargeId;
+    if (HOLD_CLOSED_TYPES.includes(recorded.type as HoldClosed["type"])) {
+      const event = recorded as unknown as HoldClosed;
+      const reservationId = event.type === "CreditsCharged"
+        ? event.data.reservationId ?? event.data.chargeId
+        : event.data.reservationId;
       if (typeof reservationId !== "string") return;
-      const column = recorded.type === "CreditsCharged" ? "charged" : "released";
+      const column = event.type === "CreditsCharged" ? "charged" : "released";
       db.prepare(`UPDATE generation_jobs SET ${column} = 1 WHERE id = ?`).run(reservationId);
       return;
     }

@@ -1,11 +1,5 @@
-import {
-  decide,
-  evolve,
-  initialJobState,
-  type JobCommand,
-  JobRejected,
-  type JobState,
-} from "./job.decider.ts";
+import { deciderSpec } from "../../test/support/decider-spec.ts";
+import { type JobCommand, jobDecider, JobRejected } from "./job.decider.ts";
 import type { JobEvent, JobSubmitted } from "./job.events.ts";
 
 const at = "2026-01-01T00:00:00.000Z";
@@ -46,47 +40,50 @@ const cancel: JobCommand = {
   data: { jobId: "gen_1", actor: "account:acct_1", at },
 };
 
-/** given(events).when(command) → the events decided (or the rejection). */
-function given(events: JobEvent[]) {
-  const state = events.reduce<JobState>(evolve, initialJobState);
-  return { when: (command: JobCommand) => () => decide(command, state) };
-}
+const spec = deciderSpec(jobDecider);
 
 describe("job decider", () => {
   it("submits a new job", () => {
-    expect(given([]).when({ type: "SubmitJob", data: submitted.data })()).toEqual([submitted]);
+    spec.given([]).when({ type: "SubmitJob", data: submitted.data }).then([submitted]);
   });
 
   it("refuses to submit the same job twice", () => {
-    expect(given([submitted]).when({ type: "SubmitJob", data: submitted.data })).toThrow(
-      JobRejected,
+    spec.given([submitted]).when({ type: "SubmitJob", data: submitted.data }).thenRejects(
+      "job_exists",
     );
   });
 
   it("completes a processing job once; a second completion decides nothing", () => {
-    expect(given([submitted]).when(complete)()).toEqual([completed]);
-    expect(given([submitted, completed]).when(complete)()).toEqual([]);
+    spec.given([submitted]).when(complete).then([completed]);
+    spec.given([submitted, completed]).when(complete).then([]);
   });
 
   it("does not fail a completed job (no refund of a paid job by a late poll)", () => {
-    expect(given([submitted, completed]).when(fail)()).toEqual([]);
+    spec.given([submitted, completed]).when(fail).then([]);
   });
 
   it("cancels a processing job, carrying RunPod's job id", () => {
-    expect(given([submitted]).when(cancel)()).toEqual([{
+    spec.given([submitted]).when(cancel).then([{
       type: "JobCancelled",
       data: { jobId: "gen_1", runpodJobId: "sync-1", actor: "account:acct_1", at },
     }]);
   });
 
   it("refuses to cancel a completed job, and cancelling twice decides nothing", () => {
-    expect(given([submitted, completed]).when(cancel)).toThrow(/already completed/);
-    const cancelled = given([submitted]).when(cancel)();
-    expect(given([submitted, ...cancelled]).when(cancel)()).toEqual([]);
-    expect(given([submitted, ...cancelled]).when(complete)()).toEqual([]);
+    spec.given([submitted, completed]).when(cancel).thenRejects(
+      "job_finished",
+      /already completed/,
+    );
+    const cancelled = spec.given([submitted]).when(cancel).then();
+    spec.given([submitted, ...cancelled]).when(cancel).then([]);
+    spec.given([submitted, ...cancelled]).when(complete).then([]);
   });
 
   it("refuses to end a job that was never submitted", () => {
-    expect(given([]).when(complete)).toThrow(/No job/);
+    spec.given([]).when(complete).thenRejects("unknown_job", /No job/);
+  });
+
+  it("refuses with a JobRejected, a domain error the exception filter maps", () => {
+    expect(() => jobDecider.decide(complete, jobDecider.initialState())).toThrow(JobRejected);
   });
 });

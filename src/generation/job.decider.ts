@@ -1,11 +1,11 @@
+import { DomainError } from "../common/domain-error.ts";
 import type { Micros } from "../common/money.ts";
+import type { Decider } from "../event-store/command-handler.ts";
 import type {
-  ArtifactRef,
   GenerationKind,
   JobCompleted,
   JobEvent,
   JobFailed,
-  JobFailureReason,
   JobSubmitted,
 } from "./job.events.ts";
 
@@ -28,22 +28,16 @@ export interface JobState {
   priceMicros?: Micros;
 }
 
-export const initialJobState: JobState = { status: "none" };
-
 export type JobCommand =
   | { type: "SubmitJob"; data: JobSubmitted["data"] }
   | { type: "CompleteJob"; data: JobCompleted["data"] }
   | { type: "FailJob"; data: JobFailed["data"] }
   | { type: "CancelJob"; data: { jobId: string; actor: string; at: string } };
 
-export class JobRejected extends Error {
-  override readonly name = "JobRejected";
-  constructor(readonly code: "job_exists" | "unknown_job" | "job_finished", message: string) {
-    super(message);
-  }
-}
+/** The job's rule refusals; the exception filter's table says how each reads over HTTP. */
+export class JobRejected extends DomainError<"job_exists" | "unknown_job" | "job_finished"> {}
 
-export function decide(command: JobCommand, state: JobState): JobEvent[] {
+function decide(command: JobCommand, state: JobState): JobEvent[] {
   switch (command.type) {
     case "SubmitJob":
       if (state.status !== "none") {
@@ -79,7 +73,7 @@ export function decide(command: JobCommand, state: JobState): JobEvent[] {
   }
 }
 
-export function evolve(state: JobState, event: JobEvent): JobState {
+function evolve(state: JobState, event: JobEvent): JobState {
   switch (event.type) {
     case "JobSubmitted":
       return {
@@ -105,4 +99,8 @@ function unknown(jobId: string): JobRejected {
   return new JobRejected("unknown_job", `No job '${jobId}'.`);
 }
 
-export type { ArtifactRef, JobFailureReason };
+export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
+  decide,
+  evolve,
+  initialState: () => ({ status: "none" }),
+};

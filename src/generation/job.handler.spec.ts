@@ -52,8 +52,8 @@ describe("JobCommandHandler", () => {
         },
       }], {});
     const results = await Promise.all([complete(one), complete(two), complete(one), complete(two)]);
-    expect(results.filter((result) => result.events.length === 1)).toHaveLength(1);
-    expect(results.every((result) => result.state.status === "completed")).toBe(true);
+    expect(results.filter((result) => result.newEvents.length === 1)).toHaveLength(1);
+    expect(results.every((result) => result.newState.status === "completed")).toBe(true);
     const types = (await stores[0].readStream("job-gen_x")).map((event) => event.type);
     expect(types).toEqual(["JobSubmitted", "JobCompleted"]);
   });

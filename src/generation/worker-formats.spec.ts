@@ -1,5 +1,5 @@
 import { BUILT_IN_MODELS } from "../catalogue/catalogue.ts";
-import type { GenerationRequest } from "./generation.validation.ts";
+import type { GenerationRequest } from "./generation.request.ts";
 import { WORKER_FORMATS, WorkerOutputError } from "./worker-formats.ts";
 
 const image: GenerationRequest = {
@@ -140,7 +140,7 @@ describe("worker formats (runpod-api.md 4)", () => {
 
 describe("describeError", () => {
   it("keeps RunPod's error_message and drops the traceback", async () => {
-    const { describeError } = await import("./generation.service.ts");
+    const { describeError } = await import("./job-outcome.ts");
     const raised = JSON.stringify({
       error_type: "<class 'RuntimeError'>",
       error_message: "CUDA out of memory",

@@ -1,5 +1,5 @@
 import type { CatalogueModel, ModelWorker } from "../catalogue/catalogue.ts";
-import type { GenerationRequest } from "./generation.validation.ts";
+import type { GenerationRequest } from "./generation.request.ts";
 
 /**
  * Worker formats (runpod-api.md section 4): what each RunPod worker takes as `input` and how

@@ -2,9 +2,7 @@ import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../common/api-error.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { type CatalogueModel, ModelCatalogue, type ServingLimits } from "../catalogue/catalogue.ts";
-import type { DeploymentView } from "../deployments/deployments.queries.ts";
-import { DeploymentsQueries } from "../deployments/deployments.queries.ts";
-import { SECRET_BOX, type SecretBox } from "../security/secret-box.ts";
+import { type UpstreamTarget, UpstreamTargets } from "../deployments/upstream-targets.ts";
 import type { RouteKind } from "./inference.events.ts";
 
 /** How the upstream speaks: what to normalise in requests and responses. */
@@ -50,27 +48,26 @@ const PURPOSE_LABEL: Record<Purpose, string> = {
 @Injectable()
 export class ModelRouter {
   private readonly runpodApiUrl: string;
-  /** Routes of running deployments, per read-model row (rows are replaced when they change). */
-  private readonly deploymentRoutes = new WeakMap<DeploymentView, Route>();
+  /** Routes of running deployments, per target (one per read-model row, replaced on change). */
+  private readonly deploymentRoutes = new WeakMap<UpstreamTarget, Route>();
   /** Routes of catalogue models (a fixed set: one per model, built on first use). */
   private readonly catalogueRoutes = new Map<string, Route>();
 
   constructor(
-    @Inject(DeploymentsQueries) private readonly deployments: DeploymentsQueries,
+    @Inject(UpstreamTargets) private readonly targets: UpstreamTargets,
     @Inject(ModelCatalogue) private readonly catalogue: ModelCatalogue,
-    @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.runpodApiUrl = config.runpodApiUrl.replace(/\/+$/, "");
   }
 
   resolve(accountId: string, model: string, purpose: Purpose): Route {
-    const deployment = this.deployments.resolve(accountId, model);
-    if (deployment) {
-      let route = this.deploymentRoutes.get(deployment);
+    const target = this.targets.resolve(accountId, model);
+    if (target) {
+      let route = this.deploymentRoutes.get(target);
       if (!route) {
-        route = Object.freeze(this.deploymentRoute(deployment, model));
-        this.deploymentRoutes.set(deployment, route);
+        route = Object.freeze(this.deploymentRoute(target, model));
+        this.deploymentRoutes.set(target, route);
       }
       return route;
     }
@@ -95,21 +92,16 @@ export class ModelRouter {
 
   /** Ids a client may use: running deployments (name and model identifier), then catalogue models. */
   availableModels(accountId: string, purpose: Purpose = "chat"): string[] {
-    const names = new Set<string>();
-    for (const deployment of this.deployments.listForAccount(accountId)) {
-      if (deployment.status !== "running") continue;
-      names.add(deployment.name);
-      names.add(deployment.modelIdentifier);
-    }
+    const names = new Set(this.targets.servingNames(accountId));
     for (const entry of this.catalogue.list()) if (fits(entry, purpose)) names.add(entry.id);
     return [...names];
   }
 
-  private deploymentRoute(deployment: DeploymentView, model: string): Route {
-    if (deployment.status !== "running" || !deployment.baseUrl) {
+  private deploymentRoute(target: UpstreamTarget, model: string): Route {
+    if (target.status !== "running" || !target.baseUrl) {
       throw new ApiError(
         400,
-        `Model '${model}' deployment is not running (status: ${deployment.status})`,
+        `Model '${model}' deployment is not running (status: ${target.status})`,
         {
           type: "invalid_request_error",
           param: "model",
@@ -117,19 +109,15 @@ export class ModelRouter {
         },
       );
     }
-    const external = deployment.provider === "external";
-    let authorization: string | undefined;
-    if (external && deployment.apiKeyCiphertext) {
-      authorization = `Bearer ${this.secrets.decrypt(deployment.apiKeyCiphertext)}`;
-    }
-    const baseUrl = deployment.baseUrl.replace(/\/+$/, "");
+    const external = target.provider === "external";
+    const baseUrl = target.baseUrl;
     return {
       kind: external ? "external" : "pod",
-      deploymentId: deployment.id,
-      upstreamModel: deployment.modelIdentifier,
-      modelIdentifier: deployment.modelIdentifier,
+      deploymentId: target.deploymentId,
+      upstreamModel: target.modelIdentifier,
+      modelIdentifier: target.modelIdentifier,
       baseUrl,
-      authorization,
+      authorization: target.authorization,
       flavour: external ? "openai" : "ollama",
       guarded: external && !this.config.allowPrivateUpstreams,
       priceMicros: 0,

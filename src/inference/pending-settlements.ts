@@ -1,14 +1,16 @@
 import { type BeforeApplicationShutdown, Injectable } from "@nestjs/common";
 import { ApiError } from "../common/api-error.ts";
+import { isDomainError } from "../common/domain-error.ts";
 import { logger } from "../common/json-logger.ts";
 import { sleep } from "../common/sleep.ts";
+import { ReadModelUnavailable } from "../projections/read-model-unavailable.ts";
 
 /** Waits between attempts: a store hiccup clears in well under a second, a restart in seconds. */
 export const SETTLEMENT_RETRY_DELAYS_MS = [100, 500, 2_000, 5_000] as const;
 
 /**
  * Settles and releases per-request holds off the response path, so the client never waits for
- * the ledger: each settlement is retried a bounded number of times (a definitive 4xx refusal is
+ * the ledger: each settlement is retried a bounded number of times (a definitive refusal is
  * not), and shutdown waits for the ones still running before the event store closes. This is
  * the fast path only. What it gives up on (or a crash loses) is not lost: the charge
  * reconciler (billing/charge-reconciler.process.ts) charges every completed request whose
@@ -50,7 +52,7 @@ export class PendingSettlements implements BeforeApplicationShutdown {
         await attempt();
         return;
       } catch (error) {
-        const definitive = error instanceof ApiError && error.getStatus() < 500;
+        const definitive = isDefinitive(error);
         if (definitive || tries >= this.delaysMs.length) {
           // A settlement left undone is the charge reconciler's; a release left undone, expiry's.
           logger.write("warn", `inference ${what} failed; left to the reconciler`, {
@@ -64,4 +66,16 @@ export class PendingSettlements implements BeforeApplicationShutdown {
       }
     }
   }
+}
+
+/**
+ * A rule refused it, so a retry would be refused again. A busy ledger (ledger_conflict) and a
+ * read model that is behind, failed or stopping (ReadModelUnavailable) can clear, so they are
+ * retried. A 4xx ApiError is definitive too, from code that still speaks HTTP.
+ */
+function isDefinitive(error: unknown): boolean {
+  if (isDomainError(error)) {
+    return error.code !== "ledger_conflict" && !(error instanceof ReadModelUnavailable);
+  }
+  return error instanceof ApiError && error.getStatus() < 500;
 }

@@ -1,6 +1,7 @@
 import { type BeforeApplicationShutdown, Inject, Injectable } from "@nestjs/common";
 import { deterministicEventId } from "../common/ids.ts";
 import { logger } from "../common/json-logger.ts";
+import { sleep } from "../common/sleep.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { metrics } from "../common/metrics.ts";
 import { type InferenceEventMap, inferenceStream } from "./inference.events.ts";
@@ -95,6 +96,7 @@ export class UsageRecorder implements BeforeApplicationShutdown {
     };
     for (let attempt = 0;; attempt++) {
       try {
+        // One event on a new stream of its own: nothing to decide, so no handler and no read.
         await this.store.append(inferenceStream(data.inferenceId), [event], {
           expectedRevision: "any",
         });
@@ -110,7 +112,7 @@ export class UsageRecorder implements BeforeApplicationShutdown {
           });
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
+        await sleep(RETRY_DELAYS_MS[attempt]);
       }
     }
   }

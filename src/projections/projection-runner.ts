@@ -1,40 +1,19 @@
-import type { StatementSync } from "node:sqlite";
 import type { EventStore, RecordedEvent, Subscription } from "../event-store/event-store.port.ts";
-import { ApiError } from "../common/api-error.ts";
+import { matchesFilter } from "../event-store/event-filter.ts";
 import { logger } from "../common/json-logger.ts";
-import type { Projection, ProjectionState, ProjectionStatus } from "./projection.ts";
+import type { Projection, ProjectionStatus } from "./projection.ts";
+import { ProjectionCheckpoints } from "./projection-checkpoints.ts";
+import { ReadModelFreshness, type TrackedProjection } from "./read-model-freshness.ts";
 import type { ReadModelDatabase } from "./read-model.database.ts";
 
-interface Registered {
-  projection: Projection;
-  checkpoint: bigint;
+interface Registered extends TrackedProjection {
   /** The checkpoint as last stored; behind `checkpoint` only across events it does not match. */
   savedCheckpoint: bigint;
-  state: ProjectionState;
   error?: string;
-  /** Bumped whenever the projection's rows change (see changeCount). */
-  changes: number;
-  matches(event: RecordedEvent): boolean;
-}
-
-/**
- * The embedded store's cheap "last position of these event types" (SqliteEventStore), found
- * through the metrics wrapper; other stores answer freshness checks with their head.
- */
-interface EventTypeTail {
-  lastPositionOf(types: Iterable<string>): bigint;
 }
 
 /** How long a checkpoint that only skipped events may stay unstored (a restart re-skips them). */
 const CHECKPOINT_SAVE_INTERVAL_MS = 1_000;
-
-interface Waiter {
-  position: bigint;
-  names?: string[];
-  resolve(): void;
-  reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
-}
 
 export interface ProjectionRunnerOptions {
   /** Most events applied in one read-model transaction. */
@@ -48,26 +27,21 @@ export interface ProjectionRunnerOptions {
  * applied in one read-model transaction that also moves every projection's checkpoint, so a
  * crash never applies an event twice or skips one. Each projection runs inside its own
  * savepoint: one that throws is rolled back, marked `failed` with its error, and no longer fed,
- * while the others go on.
+ * while the others go on. Waiting for read models is ReadModelFreshness's; storing checkpoints
+ * is ProjectionCheckpoints'.
  */
 export class ProjectionRunner {
   private readonly registered = new Map<string, Registered>();
-  private readonly waiters = new Set<Waiter>();
+  private readonly checkpoints: ProjectionCheckpoints;
+  private readonly freshness: ReadModelFreshness;
   private subscription?: Subscription;
   private loop?: Promise<void>;
   private running = false;
   private buffer: RecordedEvent[] = [];
   private flushScheduled = false;
   private readonly batchSize: number;
-  private readonly waitTimeoutMs: number;
   private appliedEvents = 0;
-  private saveCheckpointStatement?: StatementSync;
   private lastCheckpointSaveAt = 0;
-  /** Every event type some projection reads (null: one reads every type); undefined: not known. */
-  private readTypes?: string[] | null;
-
-  /** The store's per-event-type tail, looked up once: untilCurrent runs on every request. */
-  private readonly tail: EventTypeTail | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -75,12 +49,13 @@ export class ProjectionRunner {
     projections: Projection[] = [],
     options: ProjectionRunnerOptions = {},
   ) {
-    this.tail = eventTypeTailOf(store);
     this.batchSize = options.batchSize ?? 2_000;
-    this.waitTimeoutMs = options.waitTimeoutMs ?? 5_000;
-    this.readModels.db.exec(`CREATE TABLE IF NOT EXISTS projection_checkpoints (
-      name TEXT PRIMARY KEY, version INTEGER NOT NULL, position INTEGER NOT NULL,
-      state TEXT NOT NULL, error TEXT)`);
+    this.freshness = new ReadModelFreshness(
+      store,
+      this.registered,
+      options.waitTimeoutMs ?? 5_000,
+    );
+    this.checkpoints = new ProjectionCheckpoints(readModels.db);
     for (const projection of projections) this.register(projection);
   }
 
@@ -89,27 +64,22 @@ export class ProjectionRunner {
     if (this.registered.has(projection.name)) {
       throw new Error(`projection ${projection.name} registered twice`);
     }
-    this.readTypes = undefined;
-    const db = this.readModels.db;
-    const row = db.prepare(
-      "SELECT version, position, state, error FROM projection_checkpoints WHERE name = ?",
-    )
-      .get(projection.name) as
-        | { version: number; position: number | bigint; state: string; error: string | null }
-        | undefined;
+    this.freshness.projectionsChanged();
+    const stored = this.checkpoints.load(projection.name);
+    const current = stored?.version === projection.version ? stored : undefined;
     this.readModels.transaction(() => {
-      projection.setup(db);
-      if (!row || row.version !== projection.version) {
-        if (row) {
+      projection.setup(this.readModels.db);
+      if (!current) {
+        if (stored) {
           logger.write("info", "projection version changed; rebuilding", {
             projection: projection.name,
           });
         }
-        projection.reset(db);
-        this.saveCheckpoint(projection, 0n, "catching_up", null);
+        projection.reset(this.readModels.db);
+        this.checkpoints.save(projection, 0n, "catching_up", null);
       }
     });
-    const checkpoint = row && row.version === projection.version ? BigInt(row.position) : 0n;
+    const checkpoint = current?.position ?? 0n;
     // A projection that failed before a restart gets another try: the fix may have shipped.
     this.registered.set(projection.name, {
       projection,
@@ -117,7 +87,6 @@ export class ProjectionRunner {
       savedCheckpoint: checkpoint,
       state: "catching_up",
       changes: 0,
-      matches: matcherOf(projection),
     });
     if (this.running) void this.restart();
   }
@@ -138,11 +107,7 @@ export class ProjectionRunner {
     await this.loop?.catch(() => undefined);
     this.flush();
     this.saveSkippedCheckpoints();
-    for (const waiter of this.waiters) {
-      clearTimeout(waiter.timer);
-      waiter.reject(new ApiError(503, "The service is shutting down.", { code: "shutting_down" }));
-    }
-    this.waiters.clear();
+    this.freshness.shutDown();
   }
 
   /** Clears a projection's rows and replays every event into it. Resolves when caught up. */
@@ -154,7 +119,7 @@ export class ProjectionRunner {
     this.flush();
     this.readModels.transaction(() => {
       entry.projection.reset(this.readModels.db);
-      this.saveCheckpoint(entry.projection, 0n, "catching_up", null);
+      this.checkpoints.save(entry.projection, 0n, "catching_up", null);
     });
     entry.changes++;
     entry.checkpoint = 0n;
@@ -166,55 +131,19 @@ export class ProjectionRunner {
     await this.waitFor(await this.store.headPosition(), [name], 10 * 60_000);
   }
 
-  /**
-   * Resolves once the named projections (all by default) have applied every event up to
-   * `position`, so a query after a write never reads stale rows. Bounded: a 503 after the timeout.
-   */
-  waitFor(position: bigint, names?: string[], timeoutMs = this.waitTimeoutMs): Promise<void> {
-    const failure = this.failureAmong(names);
-    if (failure) return Promise.reject(failure);
-    if (this.reached(position, names)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        position,
-        names,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters.delete(waiter);
-          reject(
-            new ApiError(503, "Read model is behind; try again shortly.", {
-              code: "projection_lagging",
-              headers: { "retry-after": "1" },
-            }),
-          );
-        }, timeoutMs),
-      };
-      this.waiters.add(waiter);
-    });
+  /** See ReadModelFreshness.waitFor: bounded, rejects with ReadModelUnavailable. */
+  waitFor(position: bigint, names?: string[], timeoutMs?: number): Promise<void> {
+    return this.freshness.waitFor(position, names, timeoutMs);
   }
 
-  /**
-   * Resolves once the named projections have applied every event the store holds now, from any
-   * instance sharing it, of a type that any projection reads. One subscription feeds every
-   * projection in the same batches, so from then on no read model misses a write acknowledged
-   * before the call; `names` only decides whose failure fails the wait. With the embedded store
-   * events no projection reads (inference usage) are skipped for one indexed head read, so they
-   * never make a caller wait; with another store the whole head counts.
-   */
+  /** See ReadModelFreshness.untilCurrent. */
   untilCurrent(names: string[]): Promise<void> {
-    const tail = this.tail;
-    const types = tail && this.typesReadByProjections();
-    if (tail && types) return this.waitFor(tail.lastPositionOf(types), names);
-    return this.store.headPosition().then((head) => this.waitFor(head, names));
+    return this.freshness.untilCurrent(names);
   }
 
-  /**
-   * A number that changes whenever the projection's rows may have changed (events applied, a
-   * rebuild): a cache of query results over its rows stays valid while it stays the same.
-   */
+  /** See ReadModelFreshness.changeCount. */
   changeCount(name: string): number {
-    return this.selected([name])[0].changes;
+    return this.freshness.changeCount(name);
   }
 
   async status(): Promise<ProjectionStatus[]> {
@@ -298,9 +227,10 @@ export class ProjectionRunner {
     const last = batch[batch.length - 1].position;
     const work: Array<[Registered, RecordedEvent[]]> = [];
     for (const entry of this.registered.values()) {
-      if (entry.state === "failed" || entry.state === "stopped") continue;
+      if (entry.state === "failed") continue;
+      const filter = entry.projection.filter;
       const events = batch.filter((event) =>
-        event.position > entry.checkpoint && entry.matches(event)
+        event.position > entry.checkpoint && matchesFilter(event, filter)
       );
       if (events.length > 0) work.push([entry, events]);
     }
@@ -327,17 +257,16 @@ export class ProjectionRunner {
             failures.push([entry, error as Error]);
             continue;
           }
-          this.saveCheckpoint(entry.projection, last, "live", null);
+          this.checkpoints.save(entry.projection, last, "live", null);
         }
         for (const [entry, error] of failures) {
-          this.saveCheckpoint(entry.projection, entry.checkpoint, "failed", error.message);
+          this.checkpoints.save(entry.projection, entry.checkpoint, "failed", error.message);
         }
         if (saveSkipped) {
           for (const entry of this.registered.values()) {
-            if (entry.state === "failed" || entry.state === "stopped") continue;
-            if (applying.has(entry)) continue;
+            if (entry.state === "failed" || applying.has(entry)) continue;
             if (entry.savedCheckpoint < last) {
-              this.saveCheckpoint(entry.projection, last, "live", null);
+              this.checkpoints.save(entry.projection, last, "live", null);
             }
           }
         }
@@ -351,7 +280,7 @@ export class ProjectionRunner {
     const failed = new Set(failures.map(([entry]) => entry));
     for (const entry of applying) if (!failed.has(entry)) entry.changes++;
     for (const entry of this.registered.values()) {
-      if (entry.state === "failed" || entry.state === "stopped" || failed.has(entry)) continue;
+      if (entry.state === "failed" || failed.has(entry)) continue;
       if (entry.checkpoint < last) entry.checkpoint = last;
       if (saveSkipped || applying.has(entry)) {
         entry.savedCheckpoint = entry.checkpoint;
@@ -367,115 +296,29 @@ export class ProjectionRunner {
         error: error.message,
       });
     }
-    this.settleWaiters();
+    this.freshness.settle();
   }
 
   /** Stores every checkpoint that moved only across skipped events (at stop). */
   private saveSkippedCheckpoints(): void {
     const behind = [...this.registered.values()].filter((entry) =>
-      entry.state !== "failed" && entry.state !== "stopped" &&
-      entry.savedCheckpoint < entry.checkpoint
+      entry.state !== "failed" && entry.savedCheckpoint < entry.checkpoint
     );
     if (behind.length === 0) return;
     this.readModels.transaction(() => {
       for (const entry of behind) {
-        this.saveCheckpoint(entry.projection, entry.checkpoint, "live", null);
+        this.checkpoints.save(entry.projection, entry.checkpoint, "live", null);
       }
     });
     for (const entry of behind) entry.savedCheckpoint = entry.checkpoint;
   }
 
-  private settleWaiters(): void {
-    for (const waiter of this.waiters) {
-      const failure = this.failureAmong(waiter.names);
-      if (failure) {
-        clearTimeout(waiter.timer);
-        this.waiters.delete(waiter);
-        waiter.reject(failure);
-      } else if (this.reached(waiter.position, waiter.names)) {
-        clearTimeout(waiter.timer);
-        this.waiters.delete(waiter);
-        waiter.resolve();
-      }
-    }
-  }
-
-  private reached(position: bigint, names?: string[]): boolean {
-    for (const entry of this.selected(names)) {
-      if (entry.checkpoint < position) return false;
-    }
-    return true;
-  }
-
-  private failureAmong(names?: string[]): ApiError | undefined {
-    for (const entry of this.selected(names)) {
-      if (entry.state === "failed") {
-        return new ApiError(503, `Read model '${entry.projection.name}' is unavailable.`, {
-          code: "projection_failed",
-        });
-      }
-    }
-    return undefined;
-  }
-
-  private selected(names?: string[]): Registered[] {
-    if (!names) return [...this.registered.values()];
-    return names.map((name) => {
-      const entry = this.registered.get(name);
-      if (!entry) throw new Error(`unknown projection ${name}`);
-      return entry;
-    });
-  }
-
   private lowestCheckpoint(): bigint {
     let lowest: bigint | undefined;
     for (const entry of this.registered.values()) {
-      if (entry.state === "failed" || entry.state === "stopped") continue;
+      if (entry.state === "failed") continue;
       if (lowest === undefined || entry.checkpoint < lowest) lowest = entry.checkpoint;
     }
     return lowest ?? 0n;
   }
-
-  private saveCheckpoint(
-    projection: Projection,
-    position: bigint,
-    state: ProjectionState,
-    error: string | null,
-  ): void {
-    this.saveCheckpointStatement ??= this.readModels.db.prepare(
-      `INSERT INTO projection_checkpoints (name, version, position, state, error) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT(name) DO UPDATE SET version = excluded.version, position = excluded.position,
-       state = excluded.state, error = excluded.error`,
-    );
-    this.saveCheckpointStatement.run(projection.name, projection.version, position, state, error);
-  }
-
-  /** Every event type some projection reads, or null when one of them reads every type. */
-  private typesReadByProjections(): string[] | null {
-    if (this.readTypes === undefined) {
-      const filters = [...this.registered.values()]
-        .filter((entry) => entry.projection.readersWait !== false)
-        .map((entry) => entry.projection.filter?.eventTypes);
-      this.readTypes = filters.every((wanted) => wanted !== undefined)
-        ? [...new Set(filters.flatMap((wanted) => wanted!))]
-        : null;
-    }
-    return this.readTypes;
-  }
-}
-
-function eventTypeTailOf(store: EventStore): EventTypeTail | undefined {
-  const tail = store as Partial<EventTypeTail>;
-  return typeof tail.lastPositionOf === "function" ? tail as EventTypeTail : undefined;
-}
-
-/** The projection's filter as one predicate, with its type list as a Set. */
-function matcherOf(projection: Projection): (event: RecordedEvent) => boolean {
-  const filter = projection.filter;
-  if (!filter) return () => true;
-  const types = filter.eventTypes ? new Set(filter.eventTypes) : undefined;
-  const prefixes = filter.streamPrefixes;
-  return (event) =>
-    (!types || types.has(event.type)) &&
-    (!prefixes || prefixes.some((prefix) => event.stream.startsWith(prefix)));
 }

@@ -27,7 +27,7 @@ export interface Projection {
   apply(event: RecordedEvent, db: DatabaseSync): void;
 }
 
-export type ProjectionState = "catching_up" | "live" | "stopped" | "failed";
+export type ProjectionState = "catching_up" | "live" | "failed";
 
 export interface ProjectionStatus {
   name: string;

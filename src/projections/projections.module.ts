@@ -1,28 +1,26 @@
 import {
-  Global,
   Inject,
   Module,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from "@nestjs/common";
-import { join } from "node:path";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
 import { ProjectionRunner } from "./projection-runner.ts";
-import { ReadModelDatabase } from "./read-model.database.ts";
+import { ReadModelDatabase, readModelDatabasePath } from "./read-model.database.ts";
 
 /**
- * The read side. Feature modules inject ProjectionRunner and call `register(projection)` in
- * their constructor or onModuleInit; the runner starts feeding them once the app has booted.
+ * The read side. Feature modules import this one, inject ProjectionRunner and call
+ * `register(projection)` in their constructor or onModuleInit; the runner starts feeding them
+ * once the app has booted. A static module, so every importer shares the one runner.
  */
-@Global()
 @Module({
   providers: [
     {
       provide: ReadModelDatabase,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) =>
-        new ReadModelDatabase(join(config.dataDir, `read-models.${config.instanceId}.sqlite`)),
+        new ReadModelDatabase(readModelDatabasePath(config.dataDir, config.instanceId)),
     },
     {
       provide: ProjectionRunner,

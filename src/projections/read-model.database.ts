@@ -1,6 +1,11 @@
 import { DatabaseSync } from "node:sqlite";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { preparePrivateDirectory, restrictDatabaseToOwner } from "../common/private-files.ts";
+
+/** Where an instance keeps its read models; the service and the CLI both open this file. */
+export function readModelDatabasePath(dataDir: string, instanceId: string): string {
+  return join(dataDir, `read-models.${instanceId}.sqlite`);
+}
 
 /**
  * The local read database: every projection's tables and the checkpoints, in one SQLite file

@@ -38,5 +38,7 @@ const WINDOW_MS = 60_000;
     }),
   ],
   providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }],
+  // The throttler's storage (getStorageToken()), for the auth module's login and key budgets.
+  exports: [ThrottlerModule],
 })
 export class RateLimitModule {}

@@ -1,10 +1,10 @@
-import { Global, Module } from "@nestjs/common";
+import { Module } from "@nestjs/common";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { PodsClient } from "./pods.client.ts";
 import { RUNPOD_CONFIG, type RunpodConfig } from "./runpod.config.ts";
 import { ServerlessClient } from "./serverless.client.ts";
 
-/** RunPod clients for the whole app, configured from the one validated AppConfig. */
+/** The RunPod clients' settings, from the one validated AppConfig. */
 export function runpodConfigFromApp(config: AppConfig): RunpodConfig {
   return {
     restUrl: config.runpodRestUrl.replace(/\/+$/, ""),
@@ -16,7 +16,7 @@ export function runpodConfigFromApp(config: AppConfig): RunpodConfig {
   };
 }
 
-@Global()
+/** RunPod's pod and serverless clients, for deployments and generation. */
 @Module({
   providers: [
     { provide: RUNPOD_CONFIG, inject: [APP_CONFIG], useFactory: runpodConfigFromApp },

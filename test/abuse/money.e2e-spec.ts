@@ -128,15 +128,9 @@ describe("scenario 10 (second half): balance at an instant and ledger memory", (
         );
       }
     });
-    // What the cached account keeps: a map entry per charge and per hold (read the same way on
-    // the old code, which has no accessor for it).
-    const state = (ledger as unknown as {
-      accounts: Map<
-        string,
-        { state: { charges: Map<string, unknown>; holds: Map<string, unknown> } }
-      >;
-    }).accounts.get(tenant.accountId)!.state;
-    const entries = state.charges.size + state.holds.size;
+    // What the cached account keeps: a map entry per charge and per hold.
+    const cached = ledger.cachedEntries(tenant.accountId)!;
+    const entries = cached.charges + cached.holds;
     // Idempotency still holds for a key long forgotten: a replay of the first charge is a no-op.
     await ledger.charge(tenant.accountId, {
       chargeId: "req_0",

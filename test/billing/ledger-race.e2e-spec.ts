@@ -4,7 +4,7 @@ import { replayLedger } from "../../src/billing/ledger.decider.ts";
 import { type LedgerEvent, ledgerStream } from "../../src/billing/ledger.events.ts";
 import { LEDGER_PROJECTION } from "../../src/billing/ledger.projection.ts";
 import { LedgerService } from "../../src/billing/ledger.service.ts";
-import { ApiError } from "../../src/common/api-error.ts";
+import { toApiError } from "../../src/common/openai-exception.filter.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { ProjectionRunner } from "../../src/projections/projection-runner.ts";
 import { fundedAccount } from "../support/accounts.ts";
@@ -24,9 +24,8 @@ async function fortyChargesOfOneCent(ledgers: LedgerService[], accountId: string
   );
   const refused =
     results.filter((result) =>
-      result.status === "rejected" && result.reason instanceof ApiError &&
-      result.reason.getStatus() === 402 &&
-      result.reason.body().error.code === "insufficient_credits"
+      result.status === "rejected" && toApiError(result.reason).getStatus() === 402 &&
+      toApiError(result.reason).body().error.code === "insufficient_credits"
     ).length;
   return {
     succeeded: results.filter((result) => result.status === "fulfilled").length,

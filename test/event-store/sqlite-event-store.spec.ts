@@ -9,7 +9,9 @@ import {
   type EventStore,
   WrongExpectedVersion,
 } from "../../src/event-store/event-store.port.ts";
+import { EventSchemas } from "../../src/event-store/event-schemas.ts";
 import { SqliteEventStore } from "../../src/event-store/sqlite-event-store.ts";
+import { UpcastingEventStore } from "../../src/event-store/upcasting-event-store.ts";
 import {
   collect,
   delay,
@@ -42,6 +44,31 @@ for (const writer of ["inline", "thread"] as const) {
     };
   });
 }
+
+// The decorator every service store wears: with a schema registered (for a type the contract never
+// writes) its subscription and read wrappers are in play, and must keep the port's behaviour.
+describeEventStoreContract("SQLite behind UpcastingEventStore", async () => {
+  const directory = temporaryDirectory();
+  const path = join(directory, "events.sqlite");
+  const schemas = new EventSchemas([
+    { type: "ContractUnusedType", version: 2, upcasters: [{ from: 1, upcast: (data) => data }] },
+  ]);
+  const open = () =>
+    new UpcastingEventStore(new SqliteEventStore({ path, pollIntervalMs: 10 }), schemas);
+  let current: EventStore = open();
+  return {
+    store: current,
+    reopen: async () => {
+      await current.close();
+      current = open();
+      return current;
+    },
+    cleanup: async () => {
+      await current.close();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+});
 
 describe("SqliteEventStore", () => {
   let directory: string;

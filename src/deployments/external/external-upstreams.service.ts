@@ -1,12 +1,12 @@
 import { Inject, Injectable } from "@nestjs/common";
-import { ApiError } from "../../common/api-error.ts";
 import { CLOCK, type Clock } from "../../common/clock.ts";
-import { newEventId, newId } from "../../common/ids.ts";
+import { newId } from "../../common/ids.ts";
+import { logger } from "../../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
-import { EVENT_STORE, type EventStore } from "../../event-store/event-store.port.ts";
 import type { Principal } from "../../auth/principal.ts";
 import { checkDeploymentName, refuseUnknownFields, textField } from "../deployment-fields.ts";
-import { type DeploymentRequested, deploymentStream } from "../deployment.events.ts";
+import { DeploymentCommandHandler } from "../deployment.handler.ts";
+import { deploymentNameTaken } from "../deployment-names.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
 import { SECRET_BOX, type SecretBox } from "../../security/secret-box.ts";
 import { checkUpstreamUrl } from "../../security/ssrf-guard.ts";
@@ -31,7 +31,7 @@ export const EXTERNAL_DEPLOYMENT_FIELDS = [
 @Injectable()
 export class ExternalUpstreamsService {
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(DeploymentCommandHandler) private readonly handler: DeploymentCommandHandler,
     @Inject(DeploymentsQueries) private readonly queries: DeploymentsQueries,
     @Inject(SECRET_BOX) private readonly secrets: SecretBox,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -57,31 +57,38 @@ export class ExternalUpstreamsService {
       allowPrivate: this.config.allowPrivateUpstreams,
     });
     const baseUrl = checked.url.toString().replace(/\/+$/, "");
-    const existing = this.queries.resolve(principal.accountId, input.name);
-    if (existing && existing.name === input.name) {
-      throw ApiError.conflict(
-        `A deployment named '${input.name}' already exists.`,
-        "deployment_exists",
-      );
-    }
+    const accountId = principal.accountId;
+    // A cheap first refusal, and the only one for deployments older than name claims; the claim
+    // below is the race-free one.
+    if (this.queries.hasName(accountId, input.name)) throw deploymentNameTaken(input.name);
     const deploymentId = newId("ext", 16);
-    const data: DeploymentRequested = {
-      deploymentId,
-      accountId: principal.accountId,
-      provider: "external",
-      name: input.name,
-      modelIdentifier: input.model,
-      baseUrl,
-      ...(input.apiKey ? { apiKeyCiphertext: this.secrets.encrypt(input.apiKey) } : {}),
-      requestedAt: this.clock.now().toISOString(),
-    };
-    const appended = await this.store.append(deploymentStream(deploymentId), [{
-      id: newEventId(),
-      type: "DeploymentRequested",
-      data,
-      metadata: { accountId: principal.accountId, actor: principal.actor, requestId },
-    }], { expectedRevision: "no_stream" });
-    await this.queries.waitFor(appended.position);
+    const metadata = { actor: principal.actor, requestId };
+    const name = { accountId, name: input.name, deploymentId };
+    const at = this.clock.now().toISOString();
+    await this.handler.claimName(name, at, metadata);
+    let appended;
+    try {
+      appended = await this.handler.handle(deploymentId, {
+        type: "RegisterExternalUpstream",
+        deploymentId,
+        accountId,
+        name: input.name,
+        modelIdentifier: input.model,
+        baseUrl,
+        ...(input.apiKey ? { apiKeyCiphertext: this.secrets.encrypt(input.apiKey) } : {}),
+        at,
+      }, metadata);
+    } catch (error) {
+      // Give the name back so a retry can succeed; a release lost here goes stale and is taken back.
+      await this.handler.releaseName(name, "request_failed", at, metadata).catch((releaseError) =>
+        logger.write("warn", "could not release a deployment name", {
+          deploymentId,
+          error: (releaseError as Error).message,
+        })
+      );
+      throw error;
+    }
+    await this.queries.waitFor(appended.position!);
     return this.queries.get(principal.accountId, deploymentId)!;
   }
 }

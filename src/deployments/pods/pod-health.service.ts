@@ -1,10 +1,10 @@
 import { Inject, Injectable } from "@nestjs/common";
-import { ApiError } from "../../common/api-error.ts";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { OllamaClient } from "../../runpod/pod-proxy.ts";
 import { RUNPOD_CONFIG, type RunpodConfig } from "../../runpod/runpod.config.ts";
 import type { DeploymentStatus } from "../deployment.events.ts";
 import { DeploymentsQueries } from "../deployments.queries.ts";
+import { deploymentNotFound } from "../deployment.decider.ts";
 import { DeploymentCommandHandler } from "../deployment.handler.ts";
 
 /** The documented `GET /api/deployments/{id}/health` body. */
@@ -42,9 +42,7 @@ export class PodHealthService {
 
   async check(accountId: string, id: string): Promise<DeploymentHealth> {
     const deployment = this.queries.get(accountId, id);
-    if (!deployment || deployment.provider !== "runpod") {
-      throw ApiError.notFound(`No deployment found with id '${id}'.`, "deployment_not_found", "id");
-    }
+    if (!deployment || deployment.provider !== "runpod") throw deploymentNotFound(id);
     let ollama = SERVICE_WHEN_NOT_SERVING[deployment.status];
     let responseTimeMs: number | null = null;
     if ((deployment.status === "running" || deployment.status === "pulling") && deployment.podId) {

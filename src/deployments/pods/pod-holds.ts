@@ -1,9 +1,19 @@
 import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../../common/api-error.ts";
+import { isDomainError } from "../../common/domain-error.ts";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
 import type { DeploymentState } from "../deployment.decider.ts";
 import { DeploymentCommandHandler } from "../deployment.handler.ts";
+
+/**
+ * The ledger refused for want of credit. The ledger is moving from ApiError 402 to LedgerRejected
+ * (`insufficient_credits`); both are accepted until it has, then the ApiError branch goes.
+ */
+export function isInsufficientCredits(error: unknown): boolean {
+  return isDomainError(error, "insufficient_credits") ||
+    (error instanceof ApiError && error.getStatus() === 402);
+}
 
 /** The ledger reservation a deploy places before it rents the pod. */
 export const podHoldReservationId = (claimId: string) => `pod:${claimId}`;
@@ -33,7 +43,7 @@ export class PodHolds {
       state = (await this.handler.handle(deploymentId, {
         type: "CloseHold",
         at: this.clock.now().toISOString(),
-      }, { actor: "system:metering" })).state;
+      }, { actor: "system:metering" })).newState;
     }
     const hold = state.hold!;
     if (hold.settled) return true;
@@ -54,7 +64,7 @@ export class PodHolds {
         }, { actor: "system:metering" });
       }
     } catch (error) {
-      if (error instanceof ApiError && error.getStatus() === 402) return false;
+      if (isInsufficientCredits(error)) return false;
       throw error;
     }
     await this.handler.handle(deploymentId, {

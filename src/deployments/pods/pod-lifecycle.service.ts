@@ -16,7 +16,13 @@ import {
   RunpodTimeout,
   RunpodUnavailable,
 } from "../../runpod/runpod-http.ts";
-import { minutePriceMicros } from "../deployment.decider.ts";
+import {
+  deploymentNotFound,
+  DeploymentRejected,
+  isActive,
+  minutePriceMicros,
+} from "../deployment.decider.ts";
+import { deploymentNameTaken } from "../deployment-names.ts";
 import { checkDeploymentName, refuseUnknownFields, textField } from "../deployment-fields.ts";
 import type { PodStopReason } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
@@ -37,7 +43,6 @@ export interface DeployPodInput {
 export const OLLAMA_IMAGE = "ollama/ollama:latest";
 export const POD_NAME_PREFIX = "modelpilot-";
 const MODEL = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$/;
-const ACTIVE_STATUSES = new Set(["pending", "provisioning", "pulling", "running"]);
 /** Every field `POST /api/deployments` takes for a pod (`provider` defaults to `runpod`). */
 export const POD_DEPLOYMENT_FIELDS = ["provider", "model", "name", "gpu_type_id"] as const;
 /**
@@ -51,7 +56,9 @@ const QUOTE_TIMEOUT_MS = 5_000;
 
 /**
  * User-facing pod actions: deploy, stop, start, delete. Each talks to RunPod first and records
- * only what RunPod confirmed, so a failed call leaves the deployment exactly as it was.
+ * only what RunPod confirmed, so a failed call leaves the deployment exactly as it was. It runs
+ * past 350 lines on purpose: each action's RunPod call, its recovery (ambiguous create, vanished
+ * pod, conflicting stop) and its roll-back are read together.
  */
 @Injectable()
 export class PodLifecycleService {
@@ -99,14 +106,10 @@ export class PodLifecycleService {
     input: DeployPodInput,
     requestId?: string,
   ): Promise<DeploymentView> {
-    const existing = this.queries.resolve(principal.accountId, input.name);
-    if (existing && existing.name === input.name) {
-      throw ApiError.conflict(
-        `A deployment named '${input.name}' already exists.`,
-        "deployment_exists",
-      );
-    }
     const accountId = principal.accountId;
+    // A cheap first refusal, and the only one for deployments older than name claims; the claim
+    // below is the race-free one.
+    if (this.queries.hasName(accountId, input.name)) throw deploymentNameTaken(input.name);
     const minutes = this.config.podMinPrepaidMinutes;
     const holdFor = (usdPerHour: number) =>
       minutePriceMicros(usdPerHour, this.config.podPriceMultiplier) * minutes;
@@ -121,7 +124,8 @@ export class PodLifecycleService {
     const holdMicros = holdFor(quote);
     if (availableMicros < holdMicros) throw insufficientForPod(minutes);
 
-    // The slot first (race-free cap), then the hold (race-free credit), then the pod.
+    // The slot first (race-free cap), then the hold (race-free credit), then the pod, then its name
+    // (race-free uniqueness; a name taken meanwhile gives the pod back).
     const claimId = randomBase62(20);
     const metadata = { actor: principal.actor, requestId };
     await this.slots.claim(
@@ -176,6 +180,9 @@ export class PodLifecycleService {
         );
       }
       await this.slots.bind(accountId, claimId, pod.id);
+      const name = { accountId, name: input.name, deploymentId: pod.id };
+      await this.handler.claimName(name, this.now(), metadata);
+      undo.push(() => this.handler.releaseName(name, "request_failed", this.now(), metadata));
       result = await this.handler.handle(pod.id, {
         type: "RequestPodDeployment",
         deploymentId: pod.id,
@@ -200,9 +207,7 @@ export class PodLifecycleService {
 
   async stop(principal: Principal, id: string, requestId?: string): Promise<DeploymentView> {
     const deployment = this.require(principal.accountId, id);
-    if (!ACTIVE_STATUSES.has(deployment.status)) {
-      throw invalidState(deployment, "stop");
-    }
+    if (!isActive(deployment)) throw invalidState(deployment, "stop");
     await this.stopPod(deployment, "user", { actor: principal.actor, requestId });
     return this.queries.get(principal.accountId, id)!;
   }
@@ -268,9 +273,7 @@ export class PodLifecycleService {
 
   async terminate(principal: Principal, id: string, requestId?: string): Promise<DeploymentView> {
     const deployment = this.require(principal.accountId, id);
-    if (deployment.status === "terminated") {
-      throw ApiError.notFound(`No deployment found with id '${id}'.`, "deployment_not_found", "id");
-    }
+    if (deployment.status === "terminated") throw deploymentNotFound(id);
     const wasProvisioning = this.provisioner.isActive(id);
     await this.provisioner.cancel(id);
     try {
@@ -296,7 +299,7 @@ export class PodLifecycleService {
    */
   async stopAccountPods(accountId: string, reason: PodStopReason, detail: string): Promise<void> {
     for (const deployment of this.queries.listForAccount(accountId)) {
-      if (deployment.provider !== "runpod" || !ACTIVE_STATUSES.has(deployment.status)) continue;
+      if (deployment.provider !== "runpod" || !isActive(deployment)) continue;
       try {
         await this.stopPod(deployment, reason, { actor: "system:metering" }, detail);
       } catch (error) {
@@ -347,7 +350,7 @@ export class PodLifecycleService {
   async stopForMissingPrice(id: string): Promise<void> {
     const { state } = await this.handler.load(id);
     const deployment = state.accountId ? this.queries.get(state.accountId, id) : undefined;
-    if (!deployment || !ACTIVE_STATUSES.has(deployment.status)) return;
+    if (!deployment || !isActive(deployment)) return;
     await this.stopPod(
       deployment,
       "failed",
@@ -447,9 +450,7 @@ export class PodLifecycleService {
 
   private require(accountId: string, id: string): DeploymentView {
     const deployment = this.queries.get(accountId, id);
-    if (!deployment || deployment.provider !== "runpod") {
-      throw ApiError.notFound(`No deployment found with id '${id}'.`, "deployment_not_found", "id");
-    }
+    if (!deployment || deployment.provider !== "runpod") throw deploymentNotFound(id);
     return deployment;
   }
 
@@ -465,13 +466,9 @@ function insufficientForPod(minutes: number): ApiError {
   );
 }
 
-function invalidState(deployment: DeploymentView, action: string): ApiError {
-  return new ApiError(
-    409,
+function invalidState(deployment: DeploymentView, action: string): DeploymentRejected {
+  return new DeploymentRejected(
+    "invalid_deployment_state",
     `Cannot ${action} deployment '${deployment.id}': it is ${deployment.status}.`,
-    {
-      type: "invalid_request_error",
-      code: "invalid_deployment_state",
-    },
   );
 }

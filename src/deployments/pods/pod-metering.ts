@@ -4,16 +4,15 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from "@nestjs/common";
-import { setInterval } from "node:timers/promises";
-import { ApiError } from "../../common/api-error.ts";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
+import { PeriodicSweep } from "../../common/repeat.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
 import { dueMinutes, holdCovers, minutePriceMicros } from "../deployment.decider.ts";
 import { DeploymentCommandHandler } from "../deployment.handler.ts";
 import { PodDeploymentsQueries } from "./pod-deployments.queries.ts";
-import { PodHolds } from "./pod-holds.ts";
+import { isInsufficientCredits, PodHolds } from "./pod-holds.ts";
 import { PodLifecycleService } from "./pod-lifecycle.service.ts";
 
 export interface MeteringReport {
@@ -47,8 +46,7 @@ const BILLED_STATUSES = ["pending", "provisioning", "pulling", "running"] as con
  */
 @Injectable()
 export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly loop = new AbortController();
-  private running?: Promise<MeteringReport>;
+  private readonly passes: PeriodicSweep<MeteringReport>;
 
   constructor(
     @Inject(PodDeploymentsQueries) private readonly queries: PodDeploymentsQueries,
@@ -58,39 +56,26 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(PodHolds) private readonly holds: PodHolds,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    void this.runLoop();
+  ) {
+    this.passes = new PeriodicSweep(
+      config.meteringIntervalMs,
+      () => this.pass(),
+      (error) => logger.write("warn", "metering failed", { error: (error as Error).message }),
+    );
   }
 
-  private async runLoop(): Promise<void> {
-    const ticks = setInterval(this.config.meteringIntervalMs, undefined, {
-      signal: this.loop.signal,
-      ref: false,
-    });
-    try {
-      for await (const _tick of ticks) {
-        await this.meterNow().catch((error) =>
-          logger.write("warn", "metering failed", { error: (error as Error).message })
-        );
-      }
-    } catch {
-      // Aborted at shutdown.
-    }
+  onApplicationBootstrap(): void {
+    // The first pass runs one interval after boot, so start-up is not slowed by ledger calls.
+    this.passes.start({ firstSweepNow: false });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.loop.abort();
-    await this.running?.catch(() => undefined);
+    await this.passes.stop();
   }
 
   /** One pass (the loop calls this; tests call it with a ManualClock). Concurrent calls share a pass. */
   meterNow(): Promise<MeteringReport> {
-    this.running ??= this.pass().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.passes.run();
   }
 
   private async pass(): Promise<MeteringReport> {
@@ -153,7 +138,7 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
           minute,
           amountMicros,
           prepaid: true,
-        }, { actor: "system:metering" })).state;
+        }, { actor: "system:metering" })).newState;
         report.charged.push({ deploymentId: id, minute, amountMicros });
         continue;
       }
@@ -173,7 +158,7 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
             kind: "pod_minute",
           }, { actor: "system:metering" });
         } catch (error) {
-          if (error instanceof ApiError && error.getStatus() === 402) {
+          if (isInsufficientCredits(error)) {
             refused.set(accountId, `The balance cannot cover the pod minute ${minute}.`);
             break;
           }
@@ -182,7 +167,7 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
       }
       state = (await this.handler.handle(id, { type: "MeterMinute", minute, amountMicros }, {
         actor: "system:metering",
-      })).state;
+      })).newState;
       report.charged.push({ deploymentId: id, minute, amountMicros });
     }
     // Every billed minute is metered and the pod is no longer billed: the hold's window ends.

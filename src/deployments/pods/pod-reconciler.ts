@@ -4,9 +4,9 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from "@nestjs/common";
-import { setInterval } from "node:timers/promises";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
+import { PeriodicSweep } from "../../common/repeat.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
 import { RunpodError, RunpodNotFound } from "../../runpod/runpod-http.ts";
@@ -29,8 +29,9 @@ export interface ReconcileReport {
  */
 @Injectable()
 export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
+  /** Aborted at shutdown: RunPod calls in flight end, and the pass with them. */
   private readonly loop = new AbortController();
-  private running?: Promise<ReconcileReport>;
+  private readonly passes: PeriodicSweep<ReconcileReport>;
   /** Failed deployments whose pod is known gone: their streams are not read again each pass. */
   private readonly failedAndGone = new Set<string>();
 
@@ -39,41 +40,29 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(DeploymentCommandHandler) private readonly handler: DeploymentCommandHandler,
     @Inject(PodsClient) private readonly pods: PodsClient,
     @Inject(PodProvisioner) private readonly provisioner: PodProvisioner,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    void this.runLoop();
+  ) {
+    this.passes = new PeriodicSweep(
+      config.reconcileIntervalMs,
+      () => this.pass(),
+      (error) => logger.write("warn", "reconcile failed", { error: (error as Error).message }),
+    );
   }
 
-  private async runLoop(): Promise<void> {
-    const ticks = setInterval(this.config.reconcileIntervalMs, undefined, {
-      signal: this.loop.signal,
-      ref: false,
-    });
-    try {
-      for await (const _tick of ticks) {
-        await this.reconcileNow().catch((error) =>
-          logger.write("warn", "reconcile failed", { error: (error as Error).message })
-        );
-      }
-    } catch {
-      // Aborted at shutdown.
-    }
+  onApplicationBootstrap(): void {
+    // The first pass runs one interval after boot, so start-up is not slowed by RunPod calls.
+    this.passes.start({ firstSweepNow: false });
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.loop.abort();
-    await this.running?.catch(() => undefined);
+    await this.passes.stop();
   }
 
   /** One pass (the loop calls this; tests call it directly). Concurrent calls share a pass. */
   reconcileNow(): Promise<ReconcileReport> {
-    this.running ??= this.pass().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.passes.run();
   }
 
   private async pass(): Promise<ReconcileReport> {
@@ -112,7 +101,7 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
       if (!pod || pod.status === "TERMINATED") {
         await this.provisioner.cancel(row.id);
         const result = await this.handler.handle(row.id, { type: "TerminatePod", at }, metadata);
-        if (result.events.length) changed.push(row.id);
+        if (result.newEvents.length) changed.push(row.id);
         continue;
       }
       if (row.status === "failed") {
@@ -129,7 +118,7 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
         const result = await this.handler.handle(row.id, { type: "TerminatePod", at }, {
           actor: "system:reconciler",
         });
-        if (result.events.length) changed.push(row.id);
+        if (result.newEvents.length) changed.push(row.id);
         continue;
       }
       const serving = row.status === "running";
@@ -143,7 +132,7 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
             detail: `RunPod reports the pod ${pod.status}.`,
             at,
           }, metadata);
-          if (result.events.length) changed.push(row.id);
+          if (result.newEvents.length) changed.push(row.id);
         }
         continue;
       }

@@ -1,19 +1,8 @@
-import {
-  decidePodSlots,
-  evolvePodSlots,
-  initialPodSlotsState,
-  PodLimitReached,
-  type PodSlotCommand,
-  type PodSlotEvent,
-} from "./pod-slots.ts";
+import { deciderSpec } from "../../../test/support/decider-spec.ts";
+import { type PodSlotCommand, type PodSlotEvent, podSlotsDecider } from "./pod-slots.ts";
 
 const T0 = "2026-01-01T00:00:00.000Z";
-
-/** given(events).when(command) → then(events) */
-function given(events: PodSlotEvent[]) {
-  const state = events.reduce(evolvePodSlots, initialPodSlotsState());
-  return { when: (command: PodSlotCommand) => decidePodSlots(command, state) };
-}
+const spec = deciderSpec(podSlotsDecider);
 
 const claim = (
   claimId: string,
@@ -39,18 +28,19 @@ const claimed = (claimId: string, deploymentId?: string): PodSlotEvent => ({
 
 describe("pod slots decider", () => {
   it("claims a slot under the cap", () => {
-    expect(given([]).when(claim("c1"))).toEqual([claimed("c1")]);
-    expect(given([claimed("c1")]).when(claim("c2"))).toEqual([claimed("c2")]);
+    spec.given([]).when(claim("c1")).then([claimed("c1")]);
+    spec.given([claimed("c1")]).when(claim("c2")).then([claimed("c2")]);
   });
 
   it("refuses a claim when every slot is taken", () => {
-    expect(() => given([claimed("c1"), claimed("c2")]).when(claim("c3"))).toThrow(
-      PodLimitReached,
+    spec.given([claimed("c1"), claimed("c2")]).when(claim("c3")).thenRejects(
+      "pod_limit_reached",
+      "This account already has 2 pods; the limit is 2.",
     );
   });
 
   it("decides a repeated claim (same id) as nothing", () => {
-    expect(given([claimed("c1"), claimed("c2")]).when(claim("c1"))).toEqual([]);
+    spec.given([claimed("c1"), claimed("c2")]).when(claim("c1")).then([]);
   });
 
   it("frees a slot with a release", () => {
@@ -58,19 +48,17 @@ describe("pod slots decider", () => {
       type: "PodSlotReleased",
       data: { accountId: "acct_1", claimId: "c1", reason: "pod_terminated", releasedAt: T0 },
     };
-    expect(given([claimed("c1"), claimed("c2"), released]).when(claim("c3"))).toEqual([
-      claimed("c3"),
-    ]);
+    spec.given([claimed("c1"), claimed("c2"), released]).when(claim("c3")).then([claimed("c3")]);
   });
 
   it("adopts the account's earlier pods on its first claim, and counts them", () => {
-    expect(given([]).when(claim("c1", 3, ["podA"]))).toEqual([
+    spec.given([]).when(claim("c1", 3, ["podA"])).then([
       claimed("existing:podA", "podA"),
       claimed("c1"),
     ]);
-    expect(() => given([]).when(claim("c1", 2, ["podA", "podB"]))).toThrow(PodLimitReached);
+    spec.given([]).when(claim("c1", 2, ["podA", "podB"])).thenRejects("pod_limit_reached");
     // Once the stream exists, the read model's list is not adopted again.
-    expect(given([claimed("c1")]).when(claim("c2", 2, ["podA"]))).toEqual([claimed("c2")]);
+    spec.given([claimed("c1")]).when(claim("c2", 2, ["podA"])).then([claimed("c2")]);
   });
 
   it("binds a claim to its pod once", () => {
@@ -80,11 +68,10 @@ describe("pod slots decider", () => {
       claimId: "c1",
       deploymentId: "pod1",
     };
-    const bound = given([claimed("c1")]).when(bind);
-    expect(bound).toEqual([{
+    const bound = spec.given([claimed("c1")]).when(bind).then([{
       type: "PodSlotBound",
       data: { accountId: "acct_1", claimId: "c1", deploymentId: "pod1" },
     }]);
-    expect(given([claimed("c1"), ...bound]).when(bind)).toEqual([]);
+    spec.given([claimed("c1"), ...bound]).when(bind).then([]);
   });
 });

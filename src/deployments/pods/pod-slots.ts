@@ -1,11 +1,16 @@
 import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../../common/api-error.ts";
+import { DomainError } from "../../common/domain-error.ts";
 import { deterministicEventId } from "../../common/ids.ts";
+import {
+  CommandHandler,
+  type Decider,
+  type StreamState,
+} from "../../event-store/command-handler.ts";
 import {
   EVENT_STORE,
   type EventMetadata,
   type EventStore,
-  WrongExpectedVersion,
 } from "../../event-store/event-store.port.ts";
 
 /**
@@ -70,8 +75,11 @@ export type PodSlotCommand =
   | { type: "BindSlot"; accountId: string; claimId: string; deploymentId: string }
   | { type: "ReleaseSlot"; accountId: string; claimId: string; reason: string; at: string };
 
-export class PodLimitReached extends Error {
-  override readonly name = "PodLimitReached";
+/** The decider's refusal; `PodSlots.claim` answers it with the 403 `pod_limit_reached`. */
+export class PodLimitReached extends DomainError<"pod_limit_reached"> {
+  constructor(message: string) {
+    super("pod_limit_reached", message);
+  }
 }
 
 export const podSlotsStream = (accountId: string) => `podslots-${accountId}`;
@@ -157,45 +165,34 @@ export function evolvePodSlots(state: PodSlotsState, event: PodSlotEvent): PodSl
   return { exists: true, claims };
 }
 
-const MAX_ATTEMPTS = 20;
+export const podSlotsDecider: Decider<PodSlotCommand, PodSlotEvent, PodSlotsState> = {
+  decide: decidePodSlots,
+  evolve: evolvePodSlots,
+  initialState: initialPodSlotsState,
+};
 
 /** Read → decide → append with the expected revision for `podslots-<accountId>` streams. */
 @Injectable()
 export class PodSlots {
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  private readonly handler: CommandHandler<PodSlotCommand, PodSlotEvent, PodSlotsState>;
 
-  async load(accountId: string): Promise<{ state: PodSlotsState; revision: bigint }> {
-    const recorded = await this.store.readStream(podSlotsStream(accountId));
-    const state = recorded.reduce(
-      (s, e) => evolvePodSlots(s, { type: e.type, data: e.data } as PodSlotEvent),
-      initialPodSlotsState(),
-    );
-    const revision = recorded.length ? recorded[recorded.length - 1].revision : -1n;
-    return { state, revision };
+  constructor(@Inject(EVENT_STORE) store: EventStore) {
+    this.handler = new CommandHandler(store, podSlotsDecider);
+  }
+
+  load(accountId: string): Promise<StreamState<PodSlotsState>> {
+    return this.handler.load(podSlotsStream(accountId));
   }
 
   async handle(command: PodSlotCommand, metadata: EventMetadata = {}): Promise<PodSlotsState> {
     const stream = podSlotsStream(command.accountId);
-    for (let attempt = 1;; attempt++) {
-      const { state, revision } = await this.load(command.accountId);
-      const events = decidePodSlots(command, state);
-      if (events.length === 0) return state;
-      try {
-        await this.store.append(
-          stream,
-          events.map((event, index) => ({
-            id: deterministicEventId(stream, `${command.type}:${command.claimId}:${index}`),
-            type: event.type,
-            data: event.data,
-            metadata: { accountId: command.accountId, ...metadata },
-          })),
-          { expectedRevision: revision === -1n ? "no_stream" : revision },
-        );
-        return events.reduce(evolvePodSlots, state);
-      } catch (error) {
-        if (!(error instanceof WrongExpectedVersion) || attempt >= MAX_ATTEMPTS) throw error;
-      }
-    }
+    const result = await this.handler.handle(stream, command, {
+      // Ids derive from the claim, so a retried claim, bind or release appends nothing new.
+      eventId: (_event, index) =>
+        deterministicEventId(stream, `${command.type}:${command.claimId}:${index}`),
+      metadata: { accountId: command.accountId, ...metadata },
+    });
+    return result.newState;
   }
 
   /**

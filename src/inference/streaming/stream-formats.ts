@@ -1,6 +1,6 @@
 import type { OpenAiErrorBody } from "../../common/api-error.ts";
 import type { ChatStreamNormaliser, StreamOutput } from "./chat-stream.normaliser.ts";
-import type { ResponsesStreamWriter } from "../responses.adapter.ts";
+import type { ResponsesStreamWriter } from "./responses-stream.writer.ts";
 
 /** How normalised stream outputs become SSE bytes for one endpoint. */
 export interface StreamFormat {

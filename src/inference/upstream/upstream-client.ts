@@ -1,6 +1,7 @@
 import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../../common/api-error.ts";
 import { BodyLimitExceeded, BoundedBody } from "../../common/bounded-body.ts";
+import { sleep } from "../../common/sleep.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import type { Route } from "../model-router.ts";
 import { ForbiddenUpstreamAddress, guardedFetch } from "./guarded-transport.ts";
@@ -42,6 +43,30 @@ export async function readUpstreamText(opened: OpenedUpstream): Promise<string> 
     if (error instanceof BodyLimitExceeded) throw upstreamInvalidResponse(error.message);
     throw upstreamUnavailable();
   }
+}
+
+/** A non-stream answer's body as JSON: a 502 when it is not JSON or is an upstream error. */
+export function parseUpstreamJson(text: string): any {
+  let data: any;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new ApiError(502, "The upstream model server sent a response that is not JSON.", {
+      type: "api_error",
+      code: "upstream_bad_response",
+    });
+  }
+  if (!data || typeof data !== "object" || data.error) {
+    throw new ApiError(
+      502,
+      String(data?.error?.message ?? data?.error ?? "The upstream model server failed."),
+      {
+        type: "api_error",
+        code: "upstream_error",
+      },
+    );
+  }
+  return data;
 }
 
 const MAX_ATTEMPTS = 3;
@@ -143,7 +168,7 @@ export class UpstreamClient {
           );
         }
         if (attempt < MAX_ATTEMPTS && isConnectFailure(error)) {
-          await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+          await sleep(25 * 2 ** attempt);
           continue;
         }
         throw upstreamUnavailable();

@@ -3,6 +3,7 @@ import {
   clip,
   integerAtLeast,
   invalid,
+  requireField,
   requireModel,
   requireObject,
   validateSampling,
@@ -24,14 +25,7 @@ export interface ChatRequest {
 export function validateChatRequest(raw: unknown): ChatRequest {
   const body = requireObject(raw);
   const model = requireModel(body);
-  const messages = body.messages;
-  if (messages === undefined || messages === null) {
-    throw invalid(
-      "messages",
-      "Missing required parameter: 'messages'.",
-      "missing_required_parameter",
-    );
-  }
+  const messages = requireField(body, "messages");
   if (!Array.isArray(messages)) {
     throw invalid(
       "messages",

@@ -1,11 +1,13 @@
 import {
   type Body,
   invalid,
+  requireField,
   requireModel,
   requireObject,
   validateSampling,
   validateStreaming,
 } from "../../common/body-fields.ts";
+import { isTextOrTokens } from "./text-or-tokens.ts";
 
 export interface CompletionRequest {
   body: Body;
@@ -18,17 +20,8 @@ export interface CompletionRequest {
 export function validateCompletionRequest(raw: unknown): CompletionRequest {
   const body = requireObject(raw);
   const model = requireModel(body);
-  const prompt = body.prompt;
-  if (prompt === undefined || prompt === null) {
-    throw invalid("prompt", "Missing required parameter: 'prompt'.", "missing_required_parameter");
-  }
-  const ok = typeof prompt === "string" ||
-    (Array.isArray(prompt) && prompt.length > 0 && (
-      prompt.every((item) => typeof item === "string") ||
-      prompt.every((item) => Number.isInteger(item)) ||
-      prompt.every((item) => Array.isArray(item) && item.every((token) => Number.isInteger(token)))
-    ));
-  if (!ok) {
+  const prompt = requireField(body, "prompt");
+  if (!isTextOrTokens(prompt, true)) {
     throw invalid(
       "prompt",
       "Invalid 'prompt': expected a string, an array of strings, an array of tokens or an array of token arrays.",

@@ -4,9 +4,11 @@ import {
   invalid,
   MAX_USER_LENGTH,
   optionalString,
+  requireField,
   requireModel,
   requireObject,
 } from "../../common/body-fields.ts";
+import { isTextOrTokens } from "./text-or-tokens.ts";
 
 export interface EmbeddingRequest {
   body: Body;
@@ -18,19 +20,8 @@ export interface EmbeddingRequest {
 export function validateEmbeddingRequest(raw: unknown): EmbeddingRequest {
   const body = requireObject(raw);
   const model = requireModel(body);
-  const input = body.input;
-  if (input === undefined || input === null) {
-    throw invalid("input", "Missing required parameter: 'input'.", "missing_required_parameter");
-  }
-  const ok = (typeof input === "string") ||
-    (Array.isArray(input) && input.length > 0 && (
-      input.every((item) => typeof item === "string") ||
-      input.every((item) => Number.isInteger(item)) ||
-      input.every((item) =>
-        Array.isArray(item) && item.length > 0 && item.every((token) => Number.isInteger(token))
-      )
-    ));
-  if (!ok) {
+  const input = requireField(body, "input");
+  if (!isTextOrTokens(input, false)) {
     throw invalid(
       "input",
       "Invalid 'input': expected a string, an array of strings, an array of tokens or an array of token arrays.",

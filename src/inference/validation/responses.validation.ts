@@ -6,6 +6,7 @@ import {
   numberInRange,
   optionalBoolean,
   optionalString,
+  requireField,
   requireModel,
   requireObject,
   validateToolNames,
@@ -40,10 +41,7 @@ export function validateResponsesRequest(raw: unknown): ResponsesRequest {
       "unsupported_parameter",
     );
   }
-  const input = body.input;
-  if (input === undefined || input === null) {
-    throw invalid("input", "Missing required parameter: 'input'.", "missing_required_parameter");
-  }
+  const input = requireField(body, "input");
   if (typeof input !== "string" && !Array.isArray(input)) {
     throw invalid(
       "input",

@@ -1,35 +1,35 @@
 import { Inject, Injectable } from "@nestjs/common";
-import { ApiError } from "../common/api-error.ts";
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { deterministicEventId, newId } from "../common/ids.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import {
-  type AppendResult,
+  CommandHandler,
+  type CommandResult,
+  isVersionConflict,
+} from "../event-store/command-handler.ts";
+import {
   EVENT_STORE,
   type EventMetadata,
   type EventStore,
-  type ExpectedRevision,
-  type NewEvent,
-  WrongExpectedVersion,
 } from "../event-store/event-store.port.ts";
 import {
   type AccountCommand,
+  accountDecider,
   type AccountState,
   AuthRuleViolation,
-  decideAccount,
-  decideEmailClaim,
   type EmailClaimCommand,
+  emailClaimDecider,
   type EmailClaimState,
-  evolveAccount,
-  evolveEmailClaim,
-  initialAccountState,
-  initialEmailClaimState,
+  type SessionCommand,
+  sessionDecider,
+  type SessionState,
 } from "./account.decider.ts";
 import {
   type AccountEvent,
   accountStream,
   type EmailClaimEvent,
   emailClaimStream,
+  type SessionEvent,
   type SessionStartedData,
   sessionStream,
 } from "./auth.events.ts";
@@ -46,8 +46,6 @@ import {
   sha256Hex,
   verifyPassword,
 } from "./secrets.ts";
-
-const MAX_ATTEMPTS = 5;
 
 export interface CreatedApiKey {
   id: string;
@@ -68,18 +66,27 @@ export interface CreatedAccount {
 }
 
 /**
- * The auth command handler: read → decide → append with the expected revision, retrying
- * version conflicts a bounded number of times. Secrets are generated here and leave only as
- * hashes, except the one copy returned to the caller.
+ * The auth use cases: each write goes through the shared CommandHandler of its stream type
+ * (`emailclaim-`, `account-`, `session-`) with ids derived from the command, so a replayed
+ * append writes nothing. Secrets are generated here and leave only as hashes, except the one
+ * copy returned to the caller.
  */
 @Injectable()
-export class AccountCommands {
+export class AccountCommandHandler {
+  private readonly emailClaims: CommandHandler<EmailClaimCommand, EmailClaimEvent, EmailClaimState>;
+  private readonly accounts: CommandHandler<AccountCommand, AccountEvent, AccountState>;
+  private readonly sessions: CommandHandler<SessionCommand, SessionEvent, SessionState>;
+
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LoginThrottle) private readonly loginThrottle: LoginThrottle,
-  ) {}
+  ) {
+    this.emailClaims = new CommandHandler(store, emailClaimDecider);
+    this.accounts = new CommandHandler(store, accountDecider);
+    this.sessions = new CommandHandler(store, sessionDecider);
+  }
 
   /** Self-service sign-up: claims the email on the store, registers, starts a session. */
   async signUp(
@@ -122,13 +129,9 @@ export class AccountCommands {
     const normalised = normaliseEmail(email);
     // Before any scrypt: a throttled email costs the server nothing.
     await this.loginThrottle.claim(normalised);
-    const claim = await this.load<EmailClaimState, EmailClaimEvent>(
-      emailClaimStream(emailHash(normalised)),
-      { ...initialEmailClaimState },
-      evolveEmailClaim,
-    );
+    const claim = await this.emailClaims.load(emailClaimStream(emailHash(normalised)));
     const account = claim.state.claimedBy
-      ? (await this.loadAccount(claim.state.claimedBy)).state
+      ? (await this.accounts.load(accountStream(claim.state.claimedBy))).state
       : undefined;
     // Always run one scrypt so response time does not tell which emails have accounts.
     const valid = await verifyPassword(
@@ -136,10 +139,7 @@ export class AccountCommands {
       account?.passwordHash ?? await decoyPasswordHash(),
     );
     if (!account?.passwordHash || !valid) {
-      throw new ApiError(401, "Incorrect email or password.", {
-        type: "invalid_request_error",
-        code: "invalid_credentials",
-      });
+      throw new AuthRuleViolation("invalid_credentials", "Incorrect email or password.");
     }
     await this.loginThrottle.succeeded(normalised);
     const session = await this.startSession(account.accountId!, {
@@ -187,20 +187,21 @@ export class AccountCommands {
     const token = newSessionToken();
     const sessionId = newId("sess");
     const now = this.clock.now();
-    const data: SessionStartedData = {
+    const session: SessionStartedData = {
       sessionId,
       accountId,
       tokenHash: sha256Hex(token),
       startedAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + this.config.sessionTtlSeconds * 1000).toISOString(),
     };
-    const result = await this.store.append(sessionStream(sessionId), [{
-      id: deterministicEventId("SessionStarted", sessionId),
-      type: "SessionStarted",
-      data,
+    const result = await this.sessions.handle(sessionStream(sessionId), {
+      type: "StartSession",
+      session,
+    }, {
       metadata: { ...metadata, accountId },
-    }], { expectedRevision: "no_stream" });
-    return { token, position: result.position };
+      eventId: () => deterministicEventId("SessionStarted", sessionId),
+    });
+    return { token, position: await this.positionOf(result) };
   }
 
   private async register(
@@ -226,7 +227,8 @@ export class AccountCommands {
       }, metadata);
       return { createdAt, position };
     } catch (error) {
-      // Give the email back so a retry can succeed; if this fails too the claim stays (see report).
+      // Give the email back so a retry can succeed. If the release fails too, the email stays
+      // claimed by an account that was never registered, and sign-up with it answers email_taken.
       await this.onEmailClaim(hash, { type: "ReleaseEmail", emailHash: hash, accountId }, metadata)
         .catch(() => undefined);
       throw error;
@@ -237,21 +239,19 @@ export class AccountCommands {
     hash: string,
     command: EmailClaimCommand,
     metadata: EventMetadata,
-  ): Promise<bigint> {
+  ): Promise<void> {
     const stream = emailClaimStream(hash);
-    return await this.withRetries(async () => {
-      const { state, revision } = await this.load<EmailClaimState, EmailClaimEvent>(
-        stream,
-        { ...initialEmailClaimState },
-        evolveEmailClaim,
-      );
-      const events = decideEmailClaim(command, state);
-      const discriminator = `${command.accountId}:${revision}`;
-      return await this.appendDecided(stream, events, revision, discriminator, {
-        ...metadata,
-        accountId: command.accountId,
-      });
-    });
+    await withAccountConflict(this.emailClaims.handle(stream, command, {
+      metadata: { ...metadata, accountId: command.accountId },
+      // The revision keeps a claim after a release distinct from the first claim.
+      eventId: (event, _index, before) =>
+        deterministicEventId(
+          stream,
+          `${event.type}:${command.accountId}:${
+            before.revision === -1n ? "no_stream" : before.revision
+          }`,
+        ),
+    }));
   }
 
   private async onAccount(
@@ -260,90 +260,33 @@ export class AccountCommands {
     metadata: EventMetadata,
   ): Promise<bigint> {
     const stream = accountStream(accountId);
-    return await this.withRetries(async () => {
-      const { state, revision } = await this.loadAccount(accountId);
-      const events = decideAccount(command, state);
-      const discriminator = command.type === "CreateApiKey"
-        ? command.key.keyId
-        : command.type === "RevokeApiKey"
-        ? command.keyId
-        : accountId;
-      return await this.appendDecided(stream, events, revision, discriminator, {
-        ...metadata,
-        accountId,
-      });
-    });
-  }
-
-  private loadAccount(accountId: string) {
-    return this.load<AccountState, AccountEvent>(
-      accountStream(accountId),
-      initialAccountState(),
-      evolveAccount,
-    );
-  }
-
-  private async load<State, Event extends { type: string; data: unknown }>(
-    stream: string,
-    initial: State,
-    evolve: (state: State, event: Event) => State,
-  ): Promise<{ state: State; revision: ExpectedRevision }> {
-    const recorded = await this.store.readStream(stream);
-    let state = initial;
-    for (const event of recorded) {
-      state = evolve(state, { type: event.type, data: event.data } as Event);
-    }
-    const revision: ExpectedRevision = recorded.length === 0
-      ? "no_stream"
-      : recorded[recorded.length - 1].revision;
-    return { state, revision };
-  }
-
-  /** Appends decided events; ids derive from the command so a replayed append writes nothing. */
-  private async appendDecided(
-    stream: string,
-    events: Array<{ type: string; data: unknown }>,
-    expectedRevision: ExpectedRevision,
-    discriminator: string,
-    metadata: EventMetadata,
-  ): Promise<bigint> {
-    if (events.length === 0) return await this.store.headPosition();
-    const newEvents: NewEvent[] = events.map((event) => ({
-      id: deterministicEventId(stream, `${event.type}:${discriminator}`),
-      type: event.type,
-      data: event.data,
-      metadata,
+    const discriminator = command.type === "CreateApiKey"
+      ? command.key.keyId
+      : command.type === "RevokeApiKey"
+      ? command.keyId
+      : accountId;
+    const result = await withAccountConflict(this.accounts.handle(stream, command, {
+      metadata: { ...metadata, accountId },
+      eventId: (event) => deterministicEventId(stream, `${event.type}:${discriminator}`),
     }));
-    const result: AppendResult = await this.store.append(stream, newEvents, { expectedRevision });
-    return result.position;
+    return await this.positionOf(result);
   }
 
-  private async withRetries<T>(attempt: () => Promise<T>): Promise<T> {
-    for (let tries = 1;; tries++) {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (error instanceof AuthRuleViolation) throw toApiError(error);
-        if (!(error instanceof WrongExpectedVersion) || tries >= MAX_ATTEMPTS) {
-          if (error instanceof WrongExpectedVersion) {
-            throw ApiError.conflict("The account changed concurrently; retry the request.");
-          }
-          throw error;
-        }
-      }
-    }
+  /** Where a reader must catch up to: the append's position, or the head when nothing was new. */
+  private async positionOf(result: CommandResult<unknown, unknown>): Promise<bigint> {
+    return result.position ?? await this.store.headPosition();
   }
 }
 
-function toApiError(violation: AuthRuleViolation): ApiError {
-  switch (violation.code) {
-    case "email_taken":
-      return new ApiError(409, violation.message, { code: "email_taken", param: "email" });
-    case "account_exists":
-      return ApiError.conflict(violation.message, "account_exists");
-    case "account_not_found":
-      return ApiError.notFound(violation.message, "account_not_found");
-    case "api_key_not_found":
-      return ApiError.notFound(violation.message, "api_key_not_found");
+/** A version conflict that outlasted the shared retry policy becomes the auth module's refusal. */
+async function withAccountConflict<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (!isVersionConflict(error)) throw error;
+    throw new AuthRuleViolation(
+      "account_conflict",
+      "The account changed concurrently; retry the request.",
+    );
   }
 }

@@ -9,6 +9,10 @@ import { ledgerStream } from "./ledger.events.ts";
  * The ledger decider: one per account stream. Pure: the clock (`at`), ids and prices arrive in
  * the command; event ids derive from the command's idempotency key, so a retried command
  * yields the same id and the state's seen keys make a duplicate decide to nothing.
+ *
+ * Longer than most files on purpose: every money rule (purchase, bonus, grant, hold, settle,
+ * charge, refund, write-off, bounded key memory) is here and nowhere else, so one file answers
+ * "can this credit movement happen".
  */
 
 export const MINIMUM_PURCHASE_MICROS: Micros = 5_000_000;

@@ -5,6 +5,9 @@ import type { LogLevel } from "../common/json-logger.ts";
  * Typed configuration from the environment, validated once at start. A bad value stops the
  * process with one line naming the variable and what it allows (see main.ts). Every variable
  * is listed in README.md.
+ *
+ * Longer than most files on purpose: it is one table, a line per variable, so every setting and
+ * its bounds are read in one place.
  */
 export type { LogLevel };
 

@@ -147,12 +147,7 @@ export function optionalIntegerBetween(
   min: number,
   max: number,
 ): number | undefined {
-  const value = body[field];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(field, `Invalid '${field}': expected an integer from ${min} to ${max}.`);
-  }
-  return value;
+  return optionalBetween(body, field, min, max, "integer");
 }
 
 /** An optional finite number from `min` to `max` (absent or null: undefined), in one line. */
@@ -162,12 +157,25 @@ export function optionalNumberBetween(
   min: number,
   max: number,
 ): number | undefined {
+  return optionalBetween(body, field, min, max, "number");
+}
+
+function optionalBetween(
+  body: Body,
+  field: string,
+  min: number,
+  max: number,
+  kind: "integer" | "number",
+): number | undefined {
   const value = body[field];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw invalid(field, `Invalid '${field}': expected a number from ${min} to ${max}.`);
+  const ofKind = typeof value === "number" &&
+    (kind === "integer" ? Number.isInteger(value) : Number.isFinite(value));
+  if (!ofKind || (value as number) < min || (value as number) > max) {
+    const article = kind === "integer" ? "an" : "a";
+    throw invalid(field, `Invalid '${field}': expected ${article} ${kind} from ${min} to ${max}.`);
   }
-  return value;
+  return value as number;
 }
 
 export function integerAtLeast(body: Body, field: string, min: number): void {

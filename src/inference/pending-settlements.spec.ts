@@ -1,4 +1,4 @@
-import { ApiError } from "../common/api-error.ts";
+import { LedgerRejected } from "../billing/ledger.decider.ts";
 import { PendingSettlements } from "./pending-settlements.ts";
 
 describe("PendingSettlements", () => {
@@ -20,7 +20,7 @@ describe("PendingSettlements", () => {
     let calls = 0;
     settlements.track("settlement", "inf_2", async () => {
       calls++;
-      throw ApiError.insufficientCredits();
+      throw new LedgerRejected("insufficient_credits", "Insufficient credits for this request");
     });
     await settlements.drain();
     expect(calls).toBe(1);

@@ -1,5 +1,4 @@
 import { type BeforeApplicationShutdown, Injectable } from "@nestjs/common";
-import { ApiError } from "../common/api-error.ts";
 import { isDomainError } from "../common/domain-error.ts";
 import { logger } from "../common/json-logger.ts";
 import { sleep } from "../common/sleep.ts";
@@ -71,11 +70,9 @@ export class PendingSettlements implements BeforeApplicationShutdown {
 /**
  * A rule refused it, so a retry would be refused again. A busy ledger (ledger_conflict) and a
  * read model that is behind, failed or stopping (ReadModelUnavailable) can clear, so they are
- * retried. A 4xx ApiError is definitive too, from code that still speaks HTTP.
+ * retried, as is anything that is not a domain refusal (a store outage).
  */
 function isDefinitive(error: unknown): boolean {
-  if (isDomainError(error)) {
-    return error.code !== "ledger_conflict" && !(error instanceof ReadModelUnavailable);
-  }
-  return error instanceof ApiError && error.getStatus() < 500;
+  return isDomainError(error) && error.code !== "ledger_conflict" &&
+    !(error instanceof ReadModelUnavailable);
 }

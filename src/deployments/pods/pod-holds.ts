@@ -1,18 +1,13 @@
 import { Inject, Injectable } from "@nestjs/common";
-import { ApiError } from "../../common/api-error.ts";
 import { isDomainError } from "../../common/domain-error.ts";
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
 import type { DeploymentState } from "../deployment.decider.ts";
 import { DeploymentCommandHandler } from "../deployment.handler.ts";
 
-/**
- * The ledger refused for want of credit. The ledger is moving from ApiError 402 to LedgerRejected
- * (`insufficient_credits`); both are accepted until it has, then the ApiError branch goes.
- */
+/** The ledger refused for want of credit (LedgerRejected `insufficient_credits`). */
 export function isInsufficientCredits(error: unknown): boolean {
-  return isDomainError(error, "insufficient_credits") ||
-    (error instanceof ApiError && error.getStatus() === 402);
+  return isDomainError(error, "insufficient_credits");
 }
 
 /** The ledger reservation a deploy places before it rents the pod. */

@@ -7,6 +7,7 @@ import { EVENT_SCHEMAS } from "./event-schemas.ts";
 import { OperationsModule } from "./operations/operations.module.ts";
 import { ProjectionsModule } from "./projections/projections.module.ts";
 import { AuthModule } from "./auth/auth.module.ts";
+import { OAuthModule } from "./auth/oauth/oauth.module.ts";
 import { AdminModule } from "./admin/admin.module.ts";
 import { RateLimitModule } from "./rate-limit/rate-limit.module.ts";
 import { CatalogueModule } from "./catalogue/catalogue.module.ts";
@@ -14,6 +15,9 @@ import { BillingModule } from "./billing/billing.module.ts";
 import { GenerationModule } from "./generation/generation.module.ts";
 import { DeploymentsModule } from "./deployments/deployments.module.ts";
 import { InferenceModule } from "./inference/inference.module.ts";
+import { RealtimeModule } from "./realtime/realtime.module.ts";
+import { ApiDocsModule } from "./api-docs/api-docs.module.ts";
+import { ConsoleModule } from "./console/console.module.ts";
 
 export interface AppModuleOptions {
   /** Tests pass a ManualClock to move time by hand. */
@@ -40,12 +44,17 @@ export class AppModule {
         // feature modules
         RateLimitModule,
         AuthModule,
+        OAuthModule,
         AdminModule,
         CatalogueModule,
         BillingModule,
         GenerationModule,
         DeploymentsModule,
         InferenceModule,
+        RealtimeModule,
+        ApiDocsModule,
+        // last: the web console's pages are exact paths beside the API
+        ConsoleModule,
       ],
     };
   }

@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { NestFactory } from "@nestjs/core";
 import { FastifyAdapter, type NestFastifyApplication } from "@nestjs/platform-fastify";
 import { AppModule, type AppModuleOptions } from "./app.module.ts";
+import { ApiDocsService } from "./api-docs/api-docs.service.ts";
 import { boundConnections } from "./common/connection-limits.ts";
 import {
   clientErrorHandler,
@@ -13,6 +14,7 @@ import { logger } from "./common/json-logger.ts";
 import { OpenAiExceptionFilter } from "./common/openai-exception.filter.ts";
 import { createValidationPipe } from "./common/validation.ts";
 import type { AppConfig } from "./config/config.ts";
+import { readTlsCredentials } from "./config/tls-credentials.ts";
 
 /**
  * Builds the whole application for a validated config. main.ts listens on PORT; tests call
@@ -23,7 +25,10 @@ export async function createApp(
   options: AppModuleOptions = {},
 ): Promise<NestFastifyApplication> {
   logger.setLevel(config.logLevel);
+  // TLS_CERT_FILE/TLS_KEY_FILE: the same server speaks HTTPS for every route (and wss:).
+  const tls = readTlsCredentials(config);
   const adapter = new FastifyAdapter({
+    ...(tls ? { https: tls } : {}),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: trustProxySetting(config.trustProxy),
     genReqId: requestIdFor,
@@ -47,6 +52,7 @@ export async function createApp(
   );
   const fastify = app.getHttpAdapter().getInstance();
   routeTables.set(app, routes);
+  app.get(ApiDocsService).attach(app);
   registerHttpHooks(fastify);
   registerEdgeHooks(fastify);
   boundConnections(fastify.server, {

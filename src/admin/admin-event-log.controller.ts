@@ -1,4 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from "@nestjs/common";
+import { ApiOperation, ApiTags } from "@nestjs/swagger";
+import { ApiErrors } from "../api-docs/api-docs.decorators.ts";
 import { AdminOnly } from "../auth/auth.decorators.ts";
 import { visibleEventData } from "../auth/hidden-fields.ts";
 import { ApiError } from "../common/api-error.ts";
@@ -19,6 +21,7 @@ const MAX_PAGE = 1000;
  */
 @Controller("admin")
 @AdminOnly()
+@ApiTags("Admin")
 export class AdminEventLogController {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -26,6 +29,7 @@ export class AdminEventLogController {
   ) {}
 
   @Get("projections")
+  @ApiOperation({ summary: "Projections with checkpoint, head, lag and state" })
   async listProjections() {
     const statuses = await this.projections.status();
     return {
@@ -43,6 +47,8 @@ export class AdminEventLogController {
   }
 
   @Post("projections/:name/rebuild")
+  @ApiOperation({ summary: "Rebuild a projection from position zero" })
+  @ApiErrors([404, "`projection_not_found`"])
   @HttpCode(200)
   async rebuild(@Param("name") name: string, @Body() _body: NoBody) {
     if (!this.projections.projections.some((projection) => projection.name === name)) {
@@ -61,6 +67,7 @@ export class AdminEventLogController {
 
   /** `$all` in position order. `after` is an exclusive position cursor. */
   @Get("events")
+  @ApiOperation({ summary: "Browse the event history (`$all`), oldest first after a position" })
   async events(
     // Typed `unknown`: a repeated key arrives as an array (the helpers refuse it).
     @Query("after") after?: unknown,
@@ -92,6 +99,8 @@ export class AdminEventLogController {
   }
 
   @Get("streams/:stream")
+  @ApiOperation({ summary: "Read one stream's events" })
+  @ApiErrors([404, "`stream_not_found`"])
   async stream(
     @Param("stream") stream: string,
     @Query("from") from?: unknown,

@@ -1,10 +1,6 @@
 import { deciderSpec } from "../../test/support/decider-spec.ts";
-import {
-  type AccountCommand,
-  accountDecider,
-  emailClaimDecider,
-  sessionDecider,
-} from "./account.decider.ts";
+import { type AccountCommand, accountDecider, emailClaimDecider } from "./account.decider.ts";
+import { sessionDecider } from "./session.decider.ts";
 import type { AccountEvent, EmailClaimEvent, SessionEvent } from "./auth.events.ts";
 
 const NOW = "2026-01-01T00:00:00.000Z";
@@ -85,6 +81,123 @@ describe("account decider", () => {
   });
 });
 
+describe("account decider: console account features", () => {
+  const spec = deciderSpec(accountDecider);
+  const rotate = (keyHash: string, previousValidUntil: string | null = null): AccountCommand => ({
+    type: "RotateApiKey",
+    key: {
+      accountId: "acct_1",
+      keyId: "key_1",
+      prefix: "mp_live_wxyz",
+      keyHash,
+      previousValidUntil,
+    },
+    now: NOW,
+  });
+
+  it("registers an OAuth account without a password, linked to its provider identity", () => {
+    spec.given([]).when({
+      type: "RegisterAccount",
+      accountId: "acct_1",
+      email: "a@example.com",
+      origin: "oauth",
+      loginMethod: { provider: "github", subject: "42" },
+      now: NOW,
+    }).then([
+      { ...registered, data: { ...registered.data, origin: "oauth" } } as AccountEvent,
+      {
+        type: "LoginMethodLinked",
+        data: {
+          accountId: "acct_1",
+          provider: "github",
+          subject: "42",
+          email: "a@example.com",
+          at: NOW,
+        },
+      },
+    ]);
+  });
+
+  it("links a provider identity once", () => {
+    const link = {
+      type: "LinkLoginMethod",
+      accountId: "acct_1",
+      method: { provider: "google", subject: "s" },
+      email: "a@example.com",
+      now: NOW,
+    } as const;
+    const linked = spec.given([registered]).when(link).then();
+    expect(linked.map((event) => event.type)).toEqual(["LoginMethodLinked"]);
+    spec.given([registered, ...linked]).when(link).then([]);
+    spec.given([]).when(link).thenRejects("account_not_found");
+  });
+
+  it("rotates a live key, recording the replaced hash, and refuses revoked or unknown keys", () => {
+    spec.given([registered, keyCreated]).when(rotate("cd".repeat(32), NOW)).then([{
+      type: "ApiKeyRotated",
+      data: {
+        accountId: "acct_1",
+        keyId: "key_1",
+        prefix: "mp_live_wxyz",
+        keyHash: "cd".repeat(32),
+        previousKeyHash: "00",
+        previousValidUntil: NOW,
+        rotatedAt: NOW,
+      },
+    }]);
+    // The second rotation replaces the secret the first one created.
+    const first = spec.given([registered, keyCreated]).when(rotate("cd".repeat(32))).then();
+    const second = spec.given([registered, keyCreated, ...first]).when(rotate("ef".repeat(32)))
+      .then();
+    expect((second[0].data as { previousKeyHash: string }).previousKeyHash).toBe("cd".repeat(32));
+    const revoked: AccountEvent = {
+      type: "ApiKeyRevoked",
+      data: { accountId: "acct_1", keyId: "key_1", revokedAt: NOW },
+    };
+    spec.given([registered, keyCreated, revoked]).when(rotate("cd".repeat(32)))
+      .thenRejects("api_key_not_found");
+    spec.given([registered]).when(rotate("cd".repeat(32))).thenRejects("api_key_not_found");
+  });
+
+  it("changes the password, keeping the asking session, and the new hash is the one login checks", () => {
+    const change = {
+      type: "ChangePassword",
+      accountId: "acct_1",
+      passwordHash: "scrypt$new",
+      keptSessionId: "sess_1",
+      now: NOW,
+    } as const;
+    const given = spec.given([registered, {
+      type: "PasswordSet",
+      data: { accountId: "acct_1", passwordHash: "scrypt$old" },
+    }]);
+    given.when(change).then([{
+      type: "PasswordChanged",
+      data: {
+        accountId: "acct_1",
+        passwordHash: "scrypt$new",
+        keptSessionId: "sess_1",
+        changedAt: NOW,
+      },
+    }]);
+    expect(given.when(change).thenState().passwordHash).toBe("scrypt$new");
+  });
+
+  it("disables and enables an account, each only when it changes something", () => {
+    const disable = { type: "DisableAccount", accountId: "acct_1", now: NOW } as const;
+    const enable = { type: "EnableAccount", accountId: "acct_1", now: NOW } as const;
+    const disabled = spec.given([registered]).when(disable).then([{
+      type: "AccountDisabled",
+      data: { accountId: "acct_1", at: NOW },
+    }]);
+    spec.given([registered, ...disabled]).when(disable).then([]);
+    spec.given([registered]).when(enable).then([]);
+    const enabled = spec.given([registered, ...disabled]).when(enable).then();
+    expect(enabled.map((event) => event.type)).toEqual(["AccountEnabled"]);
+    spec.given([]).when(disable).thenRejects("account_not_found");
+  });
+});
+
 describe("email claim decider", () => {
   const spec = deciderSpec(emailClaimDecider);
   const claimed: EmailClaimEvent = {
@@ -131,5 +244,22 @@ describe("session decider", () => {
     spec.given([]).when({ type: "StartSession", session: started.data }).then([started]);
     spec.given([started]).when({ type: "StartSession", session: started.data })
       .thenRejects("session_exists");
+  });
+
+  it("ends its own account's session once; another account's reads as not found", () => {
+    const end = {
+      type: "EndSession",
+      sessionId: "sess_1",
+      accountId: "acct_1",
+      reason: "logout",
+      now: NOW,
+    } as const;
+    const ended = spec.given([started]).when(end).then([{
+      type: "SessionEnded",
+      data: { sessionId: "sess_1", accountId: "acct_1", reason: "logout", at: NOW },
+    }]);
+    spec.given([started, ...ended]).when(end).then([]);
+    spec.given([started]).when({ ...end, accountId: "acct_2" }).thenRejects("session_not_found");
+    spec.given([]).when(end).thenRejects("session_not_found");
   });
 });

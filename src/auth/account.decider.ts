@@ -2,10 +2,10 @@ import { DomainError } from "../common/domain-error.ts";
 import type { Decider } from "../event-store/command-handler.ts";
 import type {
   AccountEvent,
+  AccountOrigin,
   ApiKeyCreatedData,
+  ApiKeyRotatedData,
   EmailClaimEvent,
-  SessionEvent,
-  SessionStartedData,
 } from "./auth.events.ts";
 import type { Permission } from "./principal.ts";
 
@@ -21,7 +21,12 @@ export type AuthRuleCode =
   | "api_key_not_found"
   | "invalid_credentials"
   | "account_conflict"
-  | "session_exists";
+  | "account_disabled"
+  | "session_exists"
+  | "session_not_found"
+  | "invalid_current_password"
+  | "invalid_expiry"
+  | "insufficient_permissions";
 
 /** An auth rule refused the command; the exception filter maps the code to HTTP. */
 export class AuthRuleViolation extends DomainError<AuthRuleCode> {}
@@ -74,16 +79,30 @@ export const emailClaimDecider: Decider<EmailClaimCommand, EmailClaimEvent, Emai
 
 export interface ApiKeyState {
   keyId: string;
+  name: string;
   permissions: Permission[];
+  createdAt: string;
+  expiresAt?: string;
   revoked: boolean;
+  /** The current secret's hash: a rotation records it as the previous one. */
+  keyHash: string;
 }
 
 export interface AccountState {
   exists: boolean;
   accountId?: string;
   email?: string;
+  origin?: AccountOrigin;
   passwordHash?: string;
+  disabled: boolean;
   keys: Map<string, ApiKeyState>;
+  /** `<provider>:<subject>` of every linked external login. */
+  loginMethods: Set<string>;
+}
+
+export interface LoginMethod {
+  provider: string;
+  subject: string;
 }
 
 export type AccountCommand =
@@ -91,15 +110,43 @@ export type AccountCommand =
     type: "RegisterAccount";
     accountId: string;
     email: string;
-    origin: "signup" | "admin";
+    origin: AccountOrigin;
     passwordHash?: string;
+    /** For origin `oauth`: the provider identity the account is created from. */
+    loginMethod?: LoginMethod;
     now: string;
   }
   | { type: "CreateApiKey"; key: Omit<ApiKeyCreatedData, "createdAt">; now: string }
-  | { type: "RevokeApiKey"; accountId: string; keyId: string; now: string };
+  | { type: "RevokeApiKey"; accountId: string; keyId: string; now: string }
+  | {
+    type: "RotateApiKey";
+    key: Omit<ApiKeyRotatedData, "previousKeyHash" | "rotatedAt">;
+    now: string;
+  }
+  | {
+    type: "ChangePassword";
+    accountId: string;
+    passwordHash: string;
+    keptSessionId?: string;
+    now: string;
+  }
+  | {
+    type: "LinkLoginMethod";
+    accountId: string;
+    method: LoginMethod;
+    email: string;
+    now: string;
+  }
+  | { type: "DisableAccount"; accountId: string; now: string }
+  | { type: "EnableAccount"; accountId: string; now: string };
 
 export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState> = {
-  initialState: () => ({ exists: false, keys: new Map() }),
+  initialState: () => ({
+    exists: false,
+    disabled: false,
+    keys: new Map(),
+    loginMethods: new Set(),
+  }),
   decide(command, state) {
     switch (command.type) {
       case "RegisterAccount": {
@@ -121,6 +168,18 @@ export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState>
             data: { accountId: command.accountId, passwordHash: command.passwordHash },
           });
         }
+        if (command.loginMethod) {
+          events.push({
+            type: "LoginMethodLinked",
+            data: {
+              accountId: command.accountId,
+              provider: command.loginMethod.provider,
+              subject: command.loginMethod.subject,
+              email: command.email,
+              at: command.now,
+            },
+          });
+        }
         return events;
       }
       case "CreateApiKey": {
@@ -131,19 +190,63 @@ export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState>
       }
       case "RevokeApiKey": {
         if (!state.exists) throw accountNotFound();
-        const key = state.keys.get(command.keyId);
-        if (!key) {
-          throw new AuthRuleViolation(
-            "api_key_not_found",
-            `No API key with id '${command.keyId}'.`,
-          );
-        }
+        const key = liveKey(state, command.keyId, true);
         if (key.revoked) return [];
         return [{
           type: "ApiKeyRevoked",
           data: { accountId: command.accountId, keyId: command.keyId, revokedAt: command.now },
         }];
       }
+      case "RotateApiKey": {
+        if (!state.exists) throw accountNotFound();
+        const key = liveKey(state, command.key.keyId, false);
+        // The same new secret twice (a retried append) is not a second rotation.
+        if (key.keyHash === command.key.keyHash) return [];
+        return [{
+          type: "ApiKeyRotated",
+          data: { ...command.key, previousKeyHash: key.keyHash, rotatedAt: command.now },
+        }];
+      }
+      case "ChangePassword": {
+        if (!state.exists) throw accountNotFound();
+        return [{
+          type: "PasswordChanged",
+          data: {
+            accountId: command.accountId,
+            passwordHash: command.passwordHash,
+            ...(command.keptSessionId ? { keptSessionId: command.keptSessionId } : {}),
+            changedAt: command.now,
+          },
+        }];
+      }
+      case "LinkLoginMethod": {
+        if (!state.exists) throw accountNotFound();
+        if (state.loginMethods.has(methodKey(command.method))) return [];
+        return [{
+          type: "LoginMethodLinked",
+          data: {
+            accountId: command.accountId,
+            provider: command.method.provider,
+            subject: command.method.subject,
+            email: command.email,
+            at: command.now,
+          },
+        }];
+      }
+      case "DisableAccount":
+        if (!state.exists) throw accountNotFound();
+        if (state.disabled) return [];
+        return [{
+          type: "AccountDisabled",
+          data: { accountId: command.accountId, at: command.now },
+        }];
+      case "EnableAccount":
+        if (!state.exists) throw accountNotFound();
+        if (!state.disabled) return [];
+        return [{
+          type: "AccountEnabled",
+          data: { accountId: command.accountId, at: command.now },
+        }];
     }
   },
   evolve(state, event) {
@@ -154,49 +257,61 @@ export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState>
           exists: true,
           accountId: event.data.accountId,
           email: event.data.email,
+          origin: event.data.origin,
         };
       case "PasswordSet":
+      case "PasswordChanged":
         return { ...state, passwordHash: event.data.passwordHash };
-      case "ApiKeyCreated": {
-        const keys = new Map(state.keys);
-        keys.set(event.data.keyId, {
+      case "ApiKeyCreated":
+        return withKey(state, {
           keyId: event.data.keyId,
+          name: event.data.name,
           permissions: event.data.permissions,
+          createdAt: event.data.createdAt,
+          expiresAt: event.data.expiresAt,
           revoked: false,
+          keyHash: event.data.keyHash,
         });
-        return { ...state, keys };
-      }
       case "ApiKeyRevoked": {
         const existing = state.keys.get(event.data.keyId);
-        if (!existing) return state;
-        const keys = new Map(state.keys);
-        keys.set(event.data.keyId, { ...existing, revoked: true });
-        return { ...state, keys };
+        return existing ? withKey(state, { ...existing, revoked: true }) : state;
       }
+      case "ApiKeyRotated": {
+        const existing = state.keys.get(event.data.keyId);
+        return existing ? withKey(state, { ...existing, keyHash: event.data.keyHash }) : state;
+      }
+      case "LoginMethodLinked": {
+        const loginMethods = new Set(state.loginMethods);
+        loginMethods.add(methodKey(event.data));
+        return { ...state, loginMethods };
+      }
+      case "AccountDisabled":
+        return { ...state, disabled: true };
+      case "AccountEnabled":
+        return { ...state, disabled: false };
     }
   },
 };
+
+function withKey(state: AccountState, key: ApiKeyState): AccountState {
+  const keys = new Map(state.keys);
+  keys.set(key.keyId, key);
+  return { ...state, keys };
+}
+
+/** The key, which must exist (and, unless `revokedAllowed`, still be live). */
+function liveKey(state: AccountState, keyId: string, revokedAllowed: boolean): ApiKeyState {
+  const key = state.keys.get(keyId);
+  if (!key || (key.revoked && !revokedAllowed)) {
+    throw new AuthRuleViolation("api_key_not_found", `No API key with id '${keyId}'.`);
+  }
+  return key;
+}
+
+function methodKey(method: LoginMethod): string {
+  return `${method.provider}:${method.subject}`;
+}
 
 function accountNotFound(): AuthRuleViolation {
   return new AuthRuleViolation("account_not_found", "No such account.");
 }
-
-// ---- session: `session-<id>` ------------------------------------------------------------------
-
-export interface SessionState {
-  started: boolean;
-}
-
-export type SessionCommand = { type: "StartSession"; session: SessionStartedData };
-
-export const sessionDecider: Decider<SessionCommand, SessionEvent, SessionState> = {
-  initialState: () => ({ started: false }),
-  decide(command, state) {
-    // Session ids are random, so this guards a bug rather than a race a user can cause.
-    if (state.started) {
-      throw new AuthRuleViolation("session_exists", "The session already exists.");
-    }
-    return [{ type: "SessionStarted", data: command.session }];
-  },
-  evolve: () => ({ started: true }),
-};

@@ -1,62 +1,22 @@
 import { Inject, Injectable } from "@nestjs/common";
 import { CLOCK, type Clock } from "../common/clock.ts";
-import { deterministicEventId, newId } from "../common/ids.ts";
+import { newId } from "../common/ids.ts";
 import { APP_CONFIG, type AppConfig } from "../config/config.ts";
-import {
-  CommandHandler,
-  type CommandResult,
-  isVersionConflict,
-} from "../event-store/command-handler.ts";
-import {
-  EVENT_STORE,
-  type EventMetadata,
-  type EventStore,
-} from "../event-store/event-store.port.ts";
-import {
-  type AccountCommand,
-  accountDecider,
-  type AccountState,
-  AuthRuleViolation,
-  type EmailClaimCommand,
-  emailClaimDecider,
-  type EmailClaimState,
-  type SessionCommand,
-  sessionDecider,
-  type SessionState,
-} from "./account.decider.ts";
-import {
-  type AccountEvent,
-  accountStream,
-  type EmailClaimEvent,
-  emailClaimStream,
-  type SessionEvent,
-  type SessionStartedData,
-  sessionStream,
-} from "./auth.events.ts";
+import type { EventMetadata } from "../event-store/event-store.port.ts";
+import { type AccountState, AuthRuleViolation, type LoginMethod } from "./account.decider.ts";
+import { AuthStreams } from "./auth-streams.ts";
+import type { AccountOrigin, SessionEndReason, SessionStartedData } from "./auth.events.ts";
 import { LoginThrottle } from "./login-throttle.ts";
-import type { Permission } from "./principal.ts";
 import {
-  apiKeyDisplayPrefix,
   decoyPasswordHash,
   emailHash,
   hashPassword,
-  newApiKey,
   newSessionToken,
   normaliseEmail,
   sha256Hex,
   verifyPassword,
 } from "./secrets.ts";
-
-export interface CreatedApiKey {
-  id: string;
-  /** The full key: returned once, never stored. */
-  key: string;
-  name: string;
-  permissions: Permission[];
-  prefix: string;
-  createdAt: string;
-  position: bigint;
-}
+import { SessionsQueries } from "./sessions.queries.ts";
 
 export interface CreatedAccount {
   id: string;
@@ -65,46 +25,39 @@ export interface CreatedAccount {
   position: bigint;
 }
 
+export interface StartedSession {
+  /** The session token: returned once, stored only as its SHA-256. */
+  token: string;
+  sessionId: string;
+  position: bigint;
+}
+
 /**
- * The auth use cases: each write goes through the shared CommandHandler of its stream type
- * (`emailclaim-`, `account-`, `session-`) with ids derived from the command, so a replayed
- * append writes nothing. Secrets are generated here and leave only as hashes, except the one
- * copy returned to the caller.
+ * The account use cases: registration (sign-up, operators, OAuth), login and sessions,
+ * passwords, linked logins and disabling. Every write goes through AuthStreams' CommandHandlers.
  */
 @Injectable()
 export class AccountCommandHandler {
-  private readonly emailClaims: CommandHandler<EmailClaimCommand, EmailClaimEvent, EmailClaimState>;
-  private readonly accounts: CommandHandler<AccountCommand, AccountEvent, AccountState>;
-  private readonly sessions: CommandHandler<SessionCommand, SessionEvent, SessionState>;
-
   constructor(
-    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(AuthStreams) private readonly streams: AuthStreams,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LoginThrottle) private readonly loginThrottle: LoginThrottle,
-  ) {
-    this.emailClaims = new CommandHandler(store, emailClaimDecider);
-    this.accounts = new CommandHandler(store, accountDecider);
-    this.sessions = new CommandHandler(store, sessionDecider);
-  }
+    @Inject(SessionsQueries) private readonly sessions: SessionsQueries,
+  ) {}
 
   /** Self-service sign-up: claims the email on the store, registers, starts a session. */
   async signUp(
     email: string,
     password: string,
     metadata: EventMetadata,
-  ): Promise<{ accountId: string; token: string; position: bigint }> {
+  ): Promise<{ accountId: string } & StartedSession> {
     const passwordHash = await hashPassword(password);
     const accountId = newId("acct");
-    await this.register(accountId, normaliseEmail(email), "signup", passwordHash, {
-      ...metadata,
-      actor: `account:${accountId}`,
-    });
-    const session = await this.startSession(accountId, {
-      ...metadata,
-      actor: `account:${accountId}`,
-    });
-    return { accountId, token: session.token, position: session.position };
+    const asAccount = { ...metadata, actor: `account:${accountId}` };
+    await this.register(accountId, normaliseEmail(email), "signup", { passwordHash }, asAccount);
+    const session = await this.openSession(accountId, asAccount);
+    return { accountId, ...session };
   }
 
   /** Operator-created account: no password, used through API keys. */
@@ -115,24 +68,53 @@ export class AccountCommandHandler {
       accountId,
       normalised,
       "admin",
-      undefined,
+      {},
       metadata,
     );
     return { id: accountId, email: normalised, createdAt, position };
   }
 
-  async login(
+  /**
+   * An account created from a provider's verified email (no password): claims the email like
+   * sign-up (email_taken when it has an account: link to that one instead) and links the login.
+   */
+  async registerWithProvider(
     email: string,
-    password: string,
+    method: LoginMethod,
     metadata: EventMetadata,
-  ): Promise<{ token: string }> {
+  ): Promise<{ accountId: string; position: bigint }> {
+    const accountId = newId("acct");
+    const { position } = await this.register(
+      accountId,
+      normaliseEmail(email),
+      "oauth",
+      { loginMethod: method },
+      { ...metadata, actor: `account:${accountId}` },
+    );
+    return { accountId, position };
+  }
+
+  /** Records that a provider identity logs in to this account (nothing new when it already does). */
+  async linkLoginMethod(
+    accountId: string,
+    link: LoginMethod & { email: string },
+    metadata: EventMetadata,
+  ): Promise<bigint> {
+    return await this.streams.onAccount(accountId, {
+      type: "LinkLoginMethod",
+      accountId,
+      method: { provider: link.provider, subject: link.subject },
+      email: normaliseEmail(link.email),
+      now: this.now(),
+    }, metadata);
+  }
+
+  async login(email: string, password: string, metadata: EventMetadata): Promise<StartedSession> {
     const normalised = normaliseEmail(email);
     // Before any scrypt: a throttled email costs the server nothing.
     await this.loginThrottle.claim(normalised);
-    const claim = await this.emailClaims.load(emailClaimStream(emailHash(normalised)));
-    const account = claim.state.claimedBy
-      ? (await this.accounts.load(accountStream(claim.state.claimedBy))).state
-      : undefined;
+    const claimedBy = await this.streams.emailClaimant(emailHash(normalised));
+    const account = claimedBy ? await this.streams.account(claimedBy) : undefined;
     // Always run one scrypt so response time does not tell which emails have accounts.
     const valid = await verifyPassword(
       password,
@@ -142,48 +124,113 @@ export class AccountCommandHandler {
       throw new AuthRuleViolation("invalid_credentials", "Incorrect email or password.");
     }
     await this.loginThrottle.succeeded(normalised);
-    const session = await this.startSession(account.accountId!, {
+    // Only after the password: a disabled account is not revealed to someone guessing.
+    if (account.disabled) throw accountDisabled();
+    return await this.openSession(account.accountId!, {
       ...metadata,
       actor: `account:${account.accountId}`,
     });
-    return { token: session.token };
   }
 
-  async createApiKey(
+  /** A new session for an account already authenticated another way (OAuth, sign-up). */
+  async startSessionFor(accountId: string, metadata: EventMetadata): Promise<StartedSession> {
+    const account = await this.streams.account(accountId);
+    if (!account.exists) throw new AuthRuleViolation("account_not_found", "No such account.");
+    if (account.disabled) throw accountDisabled();
+    return await this.openSession(accountId, { ...metadata, actor: `account:${accountId}` });
+  }
+
+  /** Ends one of the account's sessions (session_not_found for another account's). */
+  async endSession(
     accountId: string,
-    request: { name: string; permissions: Permission[] },
+    sessionId: string,
+    reason: SessionEndReason,
     metadata: EventMetadata,
-  ): Promise<CreatedApiKey> {
-    const key = newApiKey();
-    const keyId = newId("key");
-    const permissions = [...new Set(request.permissions)];
-    const prefix = apiKeyDisplayPrefix(key);
-    const now = this.clock.now().toISOString();
-    const position = await this.onAccount(accountId, {
-      type: "CreateApiKey",
-      key: { accountId, keyId, name: request.name, permissions, prefix, keyHash: sha256Hex(key) },
-      now,
+  ): Promise<bigint> {
+    return await this.streams.onSession(sessionId, accountId, {
+      type: "EndSession",
+      sessionId,
+      accountId,
+      reason,
+      now: this.now(),
     }, metadata);
-    return { id: keyId, key, name: request.name, permissions, prefix, createdAt: now, position };
   }
 
-  async revokeApiKey(accountId: string, keyId: string, metadata: EventMetadata): Promise<bigint> {
-    return await this.onAccount(accountId, {
-      type: "RevokeApiKey",
+  /** Ends every live session of the account except `keepSessionId`; how many ended. */
+  async endOtherSessions(
+    accountId: string,
+    keepSessionId: string | undefined,
+    metadata: EventMetadata,
+  ): Promise<{ revoked: number; position?: bigint }> {
+    const live = await this.sessions.liveSessions(accountId);
+    let position: bigint | undefined;
+    let revoked = 0;
+    for (const session of live) {
+      if (session.id === keepSessionId) continue;
+      position = await this.endSession(accountId, session.id, "revoked", metadata);
+      revoked++;
+    }
+    return { revoked, position };
+  }
+
+  /**
+   * A new password. Accounts that have one must confirm it (`invalid_current_password`, counted
+   * by the login throttle like a failed login); accounts without one (operator- or
+   * OAuth-created) set their first. Every other session ends with the change.
+   */
+  async changePassword(
+    accountId: string,
+    request: { currentPassword?: string; newPassword: string; keptSessionId?: string },
+    metadata: EventMetadata,
+  ): Promise<bigint> {
+    const account = await this.streams.account(accountId);
+    if (!account.exists) throw new AuthRuleViolation("account_not_found", "No such account.");
+    if (account.passwordHash) await this.confirmPassword(account, request.currentPassword);
+    return await this.streams.onAccount(accountId, {
+      type: "ChangePassword",
       accountId,
-      keyId,
-      now: this.clock.now().toISOString(),
+      passwordHash: await hashPassword(request.newPassword),
+      keptSessionId: request.keptSessionId,
+      now: this.now(),
     }, metadata);
+  }
+
+  async disableAccount(accountId: string, metadata: EventMetadata): Promise<bigint> {
+    return await this.streams.onAccount(accountId, {
+      type: "DisableAccount",
+      accountId,
+      now: this.now(),
+    }, metadata);
+  }
+
+  async enableAccount(accountId: string, metadata: EventMetadata): Promise<bigint> {
+    return await this.streams.onAccount(accountId, {
+      type: "EnableAccount",
+      accountId,
+      now: this.now(),
+    }, metadata);
+  }
+
+  private async confirmPassword(account: AccountState, current: string | undefined) {
+    const email = account.email!;
+    await this.loginThrottle.claim(email);
+    if (current === undefined || !await verifyPassword(current, account.passwordHash!)) {
+      throw new AuthRuleViolation(
+        "invalid_current_password",
+        current === undefined
+          ? "current_password is required to change this account's password."
+          : "The current password is incorrect.",
+        "current_password",
+      );
+    }
+    await this.loginThrottle.succeeded(email);
   }
 
   // Session tokens are random and stored only as a SHA-256 hash in SessionStarted (not an HMAC
   // with a server secret): every instance sharing the event store accepts them, with either
   // store adapter, without distributing a secret, and they go through the same subscription
   // path as API keys.
-  private async startSession(
-    accountId: string,
-    metadata: EventMetadata,
-  ): Promise<{ token: string; position: bigint }> {
+  private async openSession(accountId: string, metadata: EventMetadata): Promise<StartedSession> {
     const token = newSessionToken();
     const sessionId = newId("sess");
     const now = this.clock.now();
@@ -194,99 +241,59 @@ export class AccountCommandHandler {
       startedAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + this.config.sessionTtlSeconds * 1000).toISOString(),
     };
-    const result = await this.sessions.handle(sessionStream(sessionId), {
+    const position = await this.streams.onSession(sessionId, accountId, {
       type: "StartSession",
       session,
-    }, {
-      metadata: { ...metadata, accountId },
-      eventId: () => deterministicEventId("SessionStarted", sessionId),
-    });
-    return { token, position: await this.positionOf(result) };
+    }, metadata);
+    return { token, sessionId, position };
   }
 
   private async register(
     accountId: string,
     email: string,
-    origin: "signup" | "admin",
-    passwordHash: string | undefined,
+    origin: AccountOrigin,
+    credentials: { passwordHash?: string; loginMethod?: LoginMethod },
     metadata: EventMetadata,
   ): Promise<{ createdAt: string; position: bigint }> {
     const hash = emailHash(email);
     // The claim stream is what makes emails unique: two concurrent sign-ups race on its
     // expected revision in the store, and exactly one append wins.
-    await this.onEmailClaim(hash, { type: "ClaimEmail", emailHash: hash, accountId }, metadata);
-    const createdAt = this.clock.now().toISOString();
+    await this.streams.onEmailClaim(
+      hash,
+      { type: "ClaimEmail", emailHash: hash, accountId },
+      metadata,
+    );
+    const createdAt = this.now();
     try {
-      const position = await this.onAccount(accountId, {
+      const position = await this.streams.onAccount(accountId, {
         type: "RegisterAccount",
         accountId,
         email,
         origin,
-        passwordHash,
+        ...credentials,
         now: createdAt,
       }, metadata);
       return { createdAt, position };
     } catch (error) {
       // Give the email back so a retry can succeed. If the release fails too, the email stays
       // claimed by an account that was never registered, and sign-up with it answers email_taken.
-      await this.onEmailClaim(hash, { type: "ReleaseEmail", emailHash: hash, accountId }, metadata)
-        .catch(() => undefined);
+      await this.streams.onEmailClaim(
+        hash,
+        { type: "ReleaseEmail", emailHash: hash, accountId },
+        metadata,
+      ).catch(() => undefined);
       throw error;
     }
   }
 
-  private async onEmailClaim(
-    hash: string,
-    command: EmailClaimCommand,
-    metadata: EventMetadata,
-  ): Promise<void> {
-    const stream = emailClaimStream(hash);
-    await withAccountConflict(this.emailClaims.handle(stream, command, {
-      metadata: { ...metadata, accountId: command.accountId },
-      // The revision keeps a claim after a release distinct from the first claim.
-      eventId: (event, _index, before) =>
-        deterministicEventId(
-          stream,
-          `${event.type}:${command.accountId}:${
-            before.revision === -1n ? "no_stream" : before.revision
-          }`,
-        ),
-    }));
-  }
-
-  private async onAccount(
-    accountId: string,
-    command: AccountCommand,
-    metadata: EventMetadata,
-  ): Promise<bigint> {
-    const stream = accountStream(accountId);
-    const discriminator = command.type === "CreateApiKey"
-      ? command.key.keyId
-      : command.type === "RevokeApiKey"
-      ? command.keyId
-      : accountId;
-    const result = await withAccountConflict(this.accounts.handle(stream, command, {
-      metadata: { ...metadata, accountId },
-      eventId: (event) => deterministicEventId(stream, `${event.type}:${discriminator}`),
-    }));
-    return await this.positionOf(result);
-  }
-
-  /** Where a reader must catch up to: the append's position, or the head when nothing was new. */
-  private async positionOf(result: CommandResult<unknown, unknown>): Promise<bigint> {
-    return result.position ?? await this.store.headPosition();
+  private now(): string {
+    return this.clock.now().toISOString();
   }
 }
 
-/** A version conflict that outlasted the shared retry policy becomes the auth module's refusal. */
-async function withAccountConflict<T>(write: Promise<T>): Promise<T> {
-  try {
-    return await write;
-  } catch (error) {
-    if (!isVersionConflict(error)) throw error;
-    throw new AuthRuleViolation(
-      "account_conflict",
-      "The account changed concurrently; retry the request.",
-    );
-  }
+function accountDisabled(): AuthRuleViolation {
+  return new AuthRuleViolation(
+    "account_disabled",
+    "This account has been disabled. Contact the operator of this service.",
+  );
 }

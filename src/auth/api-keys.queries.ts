@@ -1,4 +1,5 @@
 import { Inject, Injectable } from "@nestjs/common";
+import { CLOCK, type Clock } from "../common/clock.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
 import { CREDENTIALS_PROJECTION } from "./credentials.projection.ts";
@@ -12,6 +13,9 @@ export interface ApiKeySummary {
   prefix: string;
   createdAt: string;
   lastUsedAt: string | null;
+  expiresAt: string | null;
+  /** Until when the secret replaced by the last rotation still works (null: it does not). */
+  previousValidUntil: string | null;
 }
 
 /** An account's active keys; never the secret nor its hash. */
@@ -21,12 +25,15 @@ export class ApiKeysQueries {
     @Inject(ProjectionRunner) private readonly runner: ProjectionRunner,
     @Inject(ReadModelDatabase) private readonly readModels: ReadModelDatabase,
     @Inject(KeyUsageTracker) private readonly usage: KeyUsageTracker,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   async listActive(accountId: string): Promise<ApiKeySummary[]> {
     await this.runner.untilCurrent([CREDENTIALS_PROJECTION]);
+    const now = this.clock.now().toISOString();
     const rows = this.readModels.db.prepare(
-      `SELECT id, name, permissions, prefix, created_at, last_used_at FROM auth_api_keys
+      `SELECT id, name, permissions, prefix, created_at, last_used_at, expires_at,
+       previous_valid_until FROM auth_api_keys
        WHERE account_id = ? AND revoked_at IS NULL ORDER BY created_at, id`,
     ).all(accountId) as Array<{
       id: string;
@@ -35,6 +42,8 @@ export class ApiKeysQueries {
       prefix: string;
       created_at: string;
       last_used_at: string | null;
+      expires_at: string | null;
+      previous_valid_until: string | null;
     }>;
     return rows.map((row) => ({
       id: row.id,
@@ -44,6 +53,11 @@ export class ApiKeysQueries {
       createdAt: row.created_at,
       // Uses on this instance not flushed yet are newer than the read model.
       lastUsedAt: latest(row.last_used_at, this.usage.pendingLastUsed(row.id)),
+      expiresAt: row.expires_at,
+      // A grace period that has run out is no longer worth showing.
+      previousValidUntil: row.previous_valid_until && row.previous_valid_until > now
+        ? row.previous_valid_until
+        : null,
     }));
   }
 }

@@ -1,9 +1,9 @@
-import type { CreatedApiKey } from "./account.handler.ts";
+import type { CreatedApiKey } from "./api-key.handler.ts";
 import type { ApiKeySummary } from "./api-keys.queries.ts";
 
 /** How API keys read over HTTP, for the caller's own keys and the operators' API alike. */
 
-/** The one reply that carries the full key. */
+/** The one reply that carries the full key (creation and rotation). */
 export function createdKeyBody(created: CreatedApiKey) {
   return {
     id: created.id,
@@ -12,6 +12,8 @@ export function createdKeyBody(created: CreatedApiKey) {
     permissions: created.permissions,
     prefix: created.prefix,
     created_at: created.createdAt,
+    expires_at: created.expiresAt,
+    previous_valid_until: created.previousValidUntil,
   };
 }
 
@@ -24,5 +26,7 @@ export function keySummaryBody(key: ApiKeySummary) {
     prefix: key.prefix,
     created_at: key.createdAt,
     last_used_at: key.lastUsedAt,
+    expires_at: key.expiresAt,
+    previous_valid_until: key.previousValidUntil,
   };
 }

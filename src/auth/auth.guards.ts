@@ -6,18 +6,58 @@ import { CredentialBudgets } from "./credential-budgets.ts";
 import { bearerToken, CredentialVerifier } from "./credential-verifier.ts";
 import { ADMIN_ACTOR, type Permission, type Principal } from "./principal.ts";
 import { digestsEqual, sha256Hex } from "./secrets.ts";
+import { CSRF_HEADER, csrfTokenFor, readCookie, SESSION_COOKIE } from "./session-cookie.ts";
 
 export const REQUIRED_PERMISSION = "modelpilot:required-permission";
 
 export interface AuthenticatedRequest {
   headers: Record<string, unknown>;
+  method?: string;
   principal?: Principal;
+  /** The principal came from the console's session cookie (not an Authorization header). */
+  viaSessionCookie?: boolean;
   adminActor?: string;
 }
 
+/** Methods that change nothing, so a cookie-authenticated one needs no CSRF token. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
 /**
- * API key or session bearer; then its per-key and per-account budgets; then the permission
- * named by @RequirePermission.
+ * API key or session bearer; else the console's session cookie, whose changes must carry the
+ * CSRF token (403 csrf_token_invalid). Any Authorization header, even a wrong one, means the
+ * cookie is ignored, so API clients behave exactly as without cookies.
+ */
+async function authenticateRequest(
+  verifier: CredentialVerifier,
+  request: AuthenticatedRequest,
+): Promise<Principal> {
+  const authorization = request.headers.authorization;
+  const cookieToken = authorization === undefined
+    ? readCookie(request.headers.cookie, SESSION_COOKIE)
+    : undefined;
+  if (cookieToken === undefined) return await verifier.authenticate(authorization);
+  if (!SAFE_METHODS.has(request.method ?? "GET")) {
+    const presented = request.headers[CSRF_HEADER];
+    // Hashing both sides first makes the comparison constant-time whatever the lengths.
+    if (
+      typeof presented !== "string" ||
+      !digestsEqual(sha256Hex(presented), sha256Hex(csrfTokenFor(cookieToken)))
+    ) {
+      throw ApiError.forbidden(
+        "Missing or invalid CSRF token. Send the mp_csrf cookie's value in the X-CSRF-Token " +
+          "header with every request that changes something.",
+        "csrf_token_invalid",
+      );
+    }
+  }
+  const principal = await verifier.authenticateSessionCookie(cookieToken);
+  request.viaSessionCookie = true;
+  return principal;
+}
+
+/**
+ * API key, session bearer or session cookie; then its per-key and per-account budgets; then the
+ * permission named by @RequirePermission.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -34,7 +74,7 @@ export class ApiKeyGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     // Class- and handler-level decorators both attach this guard: authenticate (and charge) once.
     if (!request.principal) {
-      const principal = await this.verifier.authenticate(request.headers.authorization);
+      const principal = await authenticateRequest(this.verifier, request);
       await this.budgets.charge(principal);
       request.principal = principal;
     }

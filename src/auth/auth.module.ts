@@ -3,6 +3,11 @@ import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ProjectionsModule } from "../projections/projections.module.ts";
 import { RateLimitModule } from "../rate-limit/rate-limit.module.ts";
 import { AccountCommandHandler } from "./account.handler.ts";
+import { AccountController } from "./account.controller.ts";
+import { ApiKeyCommandHandler } from "./api-key.handler.ts";
+import { AuthStreams } from "./auth-streams.ts";
+import { SessionsController } from "./sessions.controller.ts";
+import { SessionsQueries } from "./sessions.queries.ts";
 import { accountsProjection } from "./accounts.projection.ts";
 import { AccountsQueries } from "./accounts.queries.ts";
 import { ApiKeysController } from "./api-keys.controller.ts";
@@ -21,9 +26,12 @@ import { LoginThrottle } from "./login-throttle.ts";
  */
 @Module({
   imports: [ProjectionsModule, RateLimitModule],
-  controllers: [AuthController, ApiKeysController],
+  controllers: [AuthController, AccountController, SessionsController, ApiKeysController],
   providers: [
+    AuthStreams,
     AccountCommandHandler,
+    ApiKeyCommandHandler,
+    SessionsQueries,
     AccountsQueries,
     ApiKeysQueries,
     CredentialVerifier,
@@ -33,7 +41,13 @@ import { LoginThrottle } from "./login-throttle.ts";
     ApiKeyGuard,
     AdminGuard,
   ],
-  exports: [AccountCommandHandler, AccountsQueries, CredentialVerifier, CredentialBudgets],
+  exports: [
+    AccountCommandHandler,
+    ApiKeyCommandHandler,
+    AccountsQueries,
+    CredentialVerifier,
+    CredentialBudgets,
+  ],
 })
 export class AuthModule {
   constructor(@Inject(ProjectionRunner) runner: ProjectionRunner) {

@@ -5,6 +5,7 @@
  */
 export const HIDDEN_FIELDS: Readonly<Record<string, readonly string[]>> = {
   PasswordSet: ["passwordHash"],
+  PasswordChanged: ["passwordHash"],
 };
 
 /** An event's data with its hidden fields replaced by "[redacted]". */

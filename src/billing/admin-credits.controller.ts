@@ -1,4 +1,6 @@
 import { Body, Controller, Headers, Inject, Param, Post } from "@nestjs/common";
+import { ApiOperation, ApiTags } from "@nestjs/swagger";
+import { ApiErrors } from "../api-docs/api-docs.decorators.ts";
 import { AdminOnly } from "../auth/auth.decorators.ts";
 import { AccountsQueries } from "../auth/accounts.queries.ts";
 import { ADMIN_ACTOR } from "../auth/principal.ts";
@@ -12,6 +14,7 @@ import { LedgerService } from "./ledger.service.ts";
 /** Operators grant credits, or correct them with a negative amount. */
 @Controller("admin/accounts")
 @AdminOnly()
+@ApiTags("Admin")
 export class AdminCreditsController {
   constructor(
     @Inject(LedgerService) private readonly ledger: LedgerService,
@@ -19,6 +22,8 @@ export class AdminCreditsController {
   ) {}
 
   @Post(":id/credits")
+  @ApiOperation({ summary: "Grant credits, or correct them with a negative amount" })
+  @ApiErrors([402, "A correction that would overdraw the account."], [404, "`account_not_found`"])
   async grant(
     @Param("id") accountId: string,
     @Body() body: AdminCreditsDto,

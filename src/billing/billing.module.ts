@@ -17,6 +17,7 @@ import { LEDGER_KEY_RECALL, type LedgerKeyRecall } from "./ledger-key-recall.ts"
 import { LedgerService } from "./ledger.service.ts";
 import { PaymentsService } from "./payments.service.ts";
 import { captureRawBody } from "./raw-body.ts";
+import { RequestCountsProjection } from "./request-counts.projection.ts";
 import { STRIPE_WEBHOOK_PATH, StripeWebhookController } from "./stripe-webhook.controller.ts";
 import { StripeGateway } from "./stripe.gateway.ts";
 
@@ -61,6 +62,7 @@ export class BillingModule {
     runner.register(new LedgerProjection());
     runner.register(new LedgerHistoryProjection());
     runner.register(new InferenceChargesProjection());
+    runner.register(new RequestCountsProjection());
     // Before routes are registered: Stripe signatures are over the exact bytes received.
     const fastify = adapterHost.httpAdapter?.getInstance?.();
     if (fastify) {

@@ -11,6 +11,7 @@ import {
   recallKey,
 } from "./ledger-history.projection.ts";
 import { LEDGER_PROJECTION } from "./ledger.projection.ts";
+import { REQUEST_COUNTS_PROJECTION, requestsOn } from "./request-counts.projection.ts";
 import {
   type DueCharge,
   dueCharges,
@@ -93,6 +94,36 @@ export class BillingQueries {
       has_more: rows.length > limit,
       next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1].position) : null,
     };
+  }
+
+  /**
+   * Newest first from `cursor` (or the newest), at most `maxRows` of them: the CSV export.
+   * `truncated` says older rows were left out.
+   */
+  async transactionsForExport(
+    accountId: string,
+    maxRows: number,
+    cursor?: string,
+  ): Promise<{ rows: TransactionView[]; truncated: boolean }> {
+    const page = await this.transactions(accountId, maxRows, cursor);
+    return { rows: page.data, truncated: page.has_more };
+  }
+
+  /** What the account spent (charges less refunds) from `from` on, by business time. */
+  async spendSince(accountId: string, from: string): Promise<Micros> {
+    await this.current();
+    const row = this.readModels.db.prepare(
+      `SELECT coalesce(-sum(amount_micros), 0) AS spent FROM billing_transactions
+       WHERE account_id = ? AND type IN ('charge', 'refund') AND created_at >= ?`,
+    ).get(accountId, from) as { spent: number };
+    return row.spent;
+  }
+
+  /** Completed OpenAI-compatible requests of the account on a UTC day (`YYYY-MM-DD`). */
+  async requestsOn(accountId: string, day: string): Promise<number> {
+    // Readers never wait on this read model by default (it is fed by the hot path): wait here.
+    await this.runner.waitFor(await this.store.headPosition(), [REQUEST_COUNTS_PROJECTION]);
+    return requestsOn(this.readModels.db, accountId, day);
   }
 
   /** Every transaction row of an account, oldest first, as stored (replay checks compare these). */

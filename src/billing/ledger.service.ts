@@ -326,6 +326,15 @@ export class LedgerService {
     }));
   }
 
+  /** The balance, and whether the next purchase still earns the first-purchase bonus. */
+  summary(accountId: string): Promise<LedgerBalance & { firstPurchaseBonusAvailable: boolean }> {
+    return this.submit(accountId, undefined, undefined, (state) => ({
+      balanceMicros: state.balanceMicros,
+      availableMicros: availableMicros(state),
+      firstPurchaseBonusAvailable: state.purchaseCount === 0,
+    }));
+  }
+
   private now(): string {
     return this.clock.now().toISOString();
   }

@@ -20,7 +20,12 @@ export class PaymentsService {
     @Inject(LedgerService) private readonly ledger: LedgerService,
   ) {}
 
-  async checkout(accountId: string, amountUsd: number, idempotencyKey: string) {
+  async checkout(
+    accountId: string,
+    amountUsd: number,
+    idempotencyKey: string,
+    returnOrigin: string,
+  ) {
     const amountMicros = usdToMicros(amountUsd);
     if (amountMicros < MINIMUM_PURCHASE_MICROS) {
       throw ApiError.badRequest(
@@ -33,6 +38,7 @@ export class PaymentsService {
       accountId,
       amountMicros,
       idempotencyKey,
+      returnOrigin,
     );
     return {
       id: session.id,

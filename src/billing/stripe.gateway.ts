@@ -36,7 +36,7 @@ export class StripeGateway {
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<
       AppConfig,
-      "stripeSecretKey" | "stripeWebhookSecret" | "stripeApiBaseUrl" | "publicBaseUrl"
+      "stripeSecretKey" | "stripeWebhookSecret" | "stripeApiBaseUrl"
     >,
   ) {
     if (config.stripeSecretKey) {
@@ -48,13 +48,15 @@ export class StripeGateway {
     accountId: string,
     amountMicros: Micros,
     idempotencyKey: string,
+    /** The console's public origin (common/public-origin.ts): Stripe sends the payer back there. */
+    returnOrigin: string,
   ): Promise<CheckoutSession> {
     if (!this.client) {
       throw new ApiError(503, "Payments are not configured on this gateway (STRIPE_SECRET_KEY).", {
         code: "payments_not_configured",
       });
     }
-    const base = this.config.publicBaseUrl.replace(/\/+$/, "");
+    const base = returnOrigin.replace(/\/+$/, "");
     let session: Stripe.Checkout.Session;
     try {
       session = await this.client.checkout.sessions.create({

@@ -21,6 +21,7 @@ describe("model catalogue", () => {
         chatterbox: 5_000,
         "wan-t2v": 300_000,
         "qwen3-8b": 10_000,
+        "s2s-realtime": 0,
       });
     expect(catalogue.get("qwen3-8b")).toMatchObject({
       kind: "text",

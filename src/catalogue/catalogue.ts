@@ -4,10 +4,17 @@ import { ApiError } from "../common/api-error.ts";
 import { type Micros, usdToMicros } from "../common/money.ts";
 import { APP_CONFIG, type AppConfig, ConfigError } from "../config/config.ts";
 
-export type ModelKind = "text" | "image" | "audio" | "video" | "embedding";
+export type ModelKind = "text" | "image" | "audio" | "video" | "embedding" | "realtime";
 export type ModelWorker = "comfyui-image" | "sdxl" | "flux-public" | "kokoro" | "wan-t2v" | "vllm";
 
-export const MODEL_KINDS: readonly ModelKind[] = ["text", "image", "audio", "video", "embedding"];
+export const MODEL_KINDS: readonly ModelKind[] = [
+  "text",
+  "image",
+  "audio",
+  "video",
+  "embedding",
+  "realtime",
+];
 export const MODEL_WORKERS: readonly ModelWorker[] = [
   "comfyui-image",
   "sdxl",
@@ -81,6 +88,60 @@ export function servingLimits(model: CatalogueModel): ServingLimits {
   });
 }
 
+/**
+ * A `realtime` model's prices, in USD: per million tokens of each kind (billed per upstream
+ * `response.done` from its reported usage), or per second of session (`per_second_usd`).
+ */
+export interface RealtimePricingUsd {
+  text_input_per_million_usd?: number;
+  text_output_per_million_usd?: number;
+  audio_input_per_million_usd?: number;
+  audio_output_per_million_usd?: number;
+  /** Cached input tokens (either kind); default: the uncached price of their kind. */
+  cached_input_per_million_usd?: number;
+  per_second_usd?: number;
+}
+
+export const REALTIME_PRICE_FIELDS = [
+  "text_input_per_million_usd",
+  "text_output_per_million_usd",
+  "audio_input_per_million_usd",
+  "audio_output_per_million_usd",
+  "cached_input_per_million_usd",
+  "per_second_usd",
+] as const;
+
+/** The same prices in integer micro-dollars, as billing uses them. */
+export type RealtimePricing =
+  | {
+    kind: "tokens";
+    textInputPerMillionMicros: Micros;
+    textOutputPerMillionMicros: Micros;
+    audioInputPerMillionMicros: Micros;
+    audioOutputPerMillionMicros: Micros;
+    /** Null: cached tokens cost what uncached ones of their kind do. */
+    cachedInputPerMillionMicros: Micros | null;
+  }
+  | { kind: "seconds"; perSecondMicros: Micros };
+
+export function realtimePricing(model: CatalogueModel): RealtimePricing | undefined {
+  const prices = model.realtime_pricing;
+  if (model.kind !== "realtime" || !prices) return undefined;
+  if (prices.per_second_usd !== undefined) {
+    return { kind: "seconds", perSecondMicros: usdToMicros(prices.per_second_usd) };
+  }
+  return {
+    kind: "tokens",
+    textInputPerMillionMicros: usdToMicros(prices.text_input_per_million_usd ?? 0),
+    textOutputPerMillionMicros: usdToMicros(prices.text_output_per_million_usd ?? 0),
+    audioInputPerMillionMicros: usdToMicros(prices.audio_input_per_million_usd ?? 0),
+    audioOutputPerMillionMicros: usdToMicros(prices.audio_output_per_million_usd ?? 0),
+    cachedInputPerMillionMicros: prices.cached_input_per_million_usd === undefined
+      ? null
+      : usdToMicros(prices.cached_input_per_million_usd),
+  };
+}
+
 /** One catalogue entry, in the MODELS_FILE shape (snake_case, USD price per request). */
 export interface CatalogueModel {
   id: string;
@@ -98,6 +159,8 @@ export interface CatalogueModel {
    */
   extra_parameters?: string[];
   supports_negative_prompt?: boolean;
+  /** `realtime` models: served on a RunPod load-balancing endpoint, priced by these. */
+  realtime_pricing?: RealtimePricingUsd;
   estimated_time_ms?: number;
   default_voice?: string;
 }
@@ -185,6 +248,21 @@ export const BUILT_IN_MODELS: readonly CatalogueModel[] = [
     worker: "vllm",
     estimated_time_ms: 30_000,
   },
+  {
+    // A speech-to-speech server speaking the realtime protocol on a load-balancing endpoint.
+    id: "s2s-realtime",
+    kind: "realtime",
+    runpod_endpoint_id: "s2s-realtime",
+    served_model_name: "speech-to-speech",
+    price_usd: 0,
+    realtime_pricing: {
+      text_input_per_million_usd: 4,
+      text_output_per_million_usd: 16,
+      audio_input_per_million_usd: 32,
+      audio_output_per_million_usd: 64,
+      cached_input_per_million_usd: 0.4,
+    },
+  },
 ];
 
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
@@ -260,6 +338,9 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
         fail(`${at}.limits.min_size must not exceed max_size`);
       }
     }
+    if (model.realtime_pricing !== undefined || model.kind === "realtime") {
+      checkRealtimePricing(model, at, fail);
+    }
     if (model.extra_parameters !== undefined) {
       const names = model.extra_parameters;
       if (
@@ -271,6 +352,37 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
     }
     return { ...(model as unknown as CatalogueModel), runpod_endpoint_id: endpoint as string };
   });
+}
+
+/** A `realtime` entry needs its prices; only a `realtime` entry may have them. */
+function checkRealtimePricing(
+  model: Record<string, unknown>,
+  at: string,
+  fail: (detail: string) => never,
+): void {
+  if (model.kind !== "realtime") fail(`${at}.realtime_pricing is only for kind 'realtime'`);
+  const prices = model.realtime_pricing;
+  if (typeof prices !== "object" || prices === null || Array.isArray(prices)) {
+    return fail(`${at}.realtime_pricing must be an object of USD prices`);
+  }
+  const names = Object.keys(prices);
+  if (names.length === 0) fail(`${at}.realtime_pricing must name at least one price`);
+  for (const [name, value] of Object.entries(prices)) {
+    if (!(REALTIME_PRICE_FIELDS as readonly string[]).includes(name)) {
+      fail(`${at}.realtime_pricing.${name} is not a known price`);
+    }
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      fail(`${at}.realtime_pricing.${name} must be a number >= 0`);
+    }
+    try {
+      usdToMicros(value as number);
+    } catch {
+      fail(`${at}.realtime_pricing.${name} must have at most 6 decimal places`);
+    }
+  }
+  if ("per_second_usd" in prices && names.length > 1) {
+    fail(`${at}.realtime_pricing: per_second_usd cannot be combined with per-token prices`);
+  }
 }
 
 function optional(
@@ -331,6 +443,12 @@ export class ModelCatalogue {
   list(kind?: ModelKind): CatalogueModel[] {
     const all = [...this.byId.values()];
     return kind ? all.filter((model) => model.kind === kind) : all;
+  }
+
+  /** A `realtime` model's prices in micro-dollars; undefined for any other model. */
+  realtimePricing(id: string): RealtimePricing | undefined {
+    const model = this.byId.get(id);
+    return model ? realtimePricing(model) : undefined;
   }
 
   /** What one request to the model's shared endpoint may ask for (defaults filled in). */

@@ -1,6 +1,7 @@
 import { Buffer } from "node:buffer";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { Server as TlsServer } from "node:tls";
 import { logger } from "./json-logger.ts";
 import { repeatEvery } from "./repeat.ts";
 import { requestTimeoutError, writeRawAndClose } from "./http-edge.ts";
@@ -115,8 +116,18 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
       }
     });
   };
-  server.on("connection", onConnection);
+  // Over TLS a request's socket is the TLSSocket of "secureConnection", not the TCP socket of
+  // "connection" (an HTTP 408 could not be written on the latter anyway), so the handshake
+  // gets a deadline of its own and the TLS socket is what the sweep watches.
+  const tls = server instanceof TlsServer;
+  const stopHandshakes = tls ? boundHandshakes(server, headersWindow) : () => undefined;
+  const connectionEvent = tls ? "secureConnection" : "connection";
+  // An upgraded connection (realtime WebSocket) is no longer HTTP: its request is in, and the
+  // relay bounds it from there, so it leaves the sweep (which would write a 408 into it).
+  const onUpgrade = (request: IncomingMessage) => receiving.delete(request.socket);
+  server.on(connectionEvent, onConnection);
   server.on("request", onRequest);
+  server.on("upgrade", onUpgrade);
 
   const sweep = () => {
     const now = Date.now();
@@ -162,11 +173,49 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
   const sweeping = repeatEvery(period, sweep);
   const stop = () => {
     sweeping.stop();
-    server.off("connection", onConnection);
+    stopHandshakes();
+    server.off(connectionEvent, onConnection);
     server.off("request", onRequest);
+    server.off("upgrade", onUpgrade);
   };
   server.once("close", stop);
   return stop;
+}
+
+/**
+ * A TLS connection must finish its handshake within the headers window, or it is dropped
+ * (Deno's node:tls ignores `handshakeTimeout`). The TCP socket and its TLSSocket are different
+ * objects there, paired by the peer's address and port.
+ */
+function boundHandshakes(server: TlsServer, windowMs: number): () => void {
+  const pending = new Map<string, ReturnType<typeof setTimeout>>();
+  const peer = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+  const onConnection = (socket: Socket) => {
+    const key = peer(socket);
+    const timer = setTimeout(() => {
+      pending.delete(key);
+      socket.destroy();
+    }, windowMs);
+    timer.unref?.();
+    pending.set(key, timer);
+    socket.once("close", () => {
+      if (pending.get(key) === timer) pending.delete(key);
+      clearTimeout(timer);
+    });
+  };
+  const onSecure = (socket: Socket) => {
+    const key = peer(socket);
+    clearTimeout(pending.get(key));
+    pending.delete(key);
+  };
+  server.on("connection", onConnection);
+  server.on("secureConnection", onSecure);
+  return () => {
+    server.off("connection", onConnection);
+    server.off("secureConnection", onSecure);
+    for (const timer of pending.values()) clearTimeout(timer);
+    pending.clear();
+  };
 }
 
 /** As Node closes an idle keep-alive connection: no answer, since no request is pending. */

@@ -150,6 +150,12 @@ const DOMAIN_ERRORS: Record<string, { status: number } & Omit<ApiErrorOptions, "
   api_key_not_found: { status: 404 },
   account_conflict: { status: 409, code: "conflict" },
   invalid_credentials: { status: 401, type: "invalid_request_error" },
+  // OAuth sign-in (OAuthRejected); the callback redirects with the others' codes instead
+  oauth_provider_not_configured: { status: 404, param: "provider" },
+  account_disabled: { status: 403, type: "permission_error" },
+  session_not_found: { status: 404, param: "id" },
+  invalid_current_password: { status: 400, param: "current_password" },
+  insufficient_permissions: { status: 403, type: "permission_error" },
   // deployments (DeploymentRejected)
   deployment_exists: { status: 409 },
   deployment_not_found: { status: 404, param: "id" },
@@ -158,6 +164,12 @@ const DOMAIN_ERRORS: Record<string, { status: number } & Omit<ApiErrorOptions, "
   job_exists: { status: 409 },
   unknown_job: { status: 404, code: "job_not_found", param: "job_id" },
   job_finished: { status: 409, code: "job_not_cancellable" },
+  // realtime (RealtimeRejected, RealtimeUpstreamError, RealtimeSessionRejected)
+  model_not_realtime: { status: 400, type: "invalid_request_error", param: "model" },
+  realtime_upstream_unavailable: { status: 502, type: "api_error" },
+  realtime_probe_failed: { status: 400, param: "realtime" },
+  realtime_session_exists: { status: 409 },
+  realtime_session_unknown: { status: 404 },
   // read models (ReadModelUnavailable)
   projection_lagging: { status: 503, type: "api_error" },
   projection_failed: { status: 503, type: "api_error" },

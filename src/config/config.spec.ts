@@ -73,6 +73,22 @@ describe("loadConfig", () => {
       .toEqual(["10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8"]);
   });
 
+  it("reads PUBLIC_BASE_URL as an origin with an optional prefix, unset by default", () => {
+    expect(loadConfig({}).publicBaseUrl).toBeUndefined();
+    expect(loadConfig({ PUBLIC_BASE_URL: "https://gw.example.com/" }).publicBaseUrl)
+      .toBe("https://gw.example.com");
+    expect(loadConfig({ PUBLIC_BASE_URL: "http://gw.example.com:8080/api-gw" }).publicBaseUrl)
+      .toBe("http://gw.example.com:8080/api-gw");
+    for (
+      const bad of ["gw.example.com", "ftp://gw.example.com", "https://u:p@gw", "https://gw/?a=1"]
+    ) {
+      expect(() => loadConfig({ PUBLIC_BASE_URL: bad })).toThrow(/PUBLIC_BASE_URL must be/);
+    }
+    expect(() => loadConfig({ PUBLIC_BASE_URL: "https://user:secret@gw" })).not.toThrow(/secret/);
+    expect(loadConfig({}).artifactUrlTtlSeconds).toBe(3600);
+    expect(() => loadConfig({ ARTIFACT_URL_TTL_S: "0" })).toThrow(/ARTIFACT_URL_TTL_S must be/);
+  });
+
   it("never quotes credentials embedded in a bad URL", () => {
     expect(() => loadConfig({ EVENTSTORE_CONNECTION_STRING: "http://admin:changeit@host:2113" }))
       .toThrow(/\/\/\*\*\*@host/);

@@ -40,6 +40,12 @@ export interface AppConfig {
    * a hop count (that many proxies in front of us) or a list of trusted proxy addresses/CIDRs.
    */
   trustProxy: false | number | string[];
+  /**
+   * HTTPS for every route (and wss: for realtime) when both are set: a PEM certificate chain and
+   * its unencrypted PEM key, read and checked at start (config/tls-credentials.ts).
+   */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
   redisUrl?: string;
   sessionTtlSeconds: number;
   modelsFile?: string;
@@ -66,7 +72,13 @@ export interface AppConfig {
   stripeSecretKey?: string;
   stripeWebhookSecret?: string;
   stripeApiBaseUrl?: string;
-  publicBaseUrl: string;
+  /**
+   * Origin (and optional path prefix) of absolute links, without a trailing slash. Unset: each
+   * request's own origin (see common/public-origin.ts).
+   */
+  publicBaseUrl?: string;
+  /** Lifetime of signed artifact URLs handed out in generation responses. */
+  artifactUrlTtlSeconds: number;
   reservationTtlSeconds: number;
   runpodRestUrl: string;
   runpodApiUrl: string;
@@ -87,6 +99,35 @@ export interface AppConfig {
   jobPollIntervalMs: number;
   /** How often completed requests whose charge is missing are looked for and settled. */
   chargeReconcileIntervalMs: number;
+  /** RunPod load-balancing endpoint URL template with `{endpointId}` (realtime catalogue models). */
+  runpodLbUrl: string;
+  /** Realtime sessions: longest session, largest frame, longest silence both ways. */
+  realtimeMaxSessionS: number;
+  realtimeMaxMessageBytes: number;
+  realtimeIdleTimeoutMs: number;
+  /** Bound on a `realtime: true` deployment's probe connection. */
+  realtimeProbeTimeoutMs: number;
+  /** A side's unsent bytes above this pause reading from its peer (backpressure). */
+  realtimeBufferHighBytes: number;
+  /** Catalogue realtime models: the credit held ahead of each response (micro-dollars). */
+  realtimeHoldMicros: number;
+  /** How often realtime sessions cut by a crash are looked for and reconciled. */
+  realtimeReconcileIntervalMs: number;
+  /** Sign-in providers (auth/oauth/): each is offered only when its client is configured. */
+  githubClientId?: string;
+  githubClientSecret?: string;
+  /** GitHub's web origin and API origin; tests point them at a local stand-in. */
+  githubOauthUrl: string;
+  githubApiUrl: string;
+  googleClientId?: string;
+  googleClientSecret?: string;
+  /** Google's OpenID Connect issuer (discovery); tests point it at a local issuer. */
+  googleIssuer: string;
+  /** Any OpenID Connect issuer the operator names, shown on the login page as `oidcName`. */
+  oidcIssuer?: string;
+  oidcClientId?: string;
+  oidcClientSecret?: string;
+  oidcName: string;
 }
 
 /** Common RunPod GPU types; an operator widens or narrows this with RUNPOD_ALLOWED_GPUS. */
@@ -147,6 +188,8 @@ export function loadConfig(env: Env): AppConfig {
     ),
     loginFailuresBeforeDelay: read.integer("LOGIN_FAILURES_BEFORE_DELAY", 5, 1, 1000),
     trustProxy: read.trustProxy("TRUST_PROXY"),
+    tlsCertFile: read.together("TLS_CERT_FILE", ["TLS_KEY_FILE"]),
+    tlsKeyFile: read.together("TLS_KEY_FILE", ["TLS_CERT_FILE"]),
     redisUrl: read.optionalPattern("REDIS_URL", /^rediss?:\/\/.+/, "a redis:// or rediss:// URL"),
     sessionTtlSeconds: read.integer("SESSION_TTL_SECONDS", 7 * 24 * 3600, 60, 365 * 24 * 3600),
     modelsFile: read.optionalString("MODELS_FILE"),
@@ -190,12 +233,8 @@ export function loadConfig(env: Env): AppConfig {
       /^https?:\/\/.+/,
       "an http(s) URL",
     ),
-    publicBaseUrl: read.pattern(
-      "PUBLIC_BASE_URL",
-      "http://localhost:3000",
-      /^https?:\/\/.+/,
-      "an http(s) URL",
-    ),
+    publicBaseUrl: read.optionalBaseUrl("PUBLIC_BASE_URL"),
+    artifactUrlTtlSeconds: read.integer("ARTIFACT_URL_TTL_S", 3600, 60, 7 * 24 * 3600),
     reservationTtlSeconds: read.integer("RESERVATION_TTL_SECONDS", 900, 1, 7 * 24 * 3600),
     runpodRestUrl: read.pattern(
       "RUNPOD_REST_URL",
@@ -233,6 +272,45 @@ export function loadConfig(env: Env): AppConfig {
       100,
       3_600_000,
     ),
+    runpodLbUrl: read.pattern(
+      "RUNPOD_LB_URL",
+      "https://{endpointId}.api.runpod.ai",
+      /^https?:\/\/.*\{endpointId\}/,
+      "an http(s) URL template containing {endpointId}",
+    ),
+    realtimeMaxSessionS: read.integer("REALTIME_MAX_SESSION_S", 1800, 1, 24 * 3600),
+    realtimeMaxMessageBytes: read.integer(
+      "REALTIME_MAX_MESSAGE_BYTES",
+      1024 * 1024,
+      1024,
+      64 * 1024 * 1024,
+    ),
+    realtimeIdleTimeoutMs: read.integer("REALTIME_IDLE_TIMEOUT_MS", 120_000, 100, 3_600_000),
+    realtimeProbeTimeoutMs: read.integer("REALTIME_PROBE_TIMEOUT_MS", 5_000, 100, 120_000),
+    realtimeBufferHighBytes: read.integer(
+      "REALTIME_BUFFER_HIGH_BYTES",
+      1024 * 1024,
+      16 * 1024,
+      256 * 1024 * 1024,
+    ),
+    realtimeHoldMicros: Math.round(read.number("REALTIME_HOLD_USD", 0.5, 0.000001, 1000) * 1e6),
+    realtimeReconcileIntervalMs: read.integer(
+      "REALTIME_RECONCILE_INTERVAL_MS",
+      60_000,
+      100,
+      3_600_000,
+    ),
+    githubClientId: read.together("GITHUB_CLIENT_ID", ["GITHUB_CLIENT_SECRET"]),
+    githubClientSecret: read.together("GITHUB_CLIENT_SECRET", ["GITHUB_CLIENT_ID"]),
+    githubOauthUrl: read.secureUrl("GITHUB_OAUTH_URL", "https://github.com"),
+    githubApiUrl: read.secureUrl("GITHUB_API_URL", "https://api.github.com"),
+    googleClientId: read.together("GOOGLE_CLIENT_ID", ["GOOGLE_CLIENT_SECRET"]),
+    googleClientSecret: read.together("GOOGLE_CLIENT_SECRET", ["GOOGLE_CLIENT_ID"]),
+    googleIssuer: read.secureUrl("GOOGLE_ISSUER", "https://accounts.google.com"),
+    oidcIssuer: read.optionalSecureUrl("OIDC_ISSUER", ["OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"]),
+    oidcClientId: read.together("OIDC_CLIENT_ID", ["OIDC_ISSUER", "OIDC_CLIENT_SECRET"]),
+    oidcClientSecret: read.together("OIDC_CLIENT_SECRET", ["OIDC_ISSUER", "OIDC_CLIENT_ID"]),
+    oidcName: read.pattern("OIDC_NAME", "Single sign-on", /^[^<>]{1,40}$/, "1-40 characters"),
   };
 }
 
@@ -268,6 +346,71 @@ class EnvReader {
     const value = this.raw(name);
     if (value !== undefined && !pattern.test(value)) {
       throw new ConfigError(`${name} must be ${allowed} (got "${redact(value)}")`);
+    }
+    return value;
+  }
+
+  /** An http(s) origin with an optional path prefix; no credentials, query or fragment. */
+  optionalBaseUrl(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (
+      !url || !["http:", "https:"].includes(url.protocol) || url.username !== "" ||
+      url.password !== "" || url.search !== "" || url.hash !== ""
+    ) {
+      throw new ConfigError(
+        `${name} must be an http(s) URL without credentials, query or fragment, e.g. ` +
+          `https://gateway.example.com (got "${redact(value)}")`,
+      );
+    }
+    return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+  }
+
+  /** A setting that only works with its partners (a client id and its secret): all or none. */
+  together(name: string, partners: string[]): string | undefined {
+    const value = this.raw(name);
+    const missing = partners.filter((partner) => this.raw(partner) === undefined);
+    if (value !== undefined && missing.length > 0) {
+      const verb = missing.length > 1 ? "are" : "is";
+      throw new ConfigError(
+        `${name} is set but ${missing.join(" and ")} ${verb} not; set all or none`,
+      );
+    }
+    return value;
+  }
+
+  secureUrl(name: string, fallback: string): string {
+    return this.optionalSecureUrl(name, []) ?? fallback;
+  }
+
+  /**
+   * An identity provider's URL: https, or http only on loopback (a local test issuer), since
+   * codes and tokens travel over it. No credentials, query or fragment.
+   */
+  optionalSecureUrl(name: string, partners: string[]): string | undefined {
+    const value = this.together(name, partners);
+    if (value === undefined) return undefined;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(url?.hostname ?? "");
+    if (
+      !url || !(url.protocol === "https:" || (url.protocol === "http:" && loopback)) ||
+      url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== ""
+    ) {
+      throw new ConfigError(
+        `${name} must be an https URL (http only on 127.0.0.1, localhost or [::1]) without ` +
+          `credentials, query or fragment (got "${redact(value)}")`,
+      );
     }
     return value;
   }

@@ -154,6 +154,57 @@ describe("deployment decider", () => {
     );
   });
 
+  describe("external upstreams: delete and key replacement", () => {
+    const registered: DeploymentEvent = {
+      type: "DeploymentRequested",
+      data: {
+        deploymentId: "ext_1",
+        accountId: "acct_1",
+        provider: "external",
+        name: "my-vllm",
+        modelIdentifier: "Qwen/Qwen3-8B",
+        baseUrl: "https://vllm.example.com/v1",
+        apiKeyCiphertext: "v1.old",
+        requestedAt: T0,
+      },
+    };
+    const removed: DeploymentEvent = {
+      type: "ExternalUpstreamRemoved",
+      data: { deploymentId: "ext_1", removedAt: at(60) },
+    };
+
+    it("removes an upstream once, leaving it terminated; removing again decides nothing", () => {
+      spec.given([registered]).when({ type: "RemoveExternalUpstream", at: at(60) })
+        .then([removed]);
+      expect(
+        spec.given([registered]).when({ type: "RemoveExternalUpstream", at: at(60) })
+          .thenState().status,
+      ).toBe("terminated");
+      spec.given([registered, removed]).when({ type: "RemoveExternalUpstream", at: at(90) })
+        .then([]);
+    });
+
+    it("replaces the sealed key of a live upstream, and refuses it once removed", () => {
+      spec.given([registered])
+        .when({ type: "ReplaceExternalUpstreamKey", apiKeyCiphertext: "v1.new", at: at(30) })
+        .then([{
+          type: "ExternalUpstreamKeyReplaced",
+          data: { deploymentId: "ext_1", apiKeyCiphertext: "v1.new", replacedAt: at(30) },
+        }]);
+      spec.given([registered, removed])
+        .when({ type: "ReplaceExternalUpstreamKey", apiKeyCiphertext: "v1.new", at: at(90) })
+        .thenRejects("invalid_deployment_state");
+    });
+
+    it("refuses both on a pod, which is terminated through RunPod instead", () => {
+      spec.given([requested, created]).when({ type: "RemoveExternalUpstream", at: at(60) })
+        .thenRejects("invalid_deployment_state", /only external upstreams/);
+      spec.given([requested, created])
+        .when({ type: "ReplaceExternalUpstreamKey", apiKeyCiphertext: "v1.x", at: at(60) })
+        .thenRejects("invalid_deployment_state");
+    });
+  });
+
   it("refuses any other command on a deployment that does not exist", () => {
     spec.given([]).when({ type: "TerminatePod", at: T0 })
       .thenRejects("deployment_not_found", "No such deployment.");

@@ -108,6 +108,8 @@ export type DeploymentCommand =
     prepaidHold?: { reservationId: string; amountMicros: number; minutes: number };
     quotedCostPerHourUsd?: number;
     slotClaimId?: string;
+    /** Declared to speak the realtime protocol (probed at the first realtime session). */
+    realtime?: boolean;
   }
   | {
     type: "RegisterExternalUpstream";
@@ -119,6 +121,8 @@ export type DeploymentCommand =
     baseUrl: string;
     /** The upstream API key, encrypted by the caller; never the plaintext. */
     apiKeyCiphertext?: string;
+    /** Declared to speak the realtime protocol, and probed before registering. */
+    realtime?: boolean;
     at: string;
   }
   | {
@@ -143,7 +147,9 @@ export type DeploymentCommand =
   | { type: "ResumePod"; costPerHourUsd: number; at: string }
   | { type: "CloseHold"; at: string }
   | { type: "MarkHoldSettled"; at: string }
-  | { type: "MeterMinute"; minute: string; amountMicros: number; prepaid?: boolean };
+  | { type: "MeterMinute"; minute: string; amountMicros: number; prepaid?: boolean }
+  | { type: "RemoveExternalUpstream"; at: string }
+  | { type: "ReplaceExternalUpstreamKey"; apiKeyCiphertext: string; at: string };
 
 export type DeploymentRejection =
   | "deployment_exists"
@@ -187,6 +193,7 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
         ...(command.apiKeyCiphertext !== undefined
           ? { apiKeyCiphertext: command.apiKeyCiphertext }
           : {}),
+        ...(command.realtime ? { realtime: true } : {}),
         requestedAt: command.at,
       },
     }];
@@ -204,6 +211,7 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
           name: command.name,
           modelIdentifier: command.modelIdentifier,
           gpuTypeId: command.gpuTypeId,
+          ...(command.realtime ? { realtime: true } : {}),
           requestedAt: command.at,
         },
       },
@@ -230,6 +238,18 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
   }
   const deploymentId = state.deploymentId!;
   switch (command.type) {
+    case "RemoveExternalUpstream":
+      requireExternal(state, "delete");
+      // Deleting twice is deleting once.
+      if (state.status === "terminated") return [];
+      return [{ type: "ExternalUpstreamRemoved", data: { deploymentId, removedAt: command.at } }];
+    case "ReplaceExternalUpstreamKey":
+      requireExternal(state, "replace the key of");
+      requireNotEnded(state, "replace the key");
+      return [{
+        type: "ExternalUpstreamKeyReplaced",
+        data: { deploymentId, apiKeyCiphertext: command.apiKeyCiphertext, replacedAt: command.at },
+      }];
     case "RecordHealth": {
       const same = state.healthy === command.healthy &&
         JSON.stringify(state.services ?? {}) === JSON.stringify(command.services);
@@ -375,6 +395,18 @@ export function requirePrice(costPerHourUsd: unknown): void {
   }
 }
 
+/** Removal and key replacement are for external upstreams; a pod is terminated through RunPod. */
+function requireExternal(state: DeploymentState, what: string): void {
+  if (state.provider !== "external") {
+    throw new DeploymentRejected(
+      "invalid_deployment_state",
+      `Cannot ${what} a ${
+        state.provider ?? "unknown"
+      } deployment this way: only external upstreams.`,
+    );
+  }
+}
+
 function requireNotEnded(state: DeploymentState, what: string): void {
   if (state.status === "terminated" || state.status === "failed") {
     throw new DeploymentRejected(
@@ -473,6 +505,11 @@ export function evolve(state: DeploymentState, event: DeploymentEvent): Deployme
         failureReason: event.data.reason,
         podGone: state.podGone || event.data.podTerminated === true,
       };
+    case "ExternalUpstreamRemoved":
+      return { ...state, status: "terminated" };
+    case "ExternalUpstreamKeyReplaced":
+      // The key lives in the read model (routing decrypts it there); the decider needs no copy.
+      return state;
     case "DeploymentUsageMetered": {
       const last = state.lastMeteredMinute === null || event.data.minute > state.lastMeteredMinute
         ? event.data.minute

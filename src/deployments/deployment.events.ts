@@ -30,6 +30,8 @@ export interface DeploymentRequested {
   baseUrl?: string;
   /** External upstreams: encrypted upstream API key reference, never the plaintext. */
   apiKeyCiphertext?: string;
+  /** Declared to speak the realtime protocol at `<base_url>/realtime` (absent: it does not). */
+  realtime?: boolean;
   requestedAt: string;
 }
 
@@ -142,6 +144,22 @@ export interface DeploymentUsageMetered {
   prepaid?: boolean;
 }
 
+/**
+ * An external upstream was deleted by its account: no longer listed or routed to, its name free
+ * again. (Pods end with PodTerminated instead: RunPod has to give the pod back first.)
+ */
+export interface ExternalUpstreamRemoved {
+  deploymentId: string;
+  removedAt: string;
+}
+
+/** An external upstream's API key was replaced (encrypted, never the plaintext). */
+export interface ExternalUpstreamKeyReplaced {
+  deploymentId: string;
+  apiKeyCiphertext: string;
+  replacedAt: string;
+}
+
 export interface DeploymentEventMap {
   DeploymentRequested: DeploymentRequested;
   PodCreated: PodCreated;
@@ -155,6 +173,8 @@ export interface DeploymentEventMap {
   DeploymentFailed: DeploymentFailed;
   DeploymentHealthChanged: DeploymentHealthChanged;
   DeploymentUsageMetered: DeploymentUsageMetered;
+  ExternalUpstreamRemoved: ExternalUpstreamRemoved;
+  ExternalUpstreamKeyReplaced: ExternalUpstreamKeyReplaced;
 }
 
 export type DeploymentEventType = keyof DeploymentEventMap;
@@ -172,6 +192,8 @@ export const DEPLOYMENT_EVENT_TYPES = [
   "DeploymentFailed",
   "DeploymentHealthChanged",
   "DeploymentUsageMetered",
+  "ExternalUpstreamRemoved",
+  "ExternalUpstreamKeyReplaced",
 ] as const satisfies readonly DeploymentEventType[];
 
 export const deploymentStream = (deploymentId: string) => `deployment-${deploymentId}`;

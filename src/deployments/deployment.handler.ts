@@ -57,7 +57,7 @@ export class DeploymentCommandHandler {
     return this.deployments.load(deploymentStream(deploymentId));
   }
 
-  /** Decides `command` on the deployment's stream; a termination gives its name back. */
+  /** Decides `command` on the deployment's stream; a termination or removal gives its name back. */
   async handle(
     deploymentId: string,
     command: DeploymentCommand,
@@ -68,11 +68,11 @@ export class DeploymentCommandHandler {
       eventId: (_event, index) => eventIdFor(deploymentId, command, index),
     });
     const { accountId, name } = result.newState;
-    const terminated = result.newEvents.find((event) => event.type === "PodTerminated");
-    if (terminated?.type === "PodTerminated" && accountId && name !== undefined) {
+    const ended = endOf(result.newEvents);
+    if (ended && accountId && name !== undefined) {
       const key = { accountId, name, deploymentId };
       try {
-        await this.releaseName(key, "terminated", terminated.data.terminatedAt, metadata);
+        await this.releaseName(key, ended.reason, ended.at, metadata);
       } catch (error) {
         // The next claim of the name takes a lost release back (see claimName).
         logger.write("warn", "could not release a deployment name", {
@@ -136,6 +136,19 @@ export class DeploymentCommandHandler {
     return state.status === "none" &&
       Date.parse(at) - Date.parse(holder.claimedAt) > NAME_CLAIM_ABANDONED_MS;
   }
+}
+
+/** A termination (pod) or removal (external upstream) among `events`: its name is free again. */
+function endOf(events: readonly DeploymentEvent[]): { reason: string; at: string } | undefined {
+  for (const event of events) {
+    if (event.type === "PodTerminated") {
+      return { reason: "terminated", at: event.data.terminatedAt };
+    }
+    if (event.type === "ExternalUpstreamRemoved") {
+      return { reason: "removed", at: event.data.removedAt };
+    }
+  }
+  return undefined;
 }
 
 /** Ids derive from the idempotency key where the command has one (creation, metered minutes). */

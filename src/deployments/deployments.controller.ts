@@ -1,3 +1,6 @@
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from "@nestjs/swagger";
+import { ApiErrors } from "../api-docs/api-docs.decorators.ts";
+import { CREATE_DEPLOYMENT_REQUEST } from "../api-docs/request-schemas.ts";
 import {
   Body,
   Controller,
@@ -7,6 +10,7 @@ import {
   Inject,
   Param,
   Post,
+  Put,
   Req,
   Res,
 } from "@nestjs/common";
@@ -14,11 +18,13 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { CurrentPrincipal, RequirePermission } from "../auth/auth.decorators.ts";
 import type { Principal } from "../auth/principal.ts";
 import { ApiError } from "../common/api-error.ts";
+import { microsToUsd } from "../common/money.ts";
 import { refuseUnknownFields } from "./deployment-fields.ts";
 import { deploymentNotFound } from "./deployment.decider.ts";
 import { DeploymentsQueries, type DeploymentView } from "./deployments.queries.ts";
 import { ExternalUpstreamsService } from "./external/external-upstreams.service.ts";
 import { PodHealthService } from "./pods/pod-health.service.ts";
+import { GpuOffers } from "./pods/gpu-offers.ts";
 import { PodLifecycleService } from "./pods/pod-lifecycle.service.ts";
 
 /**
@@ -27,15 +33,28 @@ import { PodLifecycleService } from "./pods/pod-lifecycle.service.ts";
  * runs itself.
  */
 @Controller("api/deployments")
+@ApiTags("Deployments")
 export class DeploymentsController {
   constructor(
     @Inject(DeploymentsQueries) private readonly queries: DeploymentsQueries,
     @Inject(ExternalUpstreamsService) private readonly external: ExternalUpstreamsService,
     @Inject(PodLifecycleService) private readonly pods: PodLifecycleService,
     @Inject(PodHealthService) private readonly podHealth: PodHealthService,
+    @Inject(GpuOffers) private readonly gpus: GpuOffers,
   ) {}
 
   @Post()
+  @ApiOperation({ summary: "Deploy a model on a RunPod pod, or register an external server" })
+  @ApiBody({ schema: CREATE_DEPLOYMENT_REQUEST })
+  @ApiResponse({ status: 201, description: "An external upstream, registered." })
+  @ApiResponse({ status: 202, description: "A pod, rented; provisioning continues." })
+  @ApiErrors(
+    400,
+    [402, "Not enough credit for the pod's minimum prepaid minutes."],
+    [403, "`pod_limit_reached`: MAX_PODS_PER_ACCOUNT pods already exist."],
+    [409, "`deployment_exists`: the name is taken."],
+    [502, "RunPod refused or failed the request."],
+  )
   @RequirePermission("manage")
   async create(
     // Untyped on purpose: the global whitelist pipe skips it; each provider validates its own body.
@@ -73,6 +92,7 @@ export class DeploymentsController {
   }
 
   @Get()
+  @ApiOperation({ summary: "The account's deployments" })
   @RequirePermission("read")
   list(@CurrentPrincipal() principal: Principal) {
     return {
@@ -81,7 +101,17 @@ export class DeploymentsController {
     };
   }
 
+  /** The GPUs a deploy may pick, with what an hour costs (the console's "Deploy a model" form). */
+  @Get("gpus")
+  @ApiOperation({ summary: "GPUs a deployment may ask for, with prices" })
+  @RequirePermission("read")
+  gpuList() {
+    return { object: "list", data: this.gpus.list() };
+  }
+
   @Get(":id")
+  @ApiOperation({ summary: "One deployment" })
+  @ApiErrors([404, "`deployment_not_found`"])
   @RequirePermission("read")
   get(@Param("id") id: string, @CurrentPrincipal() principal: Principal) {
     const deployment = this.queries.get(principal.accountId, id);
@@ -90,12 +120,16 @@ export class DeploymentsController {
   }
 
   @Get(":id/health")
+  @ApiOperation({ summary: "A deployment's live health" })
+  @ApiErrors([404, "`deployment_not_found`"])
   @RequirePermission("read")
   health(@Param("id") id: string, @CurrentPrincipal() principal: Principal) {
     return this.podHealth.check(principal.accountId, id);
   }
 
   @Post(":id/stop")
+  @ApiOperation({ summary: "Stop a pod (billing stops; the volume is kept)" })
+  @ApiErrors([404, "`deployment_not_found`"], [409, "`invalid_deployment_state`"], 502)
   @HttpCode(200)
   @RequirePermission("manage")
   async stop(
@@ -110,6 +144,8 @@ export class DeploymentsController {
   }
 
   @Post(":id/start")
+  @ApiOperation({ summary: "Start a stopped pod" })
+  @ApiErrors(402, [404, "`deployment_not_found`"], [409, "`invalid_deployment_state`"], 502)
   @HttpCode(202)
   @RequirePermission("manage")
   async start(
@@ -123,6 +159,8 @@ export class DeploymentsController {
   }
 
   @Delete(":id")
+  @ApiOperation({ summary: "Terminate a pod, or remove an external upstream" })
+  @ApiErrors([404, "`deployment_not_found`"], [409, "`invalid_deployment_state`"], 502)
   @HttpCode(200)
   @RequirePermission("manage")
   async terminate(
@@ -132,10 +170,41 @@ export class DeploymentsController {
     @Body() body: unknown,
   ) {
     refuseUnknownFields(body, []);
+    // An external upstream is deleted on the gateway alone; a pod is terminated on RunPod first.
+    if (await this.external.isExternal(principal.accountId, id)) {
+      return {
+        ...deploymentBody(await this.external.remove(principal, id, request.id)),
+        deleted: true,
+      };
+    }
     return {
       ...podDeploymentBody(await this.pods.terminate(principal, id, request.id)),
       deleted: true,
     };
+  }
+
+  /** Replaces an external upstream's API key (`{api_key}`); the key is never returned. */
+  @Put(":id/api-key")
+  @ApiOperation({ summary: "Replace an external upstream's API key" })
+  @ApiBody({
+    schema: {
+      type: "object",
+      required: ["api_key"],
+      properties: { api_key: { type: "string", minLength: 1 } },
+      additionalProperties: false,
+    },
+  })
+  @ApiErrors(400, [404, "`deployment_not_found`: no such external upstream."])
+  @HttpCode(200)
+  @RequirePermission("manage")
+  async replaceKey(
+    @Param("id") id: string,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Body() body: unknown,
+  ) {
+    const apiKey = this.external.parseKey(body);
+    return deploymentBody(await this.external.replaceKey(principal, id, apiKey, request.id));
   }
 }
 
@@ -159,6 +228,7 @@ export function deploymentBody(deployment: DeploymentView) {
     ...(deployment.gpuTypeId ? { gpu_type_id: deployment.gpuTypeId } : {}),
     ...(deployment.healthy !== undefined ? { healthy: deployment.healthy } : {}),
     ...(deployment.failureReason ? { failure_reason: deployment.failureReason } : {}),
+    spend_usd: microsToUsd(deployment.spendMicros),
     created_at: deployment.createdAt,
     updated_at: deployment.updatedAt,
   };

@@ -14,6 +14,7 @@ import { RunpodModule } from "../runpod/runpod.module.ts";
 import { DeploymentCommandHandler } from "./deployment.handler.ts";
 import { PodDeploymentsQueries } from "./pods/pod-deployments.queries.ts";
 import { GpuPriceTable } from "../catalogue/gpu-prices.ts";
+import { GpuOffers } from "./pods/gpu-offers.ts";
 import { PodHealthService } from "./pods/pod-health.service.ts";
 import { PodHolds } from "./pods/pod-holds.ts";
 import { PodSlots } from "./pods/pod-slots.ts";
@@ -39,6 +40,7 @@ import { PodReconciler } from "./pods/pod-reconciler.ts";
     PodDeploymentsQueries,
     // Deploy's price quote fallback, per-account pod slots, and the prepaid hold's settlement.
     GpuPriceTable,
+    GpuOffers,
     PodSlots,
     PodHolds,
     PodProvisioner,

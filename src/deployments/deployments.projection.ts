@@ -13,11 +13,13 @@ export const DEPLOYMENTS_PROJECTION = "deployments";
  * `deployments`: one row per deployment, folded from the `deployment-<id>` streams. The
  * inference router reads it on every request, so it keeps exactly what routing needs.
  * External upstreams are ready as soon as they are registered; pods become `running` with
- * PodStarted (baseUrl through the pod proxy) and leave it with PodStopped/PodTerminated.
+ * PodStarted (baseUrl through the pod proxy) and leave it with PodStopped/PodTerminated. A
+ * removed external upstream reads as `terminated` (hidden, not routed) with its key dropped.
+ * `spend_micros` sums the deployment's metered minutes (version 3 added it: rebuilt once).
  */
 export const deploymentsProjection: Projection = {
   name: DEPLOYMENTS_PROJECTION,
-  version: 2,
+  version: 3,
   filter: { streamPrefixes: ["deployment-"], eventTypes: [...DEPLOYMENT_EVENT_TYPES] },
   setup(db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS deployments (
@@ -34,8 +36,14 @@ export const deploymentsProjection: Projection = {
       cost_per_hour_usd REAL,
       healthy INTEGER,
       failure_reason TEXT,
+      spend_micros INTEGER NOT NULL DEFAULT 0,
       created_at TEXT NOT NULL,
       updated_at TEXT NOT NULL)`);
+    // Read-model files from version 2 lack the column; the version bump then rebuilds the rows.
+    const columns = db.prepare("PRAGMA table_info(deployments)").all() as Array<{ name: string }>;
+    if (!columns.some((column) => column.name === "spend_micros")) {
+      db.exec("ALTER TABLE deployments ADD COLUMN spend_micros INTEGER NOT NULL DEFAULT 0");
+    }
     db.exec("CREATE INDEX IF NOT EXISTS deployments_account ON deployments (account_id, name)");
   },
   reset(db: DatabaseSync) {
@@ -127,6 +135,27 @@ export const deploymentsProjection: Projection = {
            status = CASE WHEN ? = 1 AND status IN ('provisioning', 'stopped') THEN 'pulling' ELSE status END
            WHERE id = ?`,
         ).run(data.healthy ? 1 : 0, data.checkedAt ?? at, data.healthy ? 1 : 0, data.deploymentId);
+        return;
+      }
+      case "DeploymentUsageMetered": {
+        const data = event.data as DeploymentEventMap["DeploymentUsageMetered"];
+        // Not updated_at: a metered minute changes nothing routing or the lists order by.
+        db.prepare("UPDATE deployments SET spend_micros = spend_micros + ? WHERE id = ?")
+          .run(data.amountMicros, data.deploymentId);
+        return;
+      }
+      case "ExternalUpstreamRemoved": {
+        const data = event.data as DeploymentEventMap["ExternalUpstreamRemoved"];
+        db.prepare(
+          `UPDATE deployments SET status = 'terminated', api_key_ciphertext = NULL, updated_at = ?
+           WHERE id = ?`,
+        ).run(data.removedAt, data.deploymentId);
+        return;
+      }
+      case "ExternalUpstreamKeyReplaced": {
+        const data = event.data as DeploymentEventMap["ExternalUpstreamKeyReplaced"];
+        db.prepare("UPDATE deployments SET api_key_ciphertext = ?, updated_at = ? WHERE id = ?")
+          .run(data.apiKeyCiphertext, data.replacedAt, data.deploymentId);
         return;
       }
       default:

@@ -22,6 +22,8 @@ export interface DeploymentView {
   costPerHourUsd?: number;
   healthy?: boolean;
   failureReason?: string;
+  /** Sum of the deployment's metered minutes (DeploymentUsageMetered), micro-dollars. */
+  spendMicros: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -40,6 +42,7 @@ interface Row {
   cost_per_hour_usd: number | null;
   healthy: number | null;
   failure_reason: string | null;
+  spend_micros: number;
   created_at: string;
   updated_at: string;
 }
@@ -146,6 +149,7 @@ function toView(row: Row): DeploymentView {
     costPerHourUsd: row.cost_per_hour_usd ?? undefined,
     healthy: row.healthy === null ? undefined : row.healthy === 1,
     failureReason: row.failure_reason ?? undefined,
+    spendMicros: row.spend_micros ?? 0,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

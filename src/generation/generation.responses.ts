@@ -30,14 +30,11 @@ export function pollUrl(job: JobView): string {
   return `/api/v1/generate/${job.kind}/status/${job.id}?${query}`;
 }
 
-export function artifactPath(artifactId: string): string {
-  return `/api/v1/artifacts/${encodeURIComponent(artifactId)}`;
-}
-
-/** Where a client downloads an artifact (video results and job lists link to it). */
-export function artifactUrl(publicBaseUrl: string, artifactId: string): string {
-  return `${publicBaseUrl.replace(/\/+$/, "")}${artifactPath(artifactId)}`;
-}
+/**
+ * Where a client downloads an artifact: an absolute, signed, expiring URL on the request's public
+ * origin (generation.links.ts builds one per request), so it opens without an Authorization header.
+ */
+export type ArtifactLink = (artifactId: string) => string;
 
 export const COLD_START_MESSAGE = "Cold start in progress. Poll the status URL every 10 seconds.";
 export const VIDEO_MESSAGE =
@@ -61,7 +58,7 @@ export function processingBody(job: JobView, message?: string): Record<string, u
 export async function completedBody(
   job: JobView,
   bytes: ArtifactBytes,
-  publicBaseUrl: string,
+  link: ArtifactLink,
 ): Promise<Record<string, unknown>> {
   const cost = microsToUsd(job.priceMicros);
   const executionTimeMs = job.executionTimeMs ?? 0;
@@ -73,6 +70,7 @@ export async function completedBody(
         images: await Promise.all(job.outputs.map(async (output) => ({
           base64: Buffer.from(await bytes(output.artifactId)).toString("base64"),
           filename: output.filename,
+          url: link(output.artifactId),
         }))),
         cost,
         execution_time_ms: executionTimeMs,
@@ -84,6 +82,7 @@ export async function completedBody(
         audio: Buffer.from(await bytes(job.outputs[0].artifactId)).toString("base64"),
         format: "wav",
         sample_rate: job.sampleRate ?? 24_000,
+        audio_url: link(job.outputs[0].artifactId),
         cost,
         execution_time_ms: executionTimeMs,
       };
@@ -103,7 +102,7 @@ export async function completedBody(
         model: job.model,
         status: "COMPLETED",
         videos: job.outputs.map((output) => ({
-          url: artifactUrl(publicBaseUrl, output.artifactId),
+          url: link(output.artifactId),
           content_type: output.contentType,
           bytes: output.bytes,
         })),
@@ -117,12 +116,12 @@ export async function completedBody(
 export async function statusBody(
   job: JobView,
   bytes: ArtifactBytes,
-  publicBaseUrl: string,
+  link: ArtifactLink,
 ): Promise<Record<string, unknown>> {
   const video = job.kind === "video";
   if (job.status === "processing") return processingBody(job, "Job is queued or running.");
   if (job.status === "completed") {
-    const body = await completedBody(job, bytes, publicBaseUrl);
+    const body = await completedBody(job, bytes, link);
     return video ? body : { ...body, status: "completed", job_id: job.id };
   }
   const status = job.status === "cancelled"
@@ -146,7 +145,7 @@ export async function statusBody(
 }
 
 /** A job in the account's job list (`GET /api/jobs`). */
-export function jobListEntry(job: JobView, publicBaseUrl: string): Record<string, unknown> {
+export function jobListEntry(job: JobView, link: ArtifactLink): Record<string, unknown> {
   return {
     id: job.id,
     object: "generation.job",
@@ -164,7 +163,7 @@ export function jobListEntry(job: JobView, publicBaseUrl: string): Record<string
     ...(job.status === "failed" ? { failure_reason: job.failureReason, error: job.error } : {}),
     outputs: job.outputs.map((output) => ({
       artifact_id: output.artifactId,
-      url: artifactUrl(publicBaseUrl, output.artifactId),
+      url: link(output.artifactId),
       content_type: output.contentType,
       bytes: output.bytes,
       filename: output.filename,

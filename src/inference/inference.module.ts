@@ -1,4 +1,6 @@
 import { Module } from "@nestjs/common";
+import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { AccountConcurrency } from "./account-concurrency.ts";
 import { AuthModule } from "../auth/auth.module.ts";
 import { BillingModule } from "../billing/billing.module.ts";
 import { CatalogueModule } from "../catalogue/catalogue.module.ts";
@@ -24,6 +26,14 @@ import { UsageRecorder } from "./usage-recorder.ts";
     UpstreamClient,
     UsageRecorder,
     { provide: PendingSettlements, useFactory: () => new PendingSettlements() },
+    // One counter per process: realtime sessions count against the same per-account limit.
+    {
+      provide: AccountConcurrency,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) =>
+        new AccountConcurrency(config.maxConcurrentRequestsPerAccount),
+    },
   ],
+  exports: [AccountConcurrency],
 })
 export class InferenceModule {}

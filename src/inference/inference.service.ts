@@ -52,8 +52,6 @@ const SERVING_CALL: Record<Purpose, UpstreamCall> = {
  */
 @Injectable()
 export class InferenceService {
-  private readonly concurrency: AccountConcurrency;
-
   constructor(
     @Inject(ModelRouter) private readonly router: ModelRouter,
     @Inject(UpstreamClient) private readonly upstream: UpstreamClient,
@@ -62,10 +60,8 @@ export class InferenceService {
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(PendingSettlements) private readonly settlements: PendingSettlements,
     @Inject(CLOCK) private readonly clock: Clock,
-    @Inject(APP_CONFIG) config: AppConfig,
-  ) {
-    this.concurrency = new AccountConcurrency(config.maxConcurrentRequestsPerAccount);
-  }
+    @Inject(AccountConcurrency) private readonly concurrency: AccountConcurrency,
+  ) {}
 
   chat(context: InferenceContext): Promise<void> {
     return this.execute(context, chatCall(context.request.body));

@@ -1,5 +1,7 @@
 import { Controller, Get, Header, Inject, Res } from "@nestjs/common";
 import type { FastifyReply } from "fastify";
+import { ApiOperation, ApiProduces, ApiTags } from "@nestjs/swagger";
+import { ApiErrors } from "../api-docs/api-docs.decorators.ts";
 import { AdminOnly } from "../auth/auth.decorators.ts";
 import { SkipRateLimit } from "../rate-limit/rate-limit.decorators.ts";
 import { EVENT_STORE, type EventStore } from "../event-store/event-store.port.ts";
@@ -13,6 +15,7 @@ import { metrics } from "../common/metrics.ts";
  */
 @Controller()
 @SkipRateLimit()
+@ApiTags("Operations")
 export class OperationsController {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -20,6 +23,8 @@ export class OperationsController {
   ) {}
 
   @Get("health")
+  @ApiOperation({ summary: "Event store and projection states (503 while unhealthy)" })
+  @ApiErrors([503, "Unhealthy: the body still lists each component's state."])
   async health(@Res({ passthrough: true }) reply: FastifyReply) {
     const { healthy, body } = await healthReport(this.store, this.projections, false);
     reply.status(healthy ? 200 : 503);
@@ -27,6 +32,8 @@ export class OperationsController {
   }
 
   @Get("metrics")
+  @ApiOperation({ summary: "Prometheus metrics" })
+  @ApiProduces("text/plain")
   @Header("content-type", "text/plain; version=0.0.4; charset=utf-8")
   async metrics(): Promise<string> {
     try {
@@ -47,6 +54,7 @@ export class OperationsController {
 /** The same health, with the details an operator needs: head, checkpoints, lag, errors. */
 @Controller("admin")
 @AdminOnly()
+@ApiTags("Admin")
 export class AdminHealthController {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -54,6 +62,8 @@ export class AdminHealthController {
   ) {}
 
   @Get("health")
+  @ApiOperation({ summary: "Health with head position, checkpoints, lag and errors" })
+  @ApiErrors([503, "Unhealthy: the body still lists each component's state."])
   async health(@Res({ passthrough: true }) reply: FastifyReply) {
     const { healthy, body } = await healthReport(this.store, this.projections, true);
     reply.status(healthy ? 200 : 503);

@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { logger } from "../common/json-logger.ts";
@@ -86,6 +86,15 @@ export class SecretBox {
       });
     }
     return SecretBox.fromKeyMaterial(material);
+  }
+
+  /**
+   * A separate 32-byte key for one purpose (HKDF-SHA256 over the box's key, info = purpose):
+   * signing links or cookies never reuses the encryption key, and purposes never share a key.
+   * Shared by artifact URLs ("artifact-urls") and OAuth state ("oauth-state").
+   */
+  derivedKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync("sha256", this.key, new Uint8Array(0), purpose, 32));
   }
 
   encrypt(plaintext: string): string {

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HoldExpiryProcess } from "../../src/billing/hold-expiry.process.ts";
+import { LedgerRejected } from "../../src/billing/ledger.decider.ts";
 import { ledgerStream } from "../../src/billing/ledger.events.ts";
 import { LedgerService } from "../../src/billing/ledger.service.ts";
 import { auditLedgers } from "../../src/cli/ledger-audit.ts";
-import { ApiError } from "../../src/common/api-error.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { inferenceStream } from "../../src/inference/inference.events.ts";
 import { PendingSettlements } from "../../src/inference/pending-settlements.ts";
@@ -208,7 +208,9 @@ describe("scenario 11: a completed request is always charged", () => {
       let refused = 0;
       // The per-request settlement fails definitively (PendingSettlements drops a 4xx at once).
       ledger.settle = ((...args: Parameters<typeof settle>) => {
-        if (refused++ === 0) return Promise.reject(ApiError.insufficientCredits());
+        if (refused++ === 0) {
+          return Promise.reject(new LedgerRejected("insufficient_credits", "Insufficient credits"));
+        }
         return settle(...args);
       }) as typeof ledger.settle;
       const started = performance.now();

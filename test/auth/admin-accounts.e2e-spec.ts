@@ -26,7 +26,7 @@ describe("admin accounts API", () => {
 
     const read = await api(app.url, "GET", `/admin/accounts/${id}`, { token: TEST_ADMIN_KEY });
     expect(read.status).toBe(200);
-    expect(read.body).toEqual({ ...created.body, balance_usd: 0 });
+    expect(read.body).toEqual({ ...created.body, disabled: false, balance_usd: 0 });
 
     const key = await api(app.url, "POST", `/admin/accounts/${id}/api-keys`, {
       token: TEST_ADMIN_KEY,
@@ -40,6 +40,8 @@ describe("admin accounts API", () => {
       permissions: ["read", "proxy"],
       prefix: key.body.key.slice(0, 12),
       created_at: expect.any(String),
+      expires_at: null,
+      previous_valid_until: null,
     });
     const listed = await api(app.url, "GET", "/api/keys", { token: key.body.key });
     expect(listed.status).toBe(200);

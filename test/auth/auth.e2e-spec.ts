@@ -118,6 +118,8 @@ describe("auth: accounts, sessions and API keys over HTTP", () => {
       permissions: ["read", "manage"],
       prefix: key.slice(0, 12),
       created_at: expect.any(String),
+      expires_at: null,
+      previous_valid_until: null,
     });
 
     const before = await api(app.url, "GET", "/api/keys", { token });
@@ -129,6 +131,8 @@ describe("auth: accounts, sessions and API keys over HTTP", () => {
       prefix: key.slice(0, 12),
       created_at: created.body.created_at,
       last_used_at: null,
+      expires_at: null,
+      previous_valid_until: null,
     }]);
     expect(JSON.stringify(before.body)).not.toContain(key.slice(12));
 

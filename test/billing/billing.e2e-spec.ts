@@ -233,7 +233,13 @@ describe("billing over HTTP", () => {
     expect(request.authorization).toBe("Bearer sk_test_fake");
     expect(request.fields.get("line_items[0][price_data][unit_amount]")).toBe("1000");
     expect(request.fields.get("client_reference_id")).toBe(accountId);
-    expect(request.fields.get("success_url")).toMatch(/^https:\/\/gateway\.example\.test\//);
+    // Back to the console's billing page, which says what happened.
+    expect(request.fields.get("success_url")).toBe(
+      "https://gateway.example.test/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}",
+    );
+    expect(request.fields.get("cancel_url")).toBe(
+      "https://gateway.example.test/billing?checkout=cancelled",
+    );
 
     const tooSmall = await api(testApp.url, "POST", "/api/billing/checkout", {
       token: key,

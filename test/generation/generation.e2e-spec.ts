@@ -14,6 +14,10 @@ import {
   transactions,
 } from "./support/generation.ts";
 
+/** Absolute, on the gateway's own origin, signed and expiring. */
+const SIGNED_ARTIFACT_URL =
+  /^http:\/\/127\.0\.0\.1:\d+\/api\/v1\/artifacts\/[^?]+\?expires=\d+&signature=[\w-]{43}$/;
+
 const PRICES: Record<string, number> = {
   "flux-schnell": 0.008,
   "flux-dev": 0.02,
@@ -60,7 +64,12 @@ describe("pay-per-request generation", () => {
       expect(response.body).toEqual({
         id: expect.stringMatching(/^gen_/),
         model,
-        images: [{ base64: expect.any(String), filename: expect.stringMatching(/\.png$/) }],
+        // A signed link to the same PNG, so an <img src> needs no Authorization header.
+        images: [{
+          base64: expect.any(String),
+          filename: expect.stringMatching(/\.png$/),
+          url: expect.stringMatching(SIGNED_ARTIFACT_URL),
+        }],
         cost: PRICES[model],
         execution_time_ms: expect.any(Number),
       });
@@ -78,6 +87,7 @@ describe("pay-per-request generation", () => {
         audio: expect.any(String),
         format: "wav",
         sample_rate: 24000,
+        audio_url: expect.stringMatching(SIGNED_ARTIFACT_URL),
         cost: 0.002,
         execution_time_ms: expect.any(Number),
       });

@@ -175,6 +175,17 @@ const VALUES = [
   '"\\u0000"',
 ];
 
+/**
+ * Routes that take no input but the caller's session (log out, log out the other sessions): for
+ * an account's own credentials a bare request, whatever its query, headers or empty-ish body, is
+ * a valid request, so those get only bodies with fields (which must be refused); every other
+ * credential gets the full set.
+ */
+const INPUTLESS_ROUTES = new Set([
+  "POST /api/auth/logout",
+  "POST /api/auth/sessions/revoke-others",
+]);
+
 /** Every concrete path for a route pattern, one per hostile parameter value. */
 function pathsFor(pattern: string): string[] {
   if (!/[:*]/.test(pattern)) return [pattern];
@@ -290,10 +301,28 @@ describe("fuzzing every route with malformed input", () => {
       const method = route.method;
       const hasBody = method !== "GET" && method !== "HEAD" && method !== "OPTIONS";
       for (const credential of all) {
+        const bareIsValid = INPUTLESS_ROUTES.has(`${method} ${route.url}`) &&
+          (credential === "session" || credential === "key");
+        const plain = withParams(route.url);
+        if (bareIsValid) {
+          for (const [kind, contentType, body] of RAW_BODIES) {
+            if (/^\{./.test(body) && body !== "{}") {
+              probes.push({ method, path: plain, credential, contentType, body, kind });
+            }
+          }
+          probes.push({
+            method,
+            path: plain,
+            credential,
+            contentType: "application/json",
+            body: JSON.stringify({ padding: "p".repeat(300 * 1024) }),
+            kind: "large body",
+          });
+          continue;
+        }
         for (const path of pathsFor(route.url)) {
           probes.push({ method, path, credential, kind: "path param" });
         }
-        const plain = withParams(route.url);
         for (const query of QUERIES) {
           probes.push({ method, path: `${plain}?${query}`, credential, kind: "query" });
         }

@@ -35,6 +35,11 @@ const BODY_ROUTES: Record<string, BodyRoute> = {
     who: "session",
     body: () => ({ name: "k", permissions: ["read"] }),
   },
+  "POST /api/keys/:id/rotate": { who: "session", body: () => ({ grace_period_s: 60 }) },
+  "POST /api/auth/password": {
+    who: "session",
+    body: () => ({ current_password: "a good password", new_password: "another good password" }),
+  },
   "POST /admin/accounts": { who: "admin", body: () => ({ email: randomEmail("admin") }) },
   "POST /admin/accounts/:id/api-keys": {
     who: "admin",
@@ -62,6 +67,7 @@ const BODY_ROUTES: Record<string, BodyRoute> = {
     who: "key",
     body: () => ({ model: "llama3.2:3b" }),
   },
+  "PUT /api/deployments/:id/api-key": { who: "key", body: () => ({ api_key: "sk-new" }) },
 };
 
 /** Routes that take no body: any field in one is refused the same way. */
@@ -71,6 +77,11 @@ const NO_BODY_ROUTES: Record<string, Who> = {
   "POST /api/deployments/:id/start": "key",
   "DELETE /api/deployments/:id": "key",
   "DELETE /api/keys/:id": "key",
+  "POST /api/auth/logout": "session",
+  "DELETE /api/auth/sessions/:id": "session",
+  "POST /api/auth/sessions/revoke-others": "session",
+  "POST /admin/accounts/:id/disable": "admin",
+  "POST /admin/accounts/:id/enable": "admin",
   "DELETE /admin/accounts/:id/api-keys/:keyId": "admin",
   "POST /admin/projections/:name/rebuild": "admin",
 };

@@ -11,6 +11,7 @@ import {
 import { builtinModules, createRequire } from "node:module";
 import path from "node:path";
 import process from "node:process";
+import { ensureConsoleBuilt } from "../../scripts/console-build.ts";
 
 /**
  * jest's globalSetup: before any test file runs, writes an ES-module copy of @nestjs/throttler
@@ -28,6 +29,8 @@ export default function globalSetup(
   projectConfig: { rootDir: string },
 ): void {
   writeEsmShim(projectConfig.rootDir, "@nestjs/throttler", "nestjs-throttler");
+  // The gateway serves the web console from console/dist; a fresh checkout may not have built it.
+  ensureConsoleBuilt(projectConfig.rootDir);
 }
 
 /** Where the shim of a package lives; jest.config.js's moduleNameMapper points at its index.mjs. */

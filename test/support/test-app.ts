@@ -11,7 +11,7 @@ export const TEST_ADMIN_KEY = "test-admin-key-0123456789abcdef";
 
 export interface TestApp {
   app: NestFastifyApplication;
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` when TLS_CERT_FILE/TLS_KEY_FILE are set) */
   url: string;
   config: AppConfig;
   dataDir: string;
@@ -44,7 +44,8 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const app = await createApp(config, { clock: options.clock });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const address = app.getHttpServer().address() as { port: number };
-  const url = `http://127.0.0.1:${address.port}`;
+  const scheme = config.tlsCertFile ? "https" : "http";
+  const url = `${scheme}://127.0.0.1:${address.port}`;
   return {
     app,
     url,

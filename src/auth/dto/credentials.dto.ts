@@ -5,9 +5,14 @@ import {
   IsArray,
   IsEmail,
   IsIn,
+  IsInt,
+  IsISO8601,
+  IsOptional,
   IsString,
   Length,
+  Max,
   MaxLength,
+  Min,
   MinLength,
 } from "class-validator";
 import { Transform } from "class-transformer";
@@ -61,6 +66,39 @@ export class CreateApiKeyDto {
   @ArrayNotEmpty()
   @IsArray()
   permissions!: Permission[];
+
+  /** When the key stops working (ISO 8601, in the future); absent: never. */
+  @IsISO8601({ strict: true }, { message: "expires_at must be an ISO 8601 date-time" })
+  @MaxLength(64)
+  @IsString()
+  @IsOptional()
+  expires_at?: string;
+}
+
+/** The longest grace period a rotation may give the old secret: a week. */
+export const MAX_ROTATION_GRACE_SECONDS = 7 * 86_400;
+
+export class RotateApiKeyDto {
+  /** Seconds the replaced secret keeps working (default 0: it stops at once). */
+  @Max(MAX_ROTATION_GRACE_SECONDS)
+  @Min(0)
+  @IsInt()
+  @IsOptional()
+  grace_period_s?: number;
+}
+
+export class ChangePasswordDto {
+  /** Required when the account has a password; accounts without one set their first. */
+  @MaxLength(1024)
+  @MinLength(1)
+  @IsString()
+  @IsOptional()
+  current_password?: string;
+
+  @MaxLength(1024)
+  @MinLength(8)
+  @IsString()
+  new_password!: string;
 }
 
 export class AdminCreateAccountDto {

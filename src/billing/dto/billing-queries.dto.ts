@@ -24,6 +24,11 @@ export class TransactionsQueryDto {
   @IsString()
   @MaxLength(200)
   cursor?: string;
+
+  /** `csv`: every row from `cursor` on (up to the export bound) as a text/csv attachment. */
+  @IsOptional()
+  @IsIn(["json", "csv"])
+  format?: "json" | "csv";
 }
 
 export class UsageQueryDto {
@@ -40,4 +45,8 @@ export class UsageQueryDto {
   @IsOptional()
   @IsIn(["model", "day"])
   group_by?: "model" | "day";
+
+  @IsOptional()
+  @IsIn(["json", "csv"])
+  format?: "json" | "csv";
 }

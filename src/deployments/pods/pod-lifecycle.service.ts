@@ -23,6 +23,7 @@ import {
   minutePriceMicros,
 } from "../deployment.decider.ts";
 import { deploymentNameTaken } from "../deployment-names.ts";
+import { optionalBoolean } from "../../common/body-fields.ts";
 import { checkDeploymentName, refuseUnknownFields, textField } from "../deployment-fields.ts";
 import type { PodStopReason } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
@@ -38,13 +39,21 @@ export interface DeployPodInput {
   /** What clients pass as `model`; defaults to the model. */
   name: string;
   gpuTypeId: string;
+  /** Declared to speak the realtime protocol (`"realtime": true`). */
+  realtime?: boolean;
 }
 
 export const OLLAMA_IMAGE = "ollama/ollama:latest";
 export const POD_NAME_PREFIX = "modelpilot-";
 const MODEL = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$/;
 /** Every field `POST /api/deployments` takes for a pod (`provider` defaults to `runpod`). */
-export const POD_DEPLOYMENT_FIELDS = ["provider", "model", "name", "gpu_type_id"] as const;
+export const POD_DEPLOYMENT_FIELDS = [
+  "provider",
+  "model",
+  "name",
+  "gpu_type_id",
+  "realtime",
+] as const;
 /**
  * The hold outlives its prepaid window by this much, so metering that runs late (or a gateway
  * restarted within the hour) still settles it; past that the hold-expiry process releases it and
@@ -97,7 +106,8 @@ export class PodLifecycleService {
         "gpu_not_allowed",
       );
     }
-    return { model, name, gpuTypeId };
+    const realtime = optionalBoolean(body, "realtime");
+    return { model, name, gpuTypeId, ...(realtime ? { realtime: true } : {}) };
   }
 
   /** Rents the pod, records it, and leaves provisioning to run in the background. */
@@ -195,6 +205,7 @@ export class PodLifecycleService {
         prepaidHold: { reservationId, amountMicros: holdMicros, minutes },
         quotedCostPerHourUsd: quote,
         slotClaimId: claimId,
+        ...(input.realtime ? { realtime: true } : {}),
       }, metadata);
     } catch (error) {
       await rollBack();

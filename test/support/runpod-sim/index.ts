@@ -1,5 +1,7 @@
+import type { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { SimContext } from "./context.ts";
 import { seededRandom, sendJson, sendProblem, sendText, sleep } from "./http-util.ts";
 import {
@@ -8,6 +10,7 @@ import {
   type EndpointConfig,
   type SimulatorKnobs,
 } from "./knobs.ts";
+import { createLoadBalancer } from "./load-balancer.ts";
 import { createProxyHandler } from "./ollama.ts";
 import { addModel, createRestHandler, PodStore, type SimPod, type SimPodStatus } from "./pods.ts";
 import { createServerlessHandler, ServerlessStore, type SimJob } from "./serverless.ts";
@@ -23,6 +26,8 @@ export type { SimJob, SimJobStatus } from "./serverless.ts";
  *   `${baseUrl}/serverless/v2/{id}/…`  Serverless queue + OpenAI  (RUNPOD_API_URL = serverlessUrl)
  *   `${baseUrl}/proxy/{podId}-{port}/…` pod HTTP proxy → Ollama   (RUNPOD_POD_PROXY_URL = podProxyTemplate)
  *   `${baseUrl}/files/{name}`          generated media (flux-public images, wan-t2v videos)
+ *   `${baseUrl}/lb/{endpointId}/…`     load-balancing endpoints: realtime over WebSocket
+ *                                      (RUNPOD_LB_URL = lbUrlTemplate)
  */
 
 export interface SimulatorOptions extends Partial<SimulatorKnobs> {
@@ -33,7 +38,7 @@ export interface SimulatorOptions extends Partial<SimulatorKnobs> {
   endpoints?: EndpointConfig[];
 }
 
-export type Section = "rest" | "serverless" | "proxy" | "files";
+export type Section = "rest" | "serverless" | "proxy" | "files" | "lb";
 
 interface Injection {
   pattern: string | RegExp;
@@ -56,6 +61,8 @@ export interface RunpodSimulator {
   restUrl: string;
   serverlessUrl: string;
   podProxyTemplate: string;
+  /** `${baseUrl}/lb/{endpointId}`: RUNPOD_LB_URL for load-balancing (realtime) endpoints. */
+  lbUrlTemplate: string;
   apiKey?: string;
   /** Mutable: change a knob and the next request sees it. */
   knobs: SimulatorKnobs;
@@ -88,6 +95,10 @@ export interface RunpodSimulator {
   addEndpoint(endpoint: EndpointConfig): void;
   /** The endpoint loses its warm worker: the next job pays a cold start. */
   coolDown(endpointId: string): void;
+  /** Realtime sessions open on load-balancing endpoints now. */
+  realtimeSessions(): number;
+  /** Destroys every open realtime session's socket without a close frame; answers how many. */
+  dropRealtimeSessions(): number;
   close(): Promise<void>;
 }
 
@@ -113,6 +124,7 @@ export async function startRunpodSimulator(
   const rest = createRestHandler(ctx, podStore);
   const serverless = createServerlessHandler(ctx, jobStore);
   const proxy = createProxyHandler(ctx, podStore);
+  const loadBalancer = createLoadBalancer(ctx);
   const injections: Injection[] = [];
   const requests: RequestRecord[] = [];
 
@@ -128,10 +140,8 @@ export async function startRunpodSimulator(
     return found;
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? "/", "http://sim");
-    const path = url.pathname;
-    const section: Section | "unknown" = path.startsWith("/rest/v2")
+  const sectionOf = (path: string): Section | "unknown" =>
+    path.startsWith("/rest/v2")
       ? "rest"
       : path.startsWith("/serverless/v2/")
       ? "serverless"
@@ -139,7 +149,20 @@ export async function startRunpodSimulator(
       ? "proxy"
       : path.startsWith("/files/")
       ? "files"
+      : path.startsWith("/lb/")
+      ? "lb"
       : "unknown";
+  /** `/lb/{endpointId}/rest…` → [endpointId, "/rest…"] */
+  const lbTarget = (path: string): [string, string] => {
+    const rest = path.slice("/lb/".length);
+    const slash = rest.indexOf("/");
+    return slash === -1 ? [rest, "/"] : [rest.slice(0, slash), rest.slice(slash)];
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://sim");
+    const path = url.pathname;
+    const section = sectionOf(path);
     requests.push({
       method: req.method ?? "GET",
       path: path + url.search,
@@ -176,6 +199,7 @@ export async function startRunpodSimulator(
       const host = slash === -1 ? rest : rest.slice(0, slash);
       return proxy(req, res, host, slash === -1 ? "/" : rest.slice(slash));
     }
+    if (section === "lb") return loadBalancer.http(req, res, ...lbTarget(path));
     if (section === "files") {
       const file = ctx.files.get(decodeURIComponent(path.slice("/files/".length)));
       if (!file) return sendText(res, 404, "not found");
@@ -194,6 +218,33 @@ export async function startRunpodSimulator(
         sendJson(res, 500, { error: `simulator error: ${(error as Error).message}` });
       } else res.destroy();
     });
+  });
+  // WebSocket upgrades: only load-balancing endpoints hold sockets; injections apply as to HTTP.
+  const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? "/", "http://sim");
+    const section = sectionOf(url.pathname);
+    requests.push({
+      method: "UPGRADE",
+      path: url.pathname + url.search,
+      section,
+      authorization: req.headers.authorization,
+    });
+    const injection = takeInjection(url.pathname);
+    if (injection?.stallMs) await sleep(injection.stallMs);
+    if (socket.destroyed) return;
+    if (injection?.status || section !== "lb") {
+      const status = injection?.status ?? 404;
+      const body = JSON.stringify({ error: injection?.detail ?? `simulated ${status}` });
+      return void socket.end(
+        `HTTP/1.1 ${status} Simulated\r\ncontent-type: application/json\r\n` +
+          `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+    loadBalancer.upgrade(req, socket, head, ...lbTarget(url.pathname));
+  };
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    upgrade(req, socket, head).catch(() => socket.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -214,6 +265,7 @@ export async function startRunpodSimulator(
     restUrl: `${baseUrl}/rest/v2`,
     serverlessUrl: `${baseUrl}/serverless/v2`,
     podProxyTemplate: `${baseUrl}/proxy/{podId}-{port}`,
+    lbUrlTemplate: `${baseUrl}/lb/{endpointId}`,
     apiKey,
     knobs,
     endpoints,
@@ -245,8 +297,11 @@ export async function startRunpodSimulator(
     job: (id) => jobStore.get(id),
     addEndpoint: (endpoint) => void endpoints.set(endpoint.id, { ...endpoint }),
     coolDown: (endpointId) => jobStore.coolDown(endpointId),
+    realtimeSessions: () => loadBalancer.sessions().length,
+    dropRealtimeSessions: () => loadBalancer.dropSessions(),
     close: () =>
       new Promise<void>((resolve) => {
+        loadBalancer.close();
         server.closeAllConnections?.();
         server.close(() => resolve());
       }),

@@ -6,12 +6,14 @@ export type WorkerKind =
   | "sdxl"
   | "flux-public"
   | "kokoro"
-  | "wan-t2v";
+  | "wan-t2v"
+  /** A load-balancing endpoint serving the Realtime API over WebSocket (realtime.ts). */
+  | "realtime";
 
 export interface EndpointConfig {
   id: string;
   worker: WorkerKind;
-  /** vllm only: the `model` the OpenAI route accepts (vLLM `--served-model-name`). */
+  /** vllm and realtime: the `model` the OpenAI route accepts (vLLM `--served-model-name`). */
   servedModelName?: string;
   /** Overrides `knobs.executionMs` for this endpoint. */
   executionMs?: number;
@@ -88,6 +90,14 @@ export interface SimulatorKnobs {
   runsyncPayloadLimitBytes: number;
   /** Seed for failureRate draws and generated media. */
   seed: number;
+
+  // ---- Realtime (load-balancing endpoints, `/lb/{endpointId}/v1/realtime`) ----
+  /** Delay between `response.create` and `response.created`; deltas follow at tokensPerSecond. */
+  realtimeLatencyMs: number;
+  /** A session's socket is destroyed, without a close frame, after this many deltas of a response. */
+  realtimeDropAfterDeltas: number | null;
+  /** Every `response.done` is sent twice (an upstream replaying its last event). */
+  realtimeDuplicateDone: boolean;
 }
 
 export const DEFAULT_KNOBS: SimulatorKnobs = {
@@ -120,6 +130,9 @@ export const DEFAULT_KNOBS: SimulatorKnobs = {
   runPayloadLimitBytes: 10 * 1024 * 1024,
   runsyncPayloadLimitBytes: 20 * 1024 * 1024,
   seed: 42,
+  realtimeLatencyMs: 0,
+  realtimeDropAfterDeltas: null,
+  realtimeDuplicateDone: false,
 };
 
 export const DEFAULT_ENDPOINTS: EndpointConfig[] = [
@@ -131,4 +144,5 @@ export const DEFAULT_ENDPOINTS: EndpointConfig[] = [
   { id: "kokoro", worker: "kokoro" },
   { id: "chatterbox", worker: "kokoro" },
   { id: "wan-t2v", worker: "wan-t2v" },
+  { id: "s2s-realtime", worker: "realtime", servedModelName: "speech-to-speech" },
 ];

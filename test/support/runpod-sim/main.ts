@@ -35,6 +35,8 @@ const knobs = Object.fromEntries(
     seed: numberFrom("SIM_SEED"),
     podModels: listFrom("SIM_POD_MODELS"),
     unavailableGpus: listFrom("SIM_UNAVAILABLE_GPUS"),
+    realtimeLatencyMs: numberFrom("SIM_REALTIME_LATENCY_MS"),
+    realtimeDropAfterDeltas: numberFrom("SIM_REALTIME_DROP_AFTER_DELTAS"),
   }).filter(([, v]) => v !== undefined),
 );
 
@@ -48,6 +50,7 @@ console.log(JSON.stringify({
   RUNPOD_REST_URL: sim.restUrl,
   RUNPOD_API_URL: sim.serverlessUrl,
   RUNPOD_POD_PROXY_URL: sim.podProxyTemplate,
+  RUNPOD_LB_URL: sim.lbUrlTemplate,
   RUNPOD_API_KEY: apiKey,
 }));
 // Details go to stderr so stdout stays one machine-readable line.

@@ -39,6 +39,9 @@ export function runWorker(
       return wan(ctx, jobId, input);
     case "vllm":
       return vllm(endpoint, input);
+    case "realtime":
+      // As on RunPod: a load-balancing endpoint is reached over its own URL, never the queue.
+      return { error: "a load-balancing endpoint serves no queue jobs" };
   }
 }
 

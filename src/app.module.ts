@@ -15,6 +15,7 @@ import { BillingModule } from "./billing/billing.module.ts";
 import { GenerationModule } from "./generation/generation.module.ts";
 import { DeploymentsModule } from "./deployments/deployments.module.ts";
 import { InferenceModule } from "./inference/inference.module.ts";
+import { ModelGroupsModule } from "./model-groups/model-groups.module.ts";
 import { RealtimeModule } from "./realtime/realtime.module.ts";
 import { ApiDocsModule } from "./api-docs/api-docs.module.ts";
 import { ConsoleModule } from "./console/console.module.ts";
@@ -50,6 +51,7 @@ export class AppModule {
         BillingModule,
         GenerationModule,
         DeploymentsModule,
+        ModelGroupsModule,
         InferenceModule,
         RealtimeModule,
         ApiDocsModule,

@@ -85,9 +85,14 @@ function describeFromFacts(document: OpenAPIObject, operation: Operation, facts:
     operation.security = [{ [API_KEY_SCHEME]: [] }, { [SESSION_COOKIE_SCHEME]: [] }];
     if (facts.permission) {
       operation["x-permission"] = facts.permission;
+      const named = typeof facts.permission === "string"
+        ? [facts.permission]
+        : [...facts.permission];
       operation.description = joinLines(
         operation.description,
-        `Needs an API key with the \`${facts.permission}\` permission, or a session.`,
+        `Needs an API key with the ${
+          named.map((permission) => `\`${permission}\``).join(" or ")
+        } permission, or a session.`,
       );
     }
     errors.push([401], [403]);

@@ -20,7 +20,8 @@ import { NoBody } from "../common/validation.ts";
  */
 export interface RouteFacts {
   auth: "account" | "admin" | "none";
-  permission?: Permission;
+  /** One permission, or several of which any one will do. */
+  permission?: Permission | readonly Permission[];
   rateLimited: boolean;
   successStatus: number;
   bodyType?: DtoClass;

@@ -14,12 +14,17 @@ import {
 import type { Permission, Principal } from "./principal.ts";
 
 /**
- * On a controller class or handler: the caller must present an API key holding `permission`,
- * or a session of their own account (sessions hold every permission). A handler-level
- * permission overrides the class-level one.
+ * On a controller class or handler: the caller must present an API key holding `permission`
+ * (any one of them, when several are given), or a session of their own account (sessions hold
+ * every permission). A handler-level permission overrides the class-level one.
  */
-export function RequirePermission(permission: Permission): ClassDecorator & MethodDecorator {
-  return applyDecorators(SetMetadata(REQUIRED_PERMISSION, permission), UseGuards(ApiKeyGuard));
+export function RequirePermission(
+  ...permission: [Permission, ...Permission[]]
+): ClassDecorator & MethodDecorator {
+  return applyDecorators(
+    SetMetadata(REQUIRED_PERMISSION, permission.length === 1 ? permission[0] : permission),
+    UseGuards(ApiKeyGuard),
+  );
 }
 
 /** The authenticated caller (set by RequirePermission's guard). */

@@ -62,7 +62,7 @@ async function authenticateRequest(
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   /** The permission each route requires (metadata never changes once the app is built). */
-  private readonly required = new WeakMap<object, Map<object, Permission | undefined>>();
+  private readonly required = new WeakMap<object, Map<object, readonly Permission[] | undefined>>();
 
   constructor(
     @Inject(CredentialVerifier) private readonly verifier: CredentialVerifier,
@@ -79,27 +79,28 @@ export class ApiKeyGuard implements CanActivate {
       request.principal = principal;
     }
     const required = this.requiredPermission(context);
-    if (required && !request.principal.permissions.includes(required)) {
+    const held = request.principal.permissions;
+    if (required && !required.some((permission) => held.includes(permission))) {
       throw ApiError.forbidden(
-        `This API key does not have the '${required}' permission required for this request.`,
+        `This API key does not have the '${
+          required.join("' or '")
+        }' permission required for this request.`,
       );
     }
     return true;
   }
 
-  private requiredPermission(context: ExecutionContext): Permission | undefined {
+  /** Any one of these will do (RequirePermission may name several). */
+  private requiredPermission(context: ExecutionContext): readonly Permission[] | undefined {
     const handler = context.getHandler();
     const controller = context.getClass();
     let byController = this.required.get(handler);
     if (!byController) this.required.set(handler, byController = new Map());
     if (!byController.has(controller)) {
-      byController.set(
-        controller,
-        this.reflector.getAllAndOverride<Permission | undefined>(REQUIRED_PERMISSION, [
-          handler,
-          controller,
-        ]),
-      );
+      const required = this.reflector.getAllAndOverride<
+        Permission | readonly Permission[] | undefined
+      >(REQUIRED_PERMISSION, [handler, controller]);
+      byController.set(controller, typeof required === "string" ? [required] : required);
     }
     return byController.get(controller);
   }

@@ -21,6 +21,7 @@ describe("model catalogue", () => {
         chatterbox: 5_000,
         "wan-t2v": 300_000,
         "qwen3-8b": 10_000,
+        "bge-small-en-v1.5": 500,
         "s2s-realtime": 0,
       });
     expect(catalogue.get("qwen3-8b")).toMatchObject({
@@ -118,5 +119,110 @@ describe("model catalogue", () => {
         models: [{ id: "a", kind: "text", price_usd: 1, extra_parameters: ["x".repeat(65)] }],
       })
     ).toThrow(/extra_parameters/);
+  });
+
+  it("finds a model by id, served (Hugging Face) name or alias", () => {
+    const catalogue = new ModelCatalogue({});
+    expect(catalogue.get("Qwen/Qwen3-8B")?.id).toBe("qwen3-8b");
+    expect(catalogue.get("text-embedding-3-small")?.id).toBe("bge-small-en-v1.5");
+    expect(catalogue.get("BAAI/bge-small-en-v1.5")).toMatchObject({
+      id: "bge-small-en-v1.5",
+      kind: "embedding",
+      runpod_endpoint_id: "bge-small-en-v1.5",
+    });
+    expect(catalogue.get("qwen/qwen3-8b")).toBeUndefined();
+  });
+
+  it("refuses two entries claiming one name, naming both", () => {
+    expect(() =>
+      parseCatalogue({
+        models: [
+          { id: "a", kind: "text", served_model_name: "Org/M", price_usd: 1 },
+          { id: "b", kind: "text", served_model_name: "Org/M", price_usd: 1 },
+        ],
+      })
+    ).toThrow(
+      /models\[1\] \(b\)\.served_model_name: 'Org\/M' is also the served_model_name of models\[0\] \(a\)/,
+    );
+    expect(() =>
+      parseCatalogue({
+        models: [
+          { id: "a", kind: "text", price_usd: 1 },
+          { id: "b", kind: "embedding", aliases: ["a"], price_usd: 1 },
+        ],
+      })
+    ).toThrow(/models\[1\] \(b\)\.aliases: 'a' is the id of models\[0\]/);
+    expect(() =>
+      parseCatalogue({
+        models: [
+          { id: "a", kind: "text", served_model_name: "x", price_usd: 1 },
+          { id: "b", kind: "text", aliases: ["x"], price_usd: 1 },
+        ],
+      })
+    ).toThrow(/'x' is also the served_model_name of models\[0\] \(a\)/);
+    // An entry's own id as its served name (or alias) is no conflict.
+    expect(
+      parseCatalogue({
+        models: [{ id: "a", kind: "text", served_model_name: "a", aliases: ["a"], price_usd: 1 }],
+      }),
+    ).toHaveLength(1);
+    expect(() =>
+      parseCatalogue({ models: [{ id: "a", kind: "text", aliases: "b", price_usd: 1 }] })
+    ).toThrow(/aliases must be an array/);
+  });
+
+  it("takes capabilities and limits from the worker unless the entry states them", () => {
+    const [sdxl, tight, flux, voice, video] = parseCatalogue({
+      models: [
+        { id: "my-sdxl", kind: "image", worker: "sdxl", price_usd: 0.005 },
+        {
+          id: "tight",
+          kind: "image",
+          worker: "sdxl",
+          price_usd: 0.005,
+          supports_negative_prompt: false,
+          limits: { max_size: 1024 },
+        },
+        { id: "my-flux", kind: "image", worker: "flux-public", price_usd: 0.008 },
+        { id: "tts", kind: "audio", price_usd: 0.002 },
+        { id: "vid", kind: "video", price_usd: 0.3 },
+      ],
+    });
+    expect(sdxl).toMatchObject({
+      supports_negative_prompt: true,
+      limits: { min_size: 512, max_size: 1536, size_step: 8 },
+      estimated_time_ms: 15_000,
+    });
+    expect(tight).toMatchObject({
+      supports_negative_prompt: false,
+      limits: { min_size: 512, max_size: 1024, size_step: 8 },
+    });
+    expect(flux.supports_negative_prompt).toBe(false);
+    expect(voice).toMatchObject({
+      worker: "kokoro",
+      default_voice: "af_heart",
+      limits: { max_chars: 5_000 },
+    });
+    expect(video).toMatchObject({ worker: "wan-t2v", supports_negative_prompt: true });
+    // The built-in entries resolve the same way as a file's.
+    expect(new ModelCatalogue({}).get("wan-t2v")?.supports_negative_prompt).toBe(true);
+  });
+
+  it("refuses a worker that does not serve the entry's kind, and bounds merged with the worker's", () => {
+    expect(() =>
+      parseCatalogue({ models: [{ id: "a", kind: "text", worker: "sdxl", price_usd: 1 }] })
+    )
+      .toThrow(/models\[0\] \(a\)\.worker 'sdxl' serves image models, not text/);
+    expect(() =>
+      parseCatalogue({
+        models: [{
+          id: "a",
+          kind: "image",
+          worker: "sdxl",
+          price_usd: 1,
+          limits: { max_size: 256 },
+        }],
+      })
+    ).toThrow(/min_size 512 exceeds max_size 256/);
   });
 });

@@ -3,6 +3,23 @@ import { readFileSync } from "node:fs";
 import { ApiError } from "../common/api-error.ts";
 import { type Micros, usdToMicros } from "../common/money.ts";
 import { APP_CONFIG, type AppConfig, ConfigError } from "../config/config.ts";
+import { BUILT_IN_MODELS } from "./built-in-models.ts";
+import {
+  checkRealtimePricing,
+  type RealtimePricing,
+  realtimePricing,
+  type RealtimePricingUsd,
+} from "./realtime-pricing.ts";
+import { catalogueNames } from "./catalogue-names.ts";
+import { withWorkerDefaults } from "./worker-defaults.ts";
+
+export { BUILT_IN_MODELS };
+export {
+  REALTIME_PRICE_FIELDS,
+  type RealtimePricing,
+  realtimePricing,
+  type RealtimePricingUsd,
+} from "./realtime-pricing.ts";
 
 export type ModelKind = "text" | "image" | "audio" | "video" | "embedding" | "realtime";
 export type ModelWorker = "comfyui-image" | "sdxl" | "flux-public" | "kokoro" | "wan-t2v" | "vllm";
@@ -88,69 +105,21 @@ export function servingLimits(model: CatalogueModel): ServingLimits {
   });
 }
 
-/**
- * A `realtime` model's prices, in USD: per million tokens of each kind (billed per upstream
- * `response.done` from its reported usage), or per second of session (`per_second_usd`).
- */
-export interface RealtimePricingUsd {
-  text_input_per_million_usd?: number;
-  text_output_per_million_usd?: number;
-  audio_input_per_million_usd?: number;
-  audio_output_per_million_usd?: number;
-  /** Cached input tokens (either kind); default: the uncached price of their kind. */
-  cached_input_per_million_usd?: number;
-  per_second_usd?: number;
-}
-
-export const REALTIME_PRICE_FIELDS = [
-  "text_input_per_million_usd",
-  "text_output_per_million_usd",
-  "audio_input_per_million_usd",
-  "audio_output_per_million_usd",
-  "cached_input_per_million_usd",
-  "per_second_usd",
-] as const;
-
-/** The same prices in integer micro-dollars, as billing uses them. */
-export type RealtimePricing =
-  | {
-    kind: "tokens";
-    textInputPerMillionMicros: Micros;
-    textOutputPerMillionMicros: Micros;
-    audioInputPerMillionMicros: Micros;
-    audioOutputPerMillionMicros: Micros;
-    /** Null: cached tokens cost what uncached ones of their kind do. */
-    cachedInputPerMillionMicros: Micros | null;
-  }
-  | { kind: "seconds"; perSecondMicros: Micros };
-
-export function realtimePricing(model: CatalogueModel): RealtimePricing | undefined {
-  const prices = model.realtime_pricing;
-  if (model.kind !== "realtime" || !prices) return undefined;
-  if (prices.per_second_usd !== undefined) {
-    return { kind: "seconds", perSecondMicros: usdToMicros(prices.per_second_usd) };
-  }
-  return {
-    kind: "tokens",
-    textInputPerMillionMicros: usdToMicros(prices.text_input_per_million_usd ?? 0),
-    textOutputPerMillionMicros: usdToMicros(prices.text_output_per_million_usd ?? 0),
-    audioInputPerMillionMicros: usdToMicros(prices.audio_input_per_million_usd ?? 0),
-    audioOutputPerMillionMicros: usdToMicros(prices.audio_output_per_million_usd ?? 0),
-    cachedInputPerMillionMicros: prices.cached_input_per_million_usd === undefined
-      ? null
-      : usdToMicros(prices.cached_input_per_million_usd),
-  };
-}
-
 /** One catalogue entry, in the MODELS_FILE shape (snake_case, USD price per request). */
 export interface CatalogueModel {
   id: string;
   kind: ModelKind;
   runpod_endpoint_id: string;
-  /** The model name the upstream server expects (vLLM's --served-model-name). */
+  /**
+   * The model name the upstream server expects (vLLM's --served-model-name, usually the Hugging
+   * Face id). Clients may also send it as `model`, as on RunPod's own vLLM route.
+   */
   served_model_name?: string;
+  /** Further names clients may send as `model` (e.g. an OpenAI name the entry stands in for). */
+  aliases?: string[];
   /** Pay-per-request price in USD. */
   price_usd: number;
+  /** The RunPod worker; capabilities and limits the entry leaves out come from it. */
   worker?: ModelWorker;
   limits?: ModelLimits;
   /**
@@ -165,107 +134,8 @@ export interface CatalogueModel {
   default_voice?: string;
 }
 
-/**
- * The built-in catalogue: the pay-per-request prices of the product documentation. Endpoint
- * ids default to the model id, which is what the local RunPod simulator serves.
- */
-export const BUILT_IN_MODELS: readonly CatalogueModel[] = [
-  {
-    id: "flux-schnell",
-    kind: "image",
-    runpod_endpoint_id: "flux-schnell",
-    price_usd: 0.008,
-    // RunPod's Flux public-endpoint contract: prompt in, image_url out (runpod-api.md section 4).
-    worker: "flux-public",
-    limits: { min_size: 256, max_size: 1536, size_step: 64 },
-    supports_negative_prompt: false,
-    estimated_time_ms: 20_000,
-  },
-  {
-    id: "flux-dev",
-    kind: "image",
-    runpod_endpoint_id: "flux-dev",
-    price_usd: 0.02,
-    worker: "comfyui-image",
-    limits: { min_size: 256, max_size: 1536, size_step: 64 },
-    supports_negative_prompt: false,
-    estimated_time_ms: 30_000,
-  },
-  {
-    id: "sdxl",
-    kind: "image",
-    runpod_endpoint_id: "sdxl",
-    price_usd: 0.005,
-    worker: "sdxl",
-    limits: { min_size: 512, max_size: 1536, size_step: 8 },
-    supports_negative_prompt: true,
-    estimated_time_ms: 15_000,
-  },
-  {
-    id: "zimage",
-    kind: "image",
-    runpod_endpoint_id: "zimage",
-    price_usd: 0.008,
-    worker: "comfyui-image",
-    limits: { min_size: 256, max_size: 2048, size_step: 64 },
-    supports_negative_prompt: true,
-    estimated_time_ms: 10_000,
-  },
-  {
-    id: "kokoro",
-    kind: "audio",
-    runpod_endpoint_id: "kokoro",
-    price_usd: 0.002,
-    worker: "kokoro",
-    limits: { max_chars: 5_000 },
-    estimated_time_ms: 5_000,
-    default_voice: "af_heart",
-  },
-  {
-    id: "chatterbox",
-    kind: "audio",
-    runpod_endpoint_id: "chatterbox",
-    price_usd: 0.005,
-    worker: "kokoro",
-    limits: { max_chars: 5_000 },
-    estimated_time_ms: 8_000,
-    default_voice: "default",
-  },
-  {
-    id: "wan-t2v",
-    kind: "video",
-    runpod_endpoint_id: "wan-t2v",
-    price_usd: 0.3,
-    worker: "wan-t2v",
-    estimated_time_ms: 120_000,
-  },
-  {
-    id: "qwen3-8b",
-    kind: "text",
-    runpod_endpoint_id: "qwen3-8b",
-    served_model_name: "Qwen/Qwen3-8B",
-    price_usd: 0.01,
-    worker: "vllm",
-    estimated_time_ms: 30_000,
-  },
-  {
-    // A speech-to-speech server speaking the realtime protocol on a load-balancing endpoint.
-    id: "s2s-realtime",
-    kind: "realtime",
-    runpod_endpoint_id: "s2s-realtime",
-    served_model_name: "speech-to-speech",
-    price_usd: 0,
-    realtime_pricing: {
-      text_input_per_million_usd: 4,
-      text_output_per_million_usd: 16,
-      audio_input_per_million_usd: 32,
-      audio_output_per_million_usd: 64,
-      cached_input_per_million_usd: 0.4,
-    },
-  },
-];
-
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+const MAX_ALIASES = 16;
 const PARAMETER_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**
@@ -284,7 +154,7 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
   const entries = (document as { models: unknown[] }).models;
   if (entries.length === 0) fail("models must not be empty");
   const seen = new Set<string>();
-  return entries.map((entry, index) => {
+  const models = entries.map((entry, index) => {
     const where = `models[${index}]`;
     if (typeof entry !== "object" || entry === null) return fail(`${where} must be an object`);
     const model = entry as Record<string, unknown>;
@@ -316,6 +186,13 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
     optional(model, "default_voice", "string", at, fail);
     if (model.worker !== undefined && !MODEL_WORKERS.includes(model.worker as ModelWorker)) {
       fail(`${at}.worker must be one of ${MODEL_WORKERS.join(", ")}`);
+    }
+    if (
+      model.aliases !== undefined &&
+      (!Array.isArray(model.aliases) || model.aliases.length > MAX_ALIASES ||
+        !model.aliases.every((name) => typeof name === "string" && MODEL_ID.test(name)))
+    ) {
+      fail(`${at}.aliases must be an array of at most ${MAX_ALIASES} model names`);
     }
     if (model.estimated_time_ms !== undefined && !isPositiveInteger(model.estimated_time_ms)) {
       fail(`${at}.estimated_time_ms must be a positive integer`);
@@ -350,39 +227,15 @@ export function parseCatalogue(document: unknown, source = "MODELS_FILE"): Catal
         fail(`${at}.extra_parameters must be an array of parameter names`);
       }
     }
-    return { ...(model as unknown as CatalogueModel), runpod_endpoint_id: endpoint as string };
+    const parsed = {
+      ...(model as unknown as CatalogueModel),
+      runpod_endpoint_id: endpoint as string,
+    };
+    return withWorkerDefaults(parsed, at, fail);
   });
-}
-
-/** A `realtime` entry needs its prices; only a `realtime` entry may have them. */
-function checkRealtimePricing(
-  model: Record<string, unknown>,
-  at: string,
-  fail: (detail: string) => never,
-): void {
-  if (model.kind !== "realtime") fail(`${at}.realtime_pricing is only for kind 'realtime'`);
-  const prices = model.realtime_pricing;
-  if (typeof prices !== "object" || prices === null || Array.isArray(prices)) {
-    return fail(`${at}.realtime_pricing must be an object of USD prices`);
-  }
-  const names = Object.keys(prices);
-  if (names.length === 0) fail(`${at}.realtime_pricing must name at least one price`);
-  for (const [name, value] of Object.entries(prices)) {
-    if (!(REALTIME_PRICE_FIELDS as readonly string[]).includes(name)) {
-      fail(`${at}.realtime_pricing.${name} is not a known price`);
-    }
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      fail(`${at}.realtime_pricing.${name} must be a number >= 0`);
-    }
-    try {
-      usdToMicros(value as number);
-    } catch {
-      fail(`${at}.realtime_pricing.${name} must have at most 6 decimal places`);
-    }
-  }
-  if ("per_second_usd" in prices && names.length > 1) {
-    fail(`${at}.realtime_pricing: per_second_usd cannot be combined with per-token prices`);
-  }
+  // Every name (id, served name, alias) must lead to one model: refused here, not guessed later.
+  catalogueNames(models, fail);
+  return models;
 }
 
 function optional(
@@ -403,7 +256,9 @@ function isPositiveInteger(value: unknown): boolean {
 
 /** Reads and validates MODELS_FILE, or returns the built-in catalogue when it is not set. */
 export function loadCatalogue(modelsFile?: string): CatalogueModel[] {
-  if (!modelsFile) return BUILT_IN_MODELS.map((model) => structuredClone(model));
+  if (!modelsFile) {
+    return parseCatalogue({ models: structuredClone(BUILT_IN_MODELS) }, "built-in catalogue");
+  }
   let text: string;
   try {
     text = readFileSync(modelsFile, "utf8");
@@ -425,19 +280,29 @@ export function loadCatalogue(modelsFile?: string): CatalogueModel[] {
 @Injectable()
 export class ModelCatalogue {
   private readonly byId: Map<string, CatalogueModel>;
+  /** Served (Hugging Face) names and aliases, each unique (checked at load). */
+  private readonly byName: Map<string, CatalogueModel>;
   private readonly prices: Map<string, Micros>;
   private readonly serving: Map<string, ServingLimits>;
 
   constructor(@Inject(APP_CONFIG) config: Pick<AppConfig, "modelsFile">) {
     const models = loadCatalogue(config.modelsFile);
     this.byId = new Map(models.map((model) => [model.id, Object.freeze(model)]));
+    this.byName = new Map(
+      [...catalogueNames(models, (detail) => {
+        throw new ConfigError(detail);
+      })].map(([name, id]) => [name, this.byId.get(id)!]),
+    );
     this.prices = new Map(models.map((model) => [model.id, usdToMicros(model.price_usd)]));
     this.serving = new Map(models.map((model) => [model.id, servingLimits(model)]));
   }
 
-  /** The model, or undefined when the catalogue has no such id. */
-  get(id: string): CatalogueModel | undefined {
-    return this.byId.get(id);
+  /**
+   * The model named `name`: its id, its served (Hugging Face) name or an alias; undefined when
+   * the catalogue has no such model. Callers key prices and routes by the entry's `id`.
+   */
+  get(name: string): CatalogueModel | undefined {
+    return this.byId.get(name) ?? this.byName.get(name);
   }
 
   list(kind?: ModelKind): CatalogueModel[] {

@@ -160,6 +160,15 @@ const DOMAIN_ERRORS: Record<string, { status: number } & Omit<ApiErrorOptions, "
   deployment_exists: { status: 409 },
   deployment_not_found: { status: 404, param: "id" },
   invalid_deployment_state: { status: 409 },
+  // sleep and wake (DeploymentWaker)
+  model_warming_up: { status: 503, type: "api_error", param: "model" },
+  spend_cap_reached: { status: 402, type: "insufficient_quota", param: "model" },
+  wake_failed: { status: 503, type: "api_error", param: "model" },
+  // model groups (ModelGroupRejected; the inference router's model_group_unavailable)
+  model_group_exists: { status: 409, param: "name" },
+  model_group_not_found: { status: 404, param: "id" },
+  model_group_limit_reached: { status: 403, type: "permission_error" },
+  model_group_unavailable: { status: 503, type: "api_error", param: "model" },
   // generation (JobRejected)
   job_exists: { status: 409 },
   unknown_job: { status: 404, code: "job_not_found", param: "job_id" },

@@ -52,6 +52,8 @@ export interface AppConfig {
   allowPrivateUpstreams: boolean;
   upstreamConnectTimeoutMs: number;
   upstreamFirstByteTimeoutMs: number;
+  /** A model-group member that failed with a 5xx or refused the connection is skipped this long. */
+  modelGroupCooldownMs: number;
   /** Upstream bodies: the most bytes read, the largest SSE frame, the longest pause, the longest read. */
   upstreamMaxResponseBytes: number;
   upstreamMaxFrameBytes: number;
@@ -95,6 +97,10 @@ export interface AppConfig {
   podPriceMultiplier: number;
   reconcileIntervalMs: number;
   meteringIntervalMs: number;
+  /** Idle sweep period: pods past their idle_timeout_s are stopped (reason `idle`). */
+  idleSweepIntervalMs: number;
+  /** Longest a request waits for a sleeping pod to wake; then 503 `model_warming_up`. */
+  coldStartWaitMs: number;
   generationSyncWaitMs: number;
   jobPollIntervalMs: number;
   /** How often completed requests whose charge is missing are looked for and settled. */
@@ -201,6 +207,7 @@ export function loadConfig(env: Env): AppConfig {
       1,
       3_600_000,
     ),
+    modelGroupCooldownMs: read.integer("MODEL_GROUP_COOLDOWN_MS", 10_000, 0, 3_600_000),
     upstreamMaxResponseBytes: read.integer(
       "UPSTREAM_MAX_RESPONSE_BYTES",
       32 * 1024 * 1024,
@@ -264,6 +271,8 @@ export function loadConfig(env: Env): AppConfig {
     podPriceMultiplier: read.number("POD_PRICE_MULTIPLIER", 1.0, 0, 100),
     reconcileIntervalMs: read.integer("RECONCILE_INTERVAL_MS", 30_000, 100, 3_600_000),
     meteringIntervalMs: read.integer("METERING_INTERVAL_MS", 15_000, 100, 3_600_000),
+    idleSweepIntervalMs: read.integer("IDLE_SWEEP_INTERVAL_MS", 30_000, 100, 3_600_000),
+    coldStartWaitMs: read.integer("COLD_START_WAIT_MS", 180_000, 1_000, 3_600_000),
     generationSyncWaitMs: read.integer("GENERATION_SYNC_WAIT_MS", 30_000, 1000, 300_000),
     jobPollIntervalMs: read.integer("JOB_POLL_INTERVAL_MS", 2_000, 50, 600_000),
     chargeReconcileIntervalMs: read.integer(

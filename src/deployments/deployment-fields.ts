@@ -1,5 +1,11 @@
 import { ApiError } from "../common/api-error.ts";
-import { invalid, requireField } from "../common/body-fields.ts";
+import {
+  invalid,
+  optionalBoolean,
+  optionalIntegerBetween,
+  optionalNumberBetween,
+  requireField,
+} from "../common/body-fields.ts";
 
 /** What clients pass as `model` to reach a deployment; the same rule for pods and external servers. */
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
@@ -10,7 +16,7 @@ export const DEFAULT_MAX_FIELD_LENGTH = 256;
 /**
  * Refuses a body with a field the route does not take: a 400 naming it (`param`), so a chat or
  * generation body posted here by mistake, or a setting this version does not have (such as
- * `idle_timeout_s`), is never silently ignored while a pod is rented.
+ * `idle_timeout` for `idle_timeout_s`), is never silently ignored while a pod is rented.
  */
 export function refuseUnknownFields(body: unknown, allowed: readonly string[]): void {
   if (body === undefined || body === null) return;
@@ -75,4 +81,46 @@ export function checkDeploymentName(name: string): string {
     );
   }
   return name;
+}
+
+/** idle_timeout_s bounds: a minute (shorter would stop pods between a user's requests) to a day. */
+export const IDLE_TIMEOUT_S = { min: 60, max: 86_400 } as const;
+/** max_spend_usd bounds per calendar month; cents are the finest step. */
+export const MAX_SPEND_USD = { min: 0.01, max: 100_000 } as const;
+/** The sleep-and-wake fields a deploy (and `PATCH /api/deployments/{id}`) takes. */
+export const SLEEP_FIELDS = ["idle_timeout_s", "wake_on_request", "max_spend_usd"] as const;
+
+/**
+ * idle_timeout_s, wake_on_request and max_spend_usd of a body, bounded; a 400 naming the field.
+ * `null` (PATCH only) clears a setting; absent leaves it alone.
+ */
+export function sleepFields(body: Record<string, unknown>, allowNull = false): {
+  idleTimeoutS?: number | null;
+  wakeOnRequest?: boolean;
+  maxSpendMicros?: number | null;
+} {
+  const out: {
+    idleTimeoutS?: number | null;
+    wakeOnRequest?: boolean;
+    maxSpendMicros?: number | null;
+  } = {};
+  const nulled = (field: string) => allowNull && body[field] === null;
+  if (nulled("idle_timeout_s")) out.idleTimeoutS = null;
+  else {
+    const idle = optionalIntegerBetween(
+      body,
+      "idle_timeout_s",
+      IDLE_TIMEOUT_S.min,
+      IDLE_TIMEOUT_S.max,
+    );
+    if (idle !== undefined) out.idleTimeoutS = idle;
+  }
+  const wake = optionalBoolean(body, "wake_on_request");
+  if (wake !== undefined) out.wakeOnRequest = wake;
+  if (nulled("max_spend_usd")) out.maxSpendMicros = null;
+  else {
+    const cap = optionalNumberBetween(body, "max_spend_usd", MAX_SPEND_USD.min, MAX_SPEND_USD.max);
+    if (cap !== undefined) out.maxSpendMicros = Math.round(cap * 100) * 10_000;
+  }
+  return out;
 }

@@ -4,9 +4,16 @@ import type { Decider } from "../event-store/command-handler.ts";
 import type {
   DeploymentEventMap,
   DeploymentProvider,
+  DeploymentSleepSettings,
   DeploymentStatus,
   PodStopReason,
 } from "./deployment.events.ts";
+import {
+  decideSleep,
+  evolveSleep,
+  type SleepCommand,
+  type SleepState,
+} from "./deployment-sleep.ts";
 
 /**
  * The decider of one `deployment-<id>` stream (RunPod pods and external upstreams): pure
@@ -54,7 +61,7 @@ export interface HoldState {
   settled: boolean;
 }
 
-export interface DeploymentState {
+export interface DeploymentState extends SleepState {
   status: DeploymentStatus | "none";
   deploymentId?: string;
   accountId?: string;
@@ -92,10 +99,14 @@ export function initialDeploymentState(): DeploymentState {
     podGone: false,
     closedIntervals: [],
     lastMeteredMinute: null,
+    sleep: {},
+    lastUsedAt: null,
+    monthSpend: { month: "", micros: 0 },
   };
 }
 
 export type DeploymentCommand =
+  | SleepCommand
   | {
     type: "RequestPodDeployment";
     deploymentId: string;
@@ -110,6 +121,8 @@ export type DeploymentCommand =
     slotClaimId?: string;
     /** Declared to speak the realtime protocol (probed at the first realtime session). */
     realtime?: boolean;
+    /** idle_timeout_s, wake_on_request, max_spend_usd (absent: never sleeps). */
+    sleep?: DeploymentSleepSettings;
   }
   | {
     type: "RegisterExternalUpstream";
@@ -212,6 +225,7 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
           modelIdentifier: command.modelIdentifier,
           gpuTypeId: command.gpuTypeId,
           ...(command.realtime ? { realtime: true } : {}),
+          ...(command.sleep && Object.keys(command.sleep).length ? { sleep: command.sleep } : {}),
           requestedAt: command.at,
         },
       },
@@ -357,6 +371,9 @@ export function decide(command: DeploymentCommand, state: DeploymentState): Depl
           ...(command.prepaid ? { prepaid: true } : {}),
         },
       }];
+    default:
+      // Idle stop, wake, settings, pod replacement: deployment-sleep.ts.
+      return decideSleep(command, state);
   }
 }
 
@@ -417,6 +434,10 @@ function requireNotEnded(state: DeploymentState, what: string): void {
 }
 
 export function evolve(state: DeploymentState, event: DeploymentEvent): DeploymentState {
+  return evolveSleep(evolveLifecycle(state, event), event);
+}
+
+function evolveLifecycle(state: DeploymentState, event: DeploymentEvent): DeploymentState {
   switch (event.type) {
     case "DeploymentRequested":
       return {
@@ -529,6 +550,9 @@ export function evolve(state: DeploymentState, event: DeploymentEvent): Deployme
         ...(hold ? { hold } : {}),
       };
     }
+    default:
+      // The sleep-and-wake events: folded by evolveSleep (deployment-sleep.ts).
+      return state;
   }
 }
 

@@ -15,7 +15,24 @@ export type DeploymentStatus =
   | "failed"
   | "terminated";
 
-export type PodStopReason = "user" | "insufficient_credits" | "failed" | "external";
+/** `idle`: no request for idle_timeout_s (wakes on the next one); `spend_cap`: max_spend_usd reached this month. */
+export type PodStopReason =
+  | "user"
+  | "insufficient_credits"
+  | "failed"
+  | "external"
+  | "idle"
+  | "spend_cap";
+
+/** Sleep-and-wake settings of a pod deployment (absent: never idles, no cap). */
+export interface DeploymentSleepSettings {
+  /** Stop the pod (reason `idle`) when no request reached it for this many seconds. */
+  idleTimeoutS?: number;
+  /** A request for a pod stopped by `idle` (or `spend_cap` once spend allows) starts it. */
+  wakeOnRequest?: boolean;
+  /** Per calendar month (UTC): reaching it stops the pod with reason `spend_cap`. */
+  maxSpendMicros?: number;
+}
 
 export interface DeploymentRequested {
   deploymentId: string;
@@ -32,7 +49,64 @@ export interface DeploymentRequested {
   apiKeyCiphertext?: string;
   /** Declared to speak the realtime protocol at `<base_url>/realtime` (absent: it does not). */
   realtime?: boolean;
+  /** Sleep and wake (absent on older streams: the pod never idles). */
+  sleep?: DeploymentSleepSettings;
   requestedAt: string;
+}
+
+/** `PATCH /api/deployments/{id}`: the sleep settings now (each field replaces the old one; null clears). */
+export interface DeploymentSettingsChanged {
+  deploymentId: string;
+  idleTimeoutS?: number | null;
+  wakeOnRequest?: boolean;
+  maxSpendMicros?: number | null;
+  changedAt: string;
+}
+
+/**
+ * A request reached the deployment. Appended at most once per DEPLOYMENT_USED_FLUSH_MS per
+ * instance (the waker keeps the exact time in memory), so every instance's idle sweep sees use
+ * on any instance, and a restart forgets nothing older than that interval.
+ */
+export interface DeploymentUsed {
+  deploymentId: string;
+  lastUsedAt: string;
+}
+
+/** A request found the pod asleep and asked for it; the instance that appended this starts it. */
+export interface DeploymentWakeRequested {
+  deploymentId: string;
+  requestedAt: string;
+}
+
+/** The woken pod answered its warm-up inference: ready, after `waitedMs` from the request. */
+export interface DeploymentWoken {
+  deploymentId: string;
+  waitedMs: number;
+  wokenAt: string;
+}
+
+export interface DeploymentWakeFailed {
+  deploymentId: string;
+  reason: string;
+  failedAt: string;
+}
+
+/**
+ * The pod could not come back (restarted without a GPU, or no free GPU on its machine): a new
+ * pod with the same image and model serves the SAME deployment id and name from now on; the
+ * old one is terminated. Billed from `createdAt` at `costPerHourUsd`, against `prepaidHold`.
+ */
+export interface PodReplaced {
+  deploymentId: string;
+  oldPodId: string;
+  newPodId: string;
+  gpuTypeId: string;
+  costPerHourUsd: number;
+  reason: string;
+  createdAt: string;
+  prepaidHold?: PodPrepaidHold;
+  quotedCostPerHourUsd?: number;
 }
 
 /** The credit held at deploy for the first POD_MIN_PREPAID_MINUTES (see PodHoldClosed). */
@@ -175,6 +249,12 @@ export interface DeploymentEventMap {
   DeploymentUsageMetered: DeploymentUsageMetered;
   ExternalUpstreamRemoved: ExternalUpstreamRemoved;
   ExternalUpstreamKeyReplaced: ExternalUpstreamKeyReplaced;
+  DeploymentSettingsChanged: DeploymentSettingsChanged;
+  DeploymentUsed: DeploymentUsed;
+  DeploymentWakeRequested: DeploymentWakeRequested;
+  DeploymentWoken: DeploymentWoken;
+  DeploymentWakeFailed: DeploymentWakeFailed;
+  PodReplaced: PodReplaced;
 }
 
 export type DeploymentEventType = keyof DeploymentEventMap;
@@ -194,6 +274,12 @@ export const DEPLOYMENT_EVENT_TYPES = [
   "DeploymentUsageMetered",
   "ExternalUpstreamRemoved",
   "ExternalUpstreamKeyReplaced",
+  "DeploymentSettingsChanged",
+  "DeploymentUsed",
+  "DeploymentWakeRequested",
+  "DeploymentWoken",
+  "DeploymentWakeFailed",
+  "PodReplaced",
 ] as const satisfies readonly DeploymentEventType[];
 
 export const deploymentStream = (deploymentId: string) => `deployment-${deploymentId}`;

@@ -9,6 +9,7 @@ import {
   HttpCode,
   Inject,
   Param,
+  Patch,
   Post,
   Put,
   Req,
@@ -122,7 +123,8 @@ export class DeploymentsController {
   @Get(":id/health")
   @ApiOperation({ summary: "A deployment's live health" })
   @ApiErrors([404, "`deployment_not_found`"])
-  @RequirePermission("read")
+  // `proxy` too: the documentation checks health with the key it uses for chat.
+  @RequirePermission("read", "proxy")
   health(@Param("id") id: string, @CurrentPrincipal() principal: Principal) {
     return this.podHealth.check(principal.accountId, id);
   }
@@ -183,6 +185,32 @@ export class DeploymentsController {
     };
   }
 
+  /** Changes a pod's sleep settings; raising max_spend_usd is how a `spend_cap` stop is lifted. */
+  @Patch(":id")
+  @ApiOperation({ summary: "Change a pod's idle_timeout_s, wake_on_request or max_spend_usd" })
+  @ApiBody({
+    schema: {
+      type: "object",
+      properties: {
+        idle_timeout_s: { type: ["integer", "null"], minimum: 60, maximum: 86400 },
+        wake_on_request: { type: "boolean" },
+        max_spend_usd: { type: ["number", "null"], minimum: 0.01, maximum: 100000 },
+      },
+      additionalProperties: false,
+    },
+  })
+  @ApiErrors(400, [404, "`deployment_not_found`"], [409, "`invalid_deployment_state`"])
+  @HttpCode(200)
+  @RequirePermission("manage")
+  async update(
+    @Param("id") id: string,
+    @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Body() body: unknown,
+  ) {
+    return podDeploymentBody(await this.pods.changeSleep(principal, id, body, request.id));
+  }
+
   /** Replaces an external upstream's API key (`{api_key}`); the key is never returned. */
   @Put(":id/api-key")
   @ApiOperation({ summary: "Replace an external upstream's API key" })
@@ -208,6 +236,23 @@ export class DeploymentsController {
   }
 }
 
+/** Sleep and wake of a pod: the settings, why it is stopped, this month's spend. */
+function sleepBody(deployment: DeploymentView) {
+  return {
+    stop_reason: deployment.status === "stopped" ? deployment.stopReason ?? null : null,
+    idle_timeout_s: deployment.idleTimeoutS ?? null,
+    wake_on_request: deployment.wakeOnRequest,
+    max_spend_usd: deployment.maxSpendMicros === undefined
+      ? null
+      : microsToUsd(deployment.maxSpendMicros),
+    // The calendar month (UTC) of the latest metered minute, and that month's spend.
+    spend_month: deployment.spendMonth ?? null,
+    month_spend_usd: microsToUsd(deployment.monthSpendMicros),
+    last_used_at: deployment.lastUsedAt ?? null,
+    ...(deployment.wakeState ? { wake_state: deployment.wakeState } : {}),
+  };
+}
+
 /** A pod deployment: the common shape plus `model_identifier` (what Ollama serves). */
 export function podDeploymentBody(deployment: DeploymentView) {
   return { ...deploymentBody(deployment), model_identifier: deployment.modelIdentifier };
@@ -228,6 +273,7 @@ export function deploymentBody(deployment: DeploymentView) {
     ...(deployment.gpuTypeId ? { gpu_type_id: deployment.gpuTypeId } : {}),
     ...(deployment.healthy !== undefined ? { healthy: deployment.healthy } : {}),
     ...(deployment.failureReason ? { failure_reason: deployment.failureReason } : {}),
+    ...(deployment.provider === "runpod" ? sleepBody(deployment) : {}),
     spend_usd: microsToUsd(deployment.spendMicros),
     created_at: deployment.createdAt,
     updated_at: deployment.updatedAt,

@@ -22,11 +22,13 @@ import { PodLifecycleService } from "./pods/pod-lifecycle.service.ts";
 import { PodMetering } from "./pods/pod-metering.ts";
 import { PodProvisioner } from "./pods/pod-provisioner.ts";
 import { PodReconciler } from "./pods/pod-reconciler.ts";
+import { PodIdleSweep } from "./pods/pod-idle-sweep.ts";
+import { DeploymentWaker } from "./deployment-waker.ts";
 
 /**
  * Deployments: external upstream registration and the pod lifecycle on RunPod (holds and
- * metering through the ledger). Exports the read model and the upstream targets (base URL and
- * ready authorization) for inference; the key box stays here.
+ * metering through the ledger). Exports the read model, the upstream targets (base URL and
+ * ready authorization) and the waker (wake on request) for inference; the key box stays here.
  */
 @Module({
   imports: [AuthModule, BillingModule, ProjectionsModule, RunpodModule],
@@ -48,13 +50,16 @@ import { PodReconciler } from "./pods/pod-reconciler.ts";
     PodHealthService,
     PodReconciler,
     PodMetering,
+    // Sleep and wake: the idle sweep stops unused pods; the waker starts them on a request.
+    DeploymentWaker,
+    PodIdleSweep,
     {
       provide: SECRET_BOX,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => SecretBox.open(config),
     },
   ],
-  exports: [DeploymentsQueries, UpstreamTargets],
+  exports: [DeploymentsQueries, UpstreamTargets, DeploymentWaker],
 })
 export class DeploymentsModule {
   constructor(@Inject(ProjectionRunner) runner: ProjectionRunner) {

@@ -2,7 +2,7 @@ import { Inject, Injectable } from "@nestjs/common";
 import type { StatementSync } from "node:sqlite";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
-import type { DeploymentProvider, DeploymentStatus } from "./deployment.events.ts";
+import type { DeploymentProvider, DeploymentStatus, PodStopReason } from "./deployment.events.ts";
 import { DEPLOYMENTS_PROJECTION, deploymentsProjection } from "./deployments.projection.ts";
 
 /** One row of the deployments read model, as the rest of the app sees it. */
@@ -24,11 +24,23 @@ export interface DeploymentView {
   failureReason?: string;
   /** Sum of the deployment's metered minutes (DeploymentUsageMetered), micro-dollars. */
   spendMicros: number;
+  /** Sleep and wake (pods): absent settings mean never idle, no cap. */
+  idleTimeoutS?: number;
+  /** wake_on_request with its default (on when idle_timeout_s is set). */
+  wakeOnRequest: boolean;
+  maxSpendMicros?: number;
+  stopReason?: PodStopReason;
+  lastUsedAt?: string;
+  wakeState?: "pending" | "woken" | "failed";
+  wakeFailure?: string;
+  /** Spend of the calendar month `spendMonth` (`YYYY-MM`, UTC). */
+  spendMonth?: string;
+  monthSpendMicros: number;
   createdAt: string;
   updatedAt: string;
 }
 
-interface Row {
+export interface Row {
   id: string;
   account_id: string;
   provider: string;
@@ -43,6 +55,15 @@ interface Row {
   healthy: number | null;
   failure_reason: string | null;
   spend_micros: number;
+  idle_timeout_s: number | null;
+  wake_on_request: number | null;
+  max_spend_micros: number | null;
+  stop_reason: string | null;
+  last_used_at: string | null;
+  wake_state: string | null;
+  wake_failure: string | null;
+  spend_month: string | null;
+  month_spend_micros: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -66,6 +87,7 @@ const RESOLVE_CACHE_MAX_MODEL_CHARS = 256;
 export class DeploymentsQueries {
   private readonly byAccount: StatementSync;
   private readonly byId: StatementSync;
+  private readonly byIdOnly: StatementSync;
   private readonly byModel: StatementSync;
   private readonly resolved = new Map<string, DeploymentView | undefined>();
   private resolvedKeyChars = 0;
@@ -82,6 +104,7 @@ export class DeploymentsQueries {
       "SELECT * FROM deployments WHERE account_id = ? AND status <> 'terminated' ORDER BY created_at, id",
     );
     this.byId = db.prepare("SELECT * FROM deployments WHERE account_id = ? AND id = ?");
+    this.byIdOnly = db.prepare("SELECT * FROM deployments WHERE id = ?");
     // Running first, then the most recently changed: a stopped twin never shadows a live one.
     this.byModel = db.prepare(
       `SELECT * FROM deployments WHERE account_id = ? AND (name = ? OR model_identifier = ?)
@@ -95,12 +118,23 @@ export class DeploymentsQueries {
     return this.runner.waitFor(position, [DEPLOYMENTS_PROJECTION]);
   }
 
+  /** Waits (bounded) until the read model holds every deployment event in the store now. */
+  untilCurrent(): Promise<void> {
+    return this.runner.untilCurrent([DEPLOYMENTS_PROJECTION]);
+  }
+
   listForAccount(accountId: string): DeploymentView[] {
     return (this.byAccount.all(accountId) as unknown as Row[]).map(toView);
   }
 
   get(accountId: string, id: string): DeploymentView | undefined {
     const row = this.byId.get(accountId, id) as unknown as Row | undefined;
+    return row ? toView(row) : undefined;
+  }
+
+  /** A deployment by id whatever its account (the waker's hot-path check; never for a response). */
+  getAnyAccount(id: string): DeploymentView | undefined {
+    const row = this.byIdOnly.get(id) as unknown as Row | undefined;
     return row ? toView(row) : undefined;
   }
 
@@ -134,7 +168,7 @@ export class DeploymentsQueries {
   }
 }
 
-function toView(row: Row): DeploymentView {
+export function toView(row: Row): DeploymentView {
   return {
     id: row.id,
     accountId: row.account_id,
@@ -150,6 +184,17 @@ function toView(row: Row): DeploymentView {
     healthy: row.healthy === null ? undefined : row.healthy === 1,
     failureReason: row.failure_reason ?? undefined,
     spendMicros: row.spend_micros ?? 0,
+    idleTimeoutS: row.idle_timeout_s ?? undefined,
+    wakeOnRequest: row.wake_on_request === null || row.wake_on_request === undefined
+      ? row.idle_timeout_s !== null && row.idle_timeout_s !== undefined
+      : row.wake_on_request === 1,
+    maxSpendMicros: row.max_spend_micros ?? undefined,
+    stopReason: (row.stop_reason ?? undefined) as PodStopReason | undefined,
+    lastUsedAt: row.last_used_at ?? undefined,
+    wakeState: (row.wake_state ?? undefined) as DeploymentView["wakeState"],
+    wakeFailure: row.wake_failure ?? undefined,
+    spendMonth: row.spend_month ?? undefined,
+    monthSpendMicros: row.month_spend_micros ?? 0,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

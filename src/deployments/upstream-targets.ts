@@ -15,6 +15,11 @@ export interface UpstreamTarget {
   baseUrl?: string;
   /** `Bearer …` for an external upstream registered with a key; never logged, never returned. */
   authorization?: string;
+  /**
+   * A pod asleep (stopped by `idle` or `spend_cap` with wake_on_request) or being woken: a
+   * request waits on DeploymentWaker.ensureAwake instead of being refused as not running.
+   */
+  sleeping?: boolean;
 }
 
 /**
@@ -70,6 +75,15 @@ export class UpstreamTargets {
       status: deployment.status,
       baseUrl: deployment.baseUrl?.replace(/\/+$/, ""),
       authorization,
+      ...(isSleeping(deployment) ? { sleeping: true } : {}),
     };
   }
+}
+
+/** Asleep and wakeable by a request, or a wake in progress (see UpstreamTarget.sleeping). */
+export function isSleeping(deployment: DeploymentView): boolean {
+  if (deployment.provider !== "runpod") return false;
+  if (deployment.wakeState === "pending") return true;
+  return deployment.status === "stopped" && deployment.wakeOnRequest &&
+    (deployment.stopReason === "idle" || deployment.stopReason === "spend_cap");
 }

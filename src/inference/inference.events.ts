@@ -35,6 +35,18 @@ interface InferenceFacts extends InferenceUsage {
   chargedMicros: number;
   startedAt: string;
   finishedAt: string;
+  /** `model` named a model group: which one (absent otherwise, and on older events). */
+  groupId?: string;
+  groupName?: string;
+  /** The group member that served (or last failed): its deployment or serverless endpoint id. */
+  memberDeploymentId?: string;
+  /** Group members tried first that failed before any byte reached the client (429, 5xx, refused). */
+  failedOverFrom?: string[];
+  /**
+   * The request waited this long for a sleeping pod to wake (its warm-up answered). The time to
+   * first token, counted from the request's start, includes this wait.
+   */
+  wokeAfterMs?: number;
 }
 
 export interface InferenceCompleted extends InferenceFacts {

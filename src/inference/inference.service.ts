@@ -3,33 +3,24 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ServerResponse } from "node:http";
 import { ApiError } from "../common/api-error.ts";
 import { CLOCK, type Clock } from "../common/clock.ts";
-import { newId } from "../common/ids.ts";
 import { logger } from "../common/json-logger.ts";
 import { toApiError } from "../common/openai-exception.filter.ts";
 import type { Principal } from "../auth/principal.ts";
 import { LedgerService } from "../billing/ledger.service.ts";
-import { APP_CONFIG, type AppConfig } from "../config/config.ts";
 import { AccountConcurrency } from "./account-concurrency.ts";
-import type { CallSpec, JsonOutcome } from "./endpoints/call-spec.ts";
+import type { CallSpec } from "./endpoints/call-spec.ts";
 import { chatCall } from "./endpoints/chat.endpoint.ts";
 import { completionsCall } from "./endpoints/completions.endpoint.ts";
 import { embeddingsCall } from "./endpoints/embeddings.endpoint.ts";
 import { responsesCall } from "./endpoints/responses.endpoint.ts";
-import type { InferenceUsage } from "./inference.events.ts";
-import { ModelRouter, type Purpose, type Route } from "./model-router.ts";
+import { InferenceRun, type RunTools } from "./inference-run.ts";
+import { ModelRouter, type Route } from "./model-router.ts";
 import { PendingSettlements } from "./pending-settlements.ts";
-import { RequestBilling } from "./request-billing.ts";
+import { payloadFor, RoutedInference } from "./routed-inference.ts";
 import { SseRelay } from "./streaming/sse-relay.ts";
-import {
-  ClientAborted,
-  type OpenedUpstream,
-  parseUpstreamJson,
-  readUpstreamText,
-  UpstreamClient,
-} from "./upstream/upstream-client.ts";
-import { roundMs } from "./usage.ts";
+import { ClientAborted, type OpenedUpstream, UpstreamClient } from "./upstream/upstream-client.ts";
 import { UsageRecorder } from "./usage-recorder.ts";
-import { checkServingLimits, type UpstreamCall } from "./validation/serving-limits.ts";
+import { WAKER, type Waker } from "./wake.ts";
 
 export interface InferenceContext {
   principal: Principal;
@@ -37,31 +28,29 @@ export interface InferenceContext {
   reply: FastifyReply;
 }
 
-/** Which shared-endpoint call each purpose makes (responses go through chat completions). */
-const SERVING_CALL: Record<Purpose, UpstreamCall> = {
-  chat: "chat",
-  responses: "chat",
-  completions: "completions",
-  embeddings: "embeddings",
-};
-
 /**
  * The gateway pipeline: validate → route → reserve (serverless catalogue models) → call the
- * upstream → shape or relay → settle/release → record one InferenceCompleted/InferenceFailed.
- * The event and the settlement are submitted without making the client wait for them.
+ * upstream → shape or relay → settle/release → record one InferenceCompleted/InferenceFailed
+ * (InferenceRun). The event and the settlement are submitted without making the client wait.
  */
 @Injectable()
 export class InferenceService {
   constructor(
     @Inject(ModelRouter) private readonly router: ModelRouter,
-    @Inject(UpstreamClient) private readonly upstream: UpstreamClient,
-    @Inject(SseRelay) private readonly sse: SseRelay,
-    @Inject(UsageRecorder) private readonly recorder: UsageRecorder,
-    @Inject(LedgerService) private readonly ledger: LedgerService,
-    @Inject(PendingSettlements) private readonly settlements: PendingSettlements,
+    @Inject(UpstreamClient) upstream: UpstreamClient,
+    @Inject(SseRelay) sse: SseRelay,
+    @Inject(UsageRecorder) recorder: UsageRecorder,
+    @Inject(LedgerService) ledger: LedgerService,
+    @Inject(PendingSettlements) settlements: PendingSettlements,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(AccountConcurrency) private readonly concurrency: AccountConcurrency,
-  ) {}
+    @Inject(RoutedInference) private readonly routed: RoutedInference,
+    @Inject(WAKER) private readonly waker: Waker,
+  ) {
+    this.tools = { upstream, sse, recorder, ledger, settlements, clock, asApiError };
+  }
+
+  private readonly tools: RunTools;
 
   chat(context: InferenceContext): Promise<void> {
     return this.execute(context, chatCall(context.request.body));
@@ -87,26 +76,39 @@ export class InferenceService {
   /**
    * Everything that can refuse a request is decided here, before anything is reserved or sent:
    * the route, the route's own checks, a shared endpoint's serving limits and the account's
-   * concurrency slot. A refusal therefore appends nothing to the event store.
+   * concurrency slot. A refusal therefore appends nothing to the event store. A model group or
+   * a pod asleep takes the slower path (RoutedInference); a running deployment or a catalogue
+   * model pays for none of it.
    */
   private async execute(context: InferenceContext, spec: CallSpec): Promise<void> {
     const accountId = context.principal.accountId;
-    const route = this.router.resolve(accountId, spec.model, spec.purpose);
-    spec.check?.(route);
-    const upstreamBody = spec.upstreamBody(route);
-    if (route.limits) {
-      checkServingLimits(
-        upstreamBody,
-        SERVING_CALL[spec.purpose],
-        route.limits,
-        spec.model,
-        spec.purpose === "responses",
-      );
+    const resolved = this.router.resolve(accountId, spec.model, spec.purpose);
+    if (resolved.kind === "group" || resolved.kind === "asleep") {
+      const candidates = this.routed.plan(accountId, spec, resolved);
+      return this.withSlot(context, () => {
+        const run = new InferenceRun(this.tools, context, spec);
+        if (!run.watchClient()) return Promise.resolve();
+        return this.routed.call(run, context, spec, candidates, resolved);
+      });
     }
+    const payload = payloadFor(spec, resolved);
+    if (resolved.kind === "pod") this.waker.touch(resolved.deploymentId);
     this.concurrency.acquire(accountId);
     try {
       // Resolves only once the upstream response is done with (streams: when the relay ends).
-      await this.call(context, spec, route, JSON.stringify(upstreamBody));
+      await this.call(context, spec, resolved, payload);
+    } finally {
+      this.releaseWhenWritten(accountId, context.reply.raw);
+    }
+  }
+
+  /** Runs `work` in one of the account's concurrency slots. */
+  private async withSlot(context: InferenceContext, work: () => Promise<void>): Promise<void> {
+    const accountId = context.principal.accountId;
+    this.concurrency.acquire(accountId);
+    try {
+      // Resolves only once the upstream response is done with (streams: when the relay ends).
+      await work();
     } finally {
       this.releaseWhenWritten(accountId, context.reply.raw);
     }
@@ -138,132 +140,19 @@ export class InferenceService {
     route: Route,
     payload: string,
   ): Promise<void> {
-    const { principal, request, reply } = context;
-    const started = performance.now();
-    const startedAt = this.clock.now().toISOString();
-    const inferenceId = newId("inf", 20);
-    const base = {
-      inferenceId,
-      requestId: String(request.id),
-      accountId: principal.accountId,
-      keyId: principal.keyId ?? null,
-      endpoint: spec.endpoint,
-      model: spec.model,
-      upstreamModel: route.upstreamModel,
-      routeKind: route.kind,
-      deploymentId: route.deploymentId,
-      stream: spec.stream,
-      startedAt,
-    };
-    const billing = new RequestBilling(
-      this.ledger,
-      this.settlements,
-      principal,
-      route,
-      inferenceId,
-      spec.model,
-      String(request.id),
-    );
-    // The client going away aborts the upstream call at once.
-    const clientGone = new AbortController();
-    const raw = reply.raw;
-    // A client that left while the request was being authenticated is not served (nor billed).
-    if (raw.destroyed || raw.socket?.destroyed) return;
-    raw.once("close", () => {
-      if (!raw.writableFinished) clientGone.abort();
-    });
-    await billing.reserve();
-
-    const failed = (
-      error: ApiError | ClientAborted,
-      extra: Partial<InferenceUsage> & { midStream?: boolean; ttft?: number | null },
-    ) => {
-      billing.release(error instanceof ClientAborted ? "client_disconnected" : "upstream_failed");
-      const status = error instanceof ApiError ? error.getStatus() : 499;
-      this.recorder.record("InferenceFailed", {
-        ...base,
-        promptTokens: extra.promptTokens ?? 0,
-        completionTokens: extra.completionTokens ?? 0,
-        totalTokens: extra.totalTokens ?? 0,
-        usageEstimated: extra.usageEstimated ?? false,
-        latencyMs: roundMs(performance.now() - started),
-        timeToFirstTokenMs: extra.ttft ?? null,
-        chargedMicros: 0,
-        finishedAt: this.clock.now().toISOString(),
-        status,
-        errorCode: error instanceof ApiError ? error.code : "client_disconnected",
-        errorMessage: error.message,
-        midStream: extra.midStream ?? false,
-      });
-    };
-
+    const run = new InferenceRun(this.tools, context, spec);
+    if (!run.watchClient()) return;
+    await run.reserve(route);
     let opened: OpenedUpstream;
     try {
-      opened = await this.upstream.open(route, "POST", spec.path, payload, clientGone.signal);
+      opened = await run.open(route, payload);
     } catch (error) {
       const known = error instanceof ClientAborted ? error : asApiError(error);
-      failed(known, {});
+      run.failed(known);
       if (known instanceof ClientAborted) return;
       throw known;
     }
-
-    if (!spec.stream) {
-      let outcome: JsonOutcome;
-      try {
-        // Through UPSTREAM_MAX_RESPONSE_BYTES and the idle/total timeouts: a 502 past them.
-        const data = parseUpstreamJson(await readUpstreamText(opened));
-        outcome = spec.shape!(data, route, performance.now() - started);
-      } catch (error) {
-        if (clientGone.signal.aborted) {
-          failed(new ClientAborted("client disconnected"), {});
-          return;
-        }
-        const known = asApiError(error);
-        failed(known, {});
-        throw known;
-      }
-      const latencyMs = roundMs(performance.now() - started);
-      const charged = billing.settle();
-      reply.code(200).header("content-type", "application/json").send(JSON.stringify(outcome.body));
-      this.recorder.record("InferenceCompleted", {
-        ...base,
-        ...outcome.usage,
-        latencyMs,
-        timeToFirstTokenMs: latencyMs,
-        ...billing.completedFacts(charged),
-        finishedAt: this.clock.now().toISOString(),
-        finishReason: outcome.finishReason,
-        clientAborted: false,
-      });
-      return;
-    }
-
-    const result = await this.sse.relay(context, spec, route, opened, clientGone.signal, started);
-    const latencyMs = roundMs(performance.now() - started);
-    if (result.error && !result.clientAborted) {
-      failed(new ApiError(502, result.error.message, { code: result.error.code }), {
-        ...result.usage,
-        midStream: true,
-        ttft: result.ttft,
-      });
-    } else {
-      // A client that leaves after tokens were generated pays for the work done; before, nothing.
-      const charged = result.clientAborted && !result.sawToken
-        ? billing.release("client_disconnected")
-        : billing.settle();
-      this.recorder.record("InferenceCompleted", {
-        ...base,
-        ...result.usage,
-        latencyMs,
-        timeToFirstTokenMs: result.ttft,
-        ...billing.completedFacts(charged),
-        finishedAt: this.clock.now().toISOString(),
-        finishReason: result.finishReason,
-        clientAborted: result.clientAborted,
-        ...(result.clientStalled ? { clientStalled: true } : {}),
-      });
-    }
-    if (result.fault !== undefined) throw result.fault;
+    await run.serve(route, opened);
   }
 }
 

@@ -2,6 +2,7 @@ import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../common/api-error.ts";
 import { ModelCatalogue } from "../catalogue/catalogue.ts";
 import { DeploymentsQueries } from "../deployments/deployments.queries.ts";
+import { ModelGroupsQueries } from "../model-groups/model-groups.queries.ts";
 import { clip, MAX_MODEL_LENGTH } from "../common/body-fields.ts";
 
 export interface ModelObject {
@@ -16,7 +17,7 @@ const CATALOGUE_CREATED = 1_735_689_600;
 
 /**
  * `GET /models`: what this account can call: its running deployments under their name and
- * their model identifier, then the catalogue's serverless text models. The gateway answers
+ * their model identifier, its model groups, then the catalogue's serverless text models. The gateway answers
  * retrieve itself (vLLM has no such route; Ollama's takes one path segment).
  */
 @Injectable()
@@ -24,6 +25,7 @@ export class ModelsService {
   constructor(
     @Inject(DeploymentsQueries) private readonly deployments: DeploymentsQueries,
     @Inject(ModelCatalogue) private readonly catalogue: ModelCatalogue,
+    @Inject(ModelGroupsQueries) private readonly groups: ModelGroupsQueries,
   ) {}
 
   list(accountId: string): ModelObject[] {
@@ -35,6 +37,17 @@ export class ModelsService {
       for (const id of [deployment.name, deployment.modelIdentifier]) {
         if (!models.has(id)) models.set(id, { id, object: "model", created, owned_by: ownedBy });
       }
+    }
+    // A group's name is what clients pass as `model`; it cannot shadow a deployment's.
+    for (const group of this.groups.listForAccount(accountId)) {
+      if (models.has(group.name)) continue;
+      const created = Math.floor(Date.parse(group.createdAt) / 1000);
+      models.set(group.name, {
+        id: group.name,
+        object: "model",
+        created,
+        owned_by: "modelpilot-group",
+      });
     }
     for (const entry of this.catalogue.list()) {
       if (entry.kind !== "text" && entry.kind !== "embedding") continue;
@@ -53,7 +66,7 @@ export class ModelsService {
   retrieve(accountId: string, id: string): ModelObject {
     // No model id is longer than a `model` may be; the echo quotes only a short prefix.
     const found = id.length <= MAX_MODEL_LENGTH
-      ? this.list(accountId).find((model) => model.id === id)
+      ? this.list(accountId).find((model) => model.id === id) ?? this.catalogueName(id)
       : undefined;
     if (!found) {
       throw ApiError.notFound(
@@ -63,5 +76,15 @@ export class ModelsService {
       );
     }
     return found;
+  }
+
+  /**
+   * A catalogue model asked for by its served (Hugging Face) name or an alias: the names
+   * `model` accepts are the names retrieve knows, under the name asked for.
+   */
+  private catalogueName(id: string): ModelObject | undefined {
+    const entry = this.catalogue.get(id);
+    if (!entry || (entry.kind !== "text" && entry.kind !== "embedding")) return undefined;
+    return { id, object: "model", created: CATALOGUE_CREATED, owned_by: "modelpilot" };
   }
 }

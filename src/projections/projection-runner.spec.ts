@@ -131,6 +131,27 @@ describe("ProjectionRunner", () => {
     expect(before).toHaveLength(7);
   });
 
+  it("applies every event once when rebuilds overlap each other and live writes", async () => {
+    for (let i = 0; i < 100; i++) await deposit(store, `a${i % 4}`, 1);
+    const { readModels, runner } = open(depositTotals());
+    await runner.start();
+    await runner.waitFor(await store.headPosition());
+    // Two operators press "rebuild" at once while requests keep writing (the fault schedule
+    // found this: a second rebuild left the first one's subscription running beside its own).
+    const writes = (async () => {
+      for (let i = 0; i < 20; i++) await deposit(store, `a${i % 4}`, 1);
+    })();
+    await Promise.all([runner.rebuild("deposit-totals"), runner.rebuild("deposit-totals"), writes]);
+    await deposit(store, "a0", 1);
+    await runner.waitFor(await store.headPosition());
+    expect(rows(readModels)).toEqual([
+      { account: "a0", total: 31, events: 31 },
+      { account: "a1", total: 30, events: 30 },
+      { account: "a2", total: 30, events: 30 },
+      { account: "a3", total: 30, events: 30 },
+    ]);
+  });
+
   it("a version bump rebuilds the projection at start", async () => {
     for (let i = 0; i < 10; i++) await deposit(store, "a", 1);
     const v1 = open(depositTotals(1));

@@ -42,6 +42,7 @@ export class ProjectionRunner {
   private readonly batchSize: number;
   private appliedEvents = 0;
   private lastCheckpointSaveAt = 0;
+  private lifecycle: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: EventStore,
@@ -114,20 +115,22 @@ export class ProjectionRunner {
   async rebuild(name: string): Promise<void> {
     const entry = this.registered.get(name);
     if (!entry) throw new Error(`unknown projection ${name}`);
-    await this.subscription?.close();
-    await this.loop?.catch(() => undefined);
-    this.flush();
-    this.readModels.transaction(() => {
-      entry.projection.reset(this.readModels.db);
-      this.checkpoints.save(entry.projection, 0n, "catching_up", null);
+    await this.exclusively(async () => {
+      await this.subscription?.close();
+      await this.loop?.catch(() => undefined);
+      this.flush();
+      this.readModels.transaction(() => {
+        entry.projection.reset(this.readModels.db);
+        this.checkpoints.save(entry.projection, 0n, "catching_up", null);
+      });
+      entry.changes++;
+      entry.checkpoint = 0n;
+      entry.savedCheckpoint = 0n;
+      entry.state = "catching_up";
+      entry.error = undefined;
+      if (this.running) this.subscribe();
+      else await this.catchUpOnce();
     });
-    entry.changes++;
-    entry.checkpoint = 0n;
-    entry.savedCheckpoint = 0n;
-    entry.state = "catching_up";
-    entry.error = undefined;
-    if (this.running) this.subscribe();
-    else await this.catchUpOnce();
     await this.waitFor(await this.store.headPosition(), [name], 10 * 60_000);
   }
 
@@ -190,10 +193,23 @@ export class ProjectionRunner {
   }
 
   private async restart(): Promise<void> {
-    await this.subscription?.close();
-    await this.loop?.catch(() => undefined);
-    this.flush();
-    if (this.running) this.subscribe();
+    await this.exclusively(async () => {
+      await this.subscription?.close();
+      await this.loop?.catch(() => undefined);
+      this.flush();
+      if (this.running) this.subscribe();
+    });
+  }
+
+  /**
+   * Runs one close-and-resubscribe at a time. Two overlapping ones (two rebuild requests) would
+   * each close only the subscription they saw and each open a new one: two subscriptions then
+   * fill the one buffer and every later event is applied twice (found by the fault schedule).
+   */
+  private exclusively(work: () => Promise<void>): Promise<void> {
+    const run = this.lifecycle.then(work);
+    this.lifecycle = run.catch(() => undefined);
+    return run;
   }
 
   /** Without a live subscription (tests, CLI): apply everything up to the head once. */

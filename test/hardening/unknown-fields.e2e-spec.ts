@@ -68,6 +68,11 @@ const BODY_ROUTES: Record<string, BodyRoute> = {
     body: () => ({ model: "llama3.2:3b" }),
   },
   "PUT /api/deployments/:id/api-key": { who: "key", body: () => ({ api_key: "sk-new" }) },
+  "PATCH /api/deployments/:id": { who: "key", body: () => ({ idle_timeout_s: 300 }) },
+  "POST /api/model-groups": {
+    who: "key",
+    body: () => ({ name: "g", members: ["qwen3-8b"], strategy: "fallback" }),
+  },
 };
 
 /** Routes that take no body: any field in one is refused the same way. */
@@ -76,6 +81,7 @@ const NO_BODY_ROUTES: Record<string, Who> = {
   "POST /api/deployments/:id/stop": "key",
   "POST /api/deployments/:id/start": "key",
   "DELETE /api/deployments/:id": "key",
+  "DELETE /api/model-groups/:id": "key",
   "DELETE /api/keys/:id": "key",
   "POST /api/auth/logout": "session",
   "DELETE /api/auth/sessions/:id": "session",

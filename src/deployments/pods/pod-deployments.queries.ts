@@ -10,6 +10,10 @@ export interface PodDeploymentRow {
   accountId: string;
   status: DeploymentStatus;
   updatedAt: string;
+  /** The RunPod pod serving it now (the deployment id, until a PodReplaced). */
+  podId: string;
+  idleTimeoutS?: number;
+  lastUsedAt?: string;
 }
 
 /**
@@ -34,7 +38,8 @@ export class PodDeploymentsQueries {
   withStatus(statuses: readonly DeploymentStatus[]): PodDeploymentRow[] {
     if (statuses.length === 0) return [];
     const rows = this.readModels.db.prepare(
-      `SELECT id, account_id, status, updated_at FROM deployments
+      `SELECT id, account_id, status, updated_at, pod_id, idle_timeout_s, last_used_at
+       FROM deployments
        WHERE provider = 'runpod' AND pod_id IS NOT NULL AND status IN (${
         statuses.map(() => "?").join(", ")
       })
@@ -44,12 +49,18 @@ export class PodDeploymentsQueries {
       account_id: string;
       status: string;
       updated_at: string;
+      pod_id: string;
+      idle_timeout_s: number | null;
+      last_used_at: string | null;
     }[];
     return rows.map((row) => ({
       id: row.id,
       accountId: row.account_id,
       status: row.status as DeploymentStatus,
       updatedAt: row.updated_at,
+      podId: row.pod_id,
+      idleTimeoutS: row.idle_timeout_s ?? undefined,
+      lastUsedAt: row.last_used_at ?? undefined,
     }));
   }
 }

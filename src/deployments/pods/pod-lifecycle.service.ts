@@ -24,8 +24,14 @@ import {
 } from "../deployment.decider.ts";
 import { deploymentNameTaken } from "../deployment-names.ts";
 import { optionalBoolean } from "../../common/body-fields.ts";
-import { checkDeploymentName, refuseUnknownFields, textField } from "../deployment-fields.ts";
-import type { PodStopReason } from "../deployment.events.ts";
+import {
+  checkDeploymentName,
+  refuseUnknownFields,
+  SLEEP_FIELDS,
+  sleepFields,
+  textField,
+} from "../deployment-fields.ts";
+import type { DeploymentSleepSettings, PodStopReason } from "../deployment.events.ts";
 import { DeploymentsQueries, type DeploymentView } from "../deployments.queries.ts";
 import { DeploymentCommandHandler } from "../deployment.handler.ts";
 import { podHoldReservationId, PodHolds } from "./pod-holds.ts";
@@ -41,6 +47,8 @@ export interface DeployPodInput {
   gpuTypeId: string;
   /** Declared to speak the realtime protocol (`"realtime": true`). */
   realtime?: boolean;
+  /** idle_timeout_s, wake_on_request, max_spend_usd (absent: never sleeps). */
+  sleep?: DeploymentSleepSettings;
 }
 
 export const OLLAMA_IMAGE = "ollama/ollama:latest";
@@ -53,6 +61,7 @@ export const POD_DEPLOYMENT_FIELDS = [
   "name",
   "gpu_type_id",
   "realtime",
+  ...SLEEP_FIELDS,
 ] as const;
 /**
  * The hold outlives its prepaid window by this much, so metering that runs late (or a gateway
@@ -67,7 +76,8 @@ const QUOTE_TIMEOUT_MS = 5_000;
  * User-facing pod actions: deploy, stop, start, delete. Each talks to RunPod first and records
  * only what RunPod confirmed, so a failed call leaves the deployment exactly as it was. It runs
  * past 350 lines on purpose: each action's RunPod call, its recovery (ambiguous create, vanished
- * pod, conflicting stop) and its roll-back are read together.
+ * pod, conflicting stop, a pod replaced when it cannot come back) and its roll-back are read
+ * together.
  */
 @Injectable()
 export class PodLifecycleService {
@@ -107,7 +117,19 @@ export class PodLifecycleService {
       );
     }
     const realtime = optionalBoolean(body, "realtime");
-    return { model, name, gpuTypeId, ...(realtime ? { realtime: true } : {}) };
+    const { idleTimeoutS, wakeOnRequest, maxSpendMicros } = sleepFields(body);
+    const sleep: DeploymentSleepSettings = {
+      ...(idleTimeoutS != null ? { idleTimeoutS } : {}),
+      ...(wakeOnRequest !== undefined ? { wakeOnRequest } : {}),
+      ...(maxSpendMicros != null ? { maxSpendMicros } : {}),
+    };
+    return {
+      model,
+      name,
+      gpuTypeId,
+      ...(realtime ? { realtime: true } : {}),
+      ...(Object.keys(sleep).length ? { sleep } : {}),
+    };
   }
 
   /** Rents the pod, records it, and leaves provisioning to run in the background. */
@@ -206,6 +228,7 @@ export class PodLifecycleService {
         quotedCostPerHourUsd: quote,
         slotClaimId: claimId,
         ...(input.realtime ? { realtime: true } : {}),
+        ...(input.sleep ? { sleep: input.sleep } : {}),
       }, metadata);
     } catch (error) {
       await rollBack();
@@ -224,8 +247,27 @@ export class PodLifecycleService {
   }
 
   async start(principal: Principal, id: string, requestId?: string): Promise<DeploymentView> {
+    return await this.startStopped(principal.accountId, id, {
+      actor: principal.actor,
+      requestId,
+    });
+  }
+
+  /**
+   * Starts a stopped pod (the start route, and a wake on request): the earlier hold settled, the
+   * price re-read, one minute covered. When RunPod has no free GPU for it on its machine, or
+   * brings it back without one, the deployment moves to a new pod (replacePod).
+   */
+  async startStopped(
+    accountId: string,
+    id: string,
+    metadata: { actor: string; requestId?: string },
+  ): Promise<DeploymentView> {
+    const principal = { accountId, actor: metadata.actor };
+    const requestId = metadata.requestId;
     const deployment = this.require(principal.accountId, id);
     if (deployment.status !== "stopped") throw invalidState(deployment, "start");
+    const podId = deployment.podId ?? id;
     const { state } = await this.handler.load(id);
     // Minutes before the stop stay on the deploy's hold: settle it before the pod runs again.
     if (!(await this.holds.settle(id, state))) {
@@ -246,12 +288,22 @@ export class PodLifecycleService {
     }
     let startedPod: Pod | undefined;
     try {
-      startedPod = await this.pods.startPod(id);
+      startedPod = await this.pods.startPod(podId);
     } catch (error) {
       if (error instanceof RunpodNotFound) throw await this.recordVanished(deployment, "start");
+      if (error instanceof RunpodError && isNoCapacity(error)) {
+        return await this.replacePod(
+          deployment,
+          `RunPod could not start the pod: ${error.detail}`,
+          {
+            actor: principal.actor,
+            requestId,
+          },
+        );
+      }
       if (!(error instanceof RunpodConflict)) throw runpodApiError(error, "start the pod");
       // Our retried start may have succeeded already; only a pod not starting is a conflict.
-      const pod = await this.pods.getPod(id).catch((e) => {
+      const pod = await this.pods.getPod(podId).catch((e) => {
         throw runpodApiError(e, "start the pod");
       });
       if (pod.status === "TERMINATED") throw await this.recordVanished(deployment, "start");
@@ -260,11 +312,19 @@ export class PodLifecycleService {
       }
       startedPod = pod;
     }
+    if (startedPod.gpu && startedPod.gpu.count === 0) {
+      // The machine gave its GPU away while the pod was stopped: it would serve nothing.
+      await this.pods.stopPod(podId).catch(() => undefined);
+      return await this.replacePod(deployment, "RunPod restarted the pod without a GPU.", {
+        actor: principal.actor,
+        requestId,
+      });
+    }
     // The restarted pod may run on another machine at another price: meter what RunPod says now.
     const cost = reportedPodCost(startedPod) ??
-      reportedPodCost(await this.pods.getPod(id).catch(() => undefined));
+      reportedPodCost(await this.pods.getPod(podId).catch(() => undefined));
     if (cost === undefined) {
-      await this.pods.stopPod(id).catch(() => undefined);
+      await this.pods.stopPod(podId).catch(() => undefined);
       throw new ApiError(
         502,
         "RunPod reported no price for the restarted pod, so it cannot be billed; it was stopped.",
@@ -282,13 +342,40 @@ export class PodLifecycleService {
     return this.queries.get(principal.accountId, id)!;
   }
 
+  /** `PATCH /api/deployments/{id}`: idle_timeout_s, wake_on_request, max_spend_usd (null clears). */
+  async changeSleep(
+    principal: Principal,
+    id: string,
+    body: unknown,
+    requestId?: string,
+  ): Promise<DeploymentView> {
+    refuseUnknownFields(body, SLEEP_FIELDS);
+    const changes = sleepFields((body ?? {}) as Record<string, unknown>, true);
+    if (Object.keys(changes).length === 0) {
+      throw ApiError.badRequest(
+        `Nothing to change: send one of ${SLEEP_FIELDS.join(", ")}.`,
+        null,
+        "missing_required_parameter",
+      );
+    }
+    const deployment = this.require(principal.accountId, id);
+    if (deployment.status === "terminated") throw deploymentNotFound(id);
+    const result = await this.handler.handle(id, {
+      type: "ChangeSleepSettings",
+      ...changes,
+      at: this.now(),
+    }, { actor: principal.actor, requestId });
+    if (result.position !== undefined) await this.queries.waitFor(result.position);
+    return this.queries.get(principal.accountId, id)!;
+  }
+
   async terminate(principal: Principal, id: string, requestId?: string): Promise<DeploymentView> {
     const deployment = this.require(principal.accountId, id);
     if (deployment.status === "terminated") throw deploymentNotFound(id);
     const wasProvisioning = this.provisioner.isActive(id);
     await this.provisioner.cancel(id);
     try {
-      await this.pods.terminatePod(id);
+      await this.pods.terminatePod(deployment.podId ?? id);
     } catch (error) {
       // Gone already, or already TERMINATED (a 409): either way the pod no longer exists.
       if (!(error instanceof RunpodNotFound) && !(error instanceof RunpodConflict)) {
@@ -323,6 +410,11 @@ export class PodLifecycleService {
     }
   }
 
+  /** Stops one pod for a system reason (idle sweep, spend cap); see stopAccountPods. */
+  async stopFor(deployment: DeploymentView, reason: PodStopReason, detail: string): Promise<void> {
+    await this.stopPod(deployment, reason, { actor: `system:${reason}` }, detail);
+  }
+
   private async stopPod(
     deployment: DeploymentView,
     reason: PodStopReason,
@@ -330,16 +422,17 @@ export class PodLifecycleService {
     detail?: string,
   ): Promise<void> {
     const id = deployment.id;
+    const podId = deployment.podId ?? id;
     const wasProvisioning = this.provisioner.isActive(id);
     await this.provisioner.cancel(id);
     try {
-      await this.pods.stopPod(id);
+      await this.pods.stopPod(podId);
     } catch (error) {
       if (error instanceof RunpodNotFound) throw await this.recordVanished(deployment, "stop");
       let stopped = false;
       if (error instanceof RunpodConflict) {
         // 409: not stoppable now. Already EXITED (e.g. our retried stop succeeded) counts as done.
-        const pod = await this.pods.getPod(id).catch(() => undefined);
+        const pod = await this.pods.getPod(podId).catch(() => undefined);
         if (pod?.status === "TERMINATED") throw await this.recordVanished(deployment, "stop");
         stopped = pod?.status === "EXITED";
       }
@@ -368,6 +461,86 @@ export class PodLifecycleService {
       { actor: "system:metering" },
       "RunPod reported no usable price for this pod.",
     );
+  }
+
+  /**
+   * The stopped pod cannot come back on its machine (no free GPU there, or restarted without
+   * one): rent a new pod with the same image and model under a new prepaid hold, record
+   * PodReplaced on the SAME deployment (its id and name keep working), terminate the old pod and
+   * provision the new one. The old pod's volume stays on its machine: the model is pulled again.
+   */
+  private async replacePod(
+    deployment: DeploymentView,
+    reason: string,
+    metadata: { actor: string; requestId?: string },
+  ): Promise<DeploymentView> {
+    const { id, accountId } = deployment;
+    const oldPodId = deployment.podId ?? id;
+    const gpuTypeId = deployment.gpuTypeId ?? this.config.runpodDefaultGpu;
+    const minutes = this.config.podMinPrepaidMinutes;
+    const quote = await this.quoteGpu(gpuTypeId);
+    const holdMicros = minutePriceMicros(quote, this.config.podPriceMultiplier) * minutes;
+    const reservationId = podHoldReservationId(randomBase62(20));
+    const release = () =>
+      this.ledger.release(accountId, { reservationId, reason: "deploy_failed" }, metadata)
+        .catch(() => undefined);
+    await this.ledger.reserve(accountId, {
+      reservationId,
+      amountMicros: holdMicros,
+      reference: `pod_replace:${id}`,
+      model: deployment.modelIdentifier,
+      expiresAt: new Date(this.clock.now().getTime() + minutes * 60_000 + HOLD_MARGIN_MS),
+    }, metadata);
+    let pod: Pod;
+    try {
+      pod = await this.createPod({
+        model: deployment.modelIdentifier,
+        name: deployment.name,
+        gpuTypeId,
+      });
+    } catch (error) {
+      await release();
+      throw error;
+    }
+    try {
+      const cost = reportedPodCost(pod) ??
+        reportedPodCost(await this.pods.getPod(pod.id).catch(() => undefined));
+      if (cost === undefined) {
+        throw new ApiError(
+          502,
+          "RunPod reported no price for the replacement pod; it was terminated.",
+          {
+            type: "api_error",
+            code: "runpod_invalid_price",
+          },
+        );
+      }
+      const result = await this.handler.handle(id, {
+        type: "ReplacePod",
+        newPodId: pod.id,
+        gpuTypeId: pod.gpu?.id ?? gpuTypeId,
+        costPerHourUsd: cost,
+        reason,
+        at: this.now(),
+        prepaidHold: { reservationId, amountMicros: holdMicros, minutes },
+        quotedCostPerHourUsd: quote,
+      }, metadata);
+      if (result.position !== undefined) await this.queries.waitFor(result.position);
+    } catch (error) {
+      await this.pods.terminatePod(pod.id).catch(() => undefined);
+      await release();
+      throw error;
+    }
+    await this.pods.terminatePod(oldPodId).catch((error) =>
+      logger.write("error", "could not terminate a replaced pod; terminate it on RunPod", {
+        deploymentId: id,
+        podId: oldPodId,
+        error: (error as Error).message,
+      })
+    );
+    logger.write("info", "pod replaced", { deploymentId: id, oldPodId, newPodId: pod.id, reason });
+    void this.provisioner.provision(id);
+    return this.queries.get(accountId, id)!;
   }
 
   /** RunPod GPU catalogue price (USD per GPU-hour) when it answers, else the price table. */

@@ -9,7 +9,9 @@ import { logger } from "../../common/json-logger.ts";
 import { PeriodicSweep } from "../../common/repeat.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
-import { dueMinutes, holdCovers, minutePriceMicros } from "../deployment.decider.ts";
+import { dueMinutes, holdCovers, isActive, minutePriceMicros } from "../deployment.decider.ts";
+import { spendCapReached } from "../deployment-sleep.ts";
+import { DeploymentsQueries } from "../deployments.queries.ts";
 import { DeploymentCommandHandler } from "../deployment.handler.ts";
 import { PodDeploymentsQueries } from "./pod-deployments.queries.ts";
 import { isInsufficientCredits, PodHolds } from "./pod-holds.ts";
@@ -54,6 +56,7 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(PodLifecycleService) private readonly lifecycle: PodLifecycleService,
     @Inject(PodHolds) private readonly holds: PodHolds,
+    @Inject(DeploymentsQueries) private readonly deployments: DeploymentsQueries,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
@@ -169,6 +172,18 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
         actor: "system:metering",
       })).newState;
       report.charged.push({ deploymentId: id, minute, amountMicros });
+    }
+    // max_spend_usd: the pod stops before a minute would take this month's spend past the cap.
+    if (isActive(state) && spendCapReached(state, now.toISOString(), amountMicros)) {
+      const deployment = this.deployments.get(accountId, id);
+      if (deployment) {
+        await this.lifecycle.stopFor(
+          deployment,
+          "spend_cap",
+          "This month's spend reached max_spend_usd; raise it or wait for next month.",
+        );
+        return;
+      }
     }
     // Every billed minute is metered and the pod is no longer billed: the hold's window ends.
     if (

@@ -88,7 +88,7 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
       }
       let pod: Pod | undefined;
       try {
-        pod = await this.pods.getPod(row.id, this.loop.signal);
+        pod = await this.pods.getPod(row.podId, this.loop.signal);
       } catch (error) {
         if (this.loop.signal.aborted) break;
         if (!(error instanceof RunpodNotFound)) {
@@ -106,7 +106,7 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
       }
       if (row.status === "failed") {
         try {
-          await this.pods.terminatePod(row.id, this.loop.signal);
+          await this.pods.terminatePod(row.podId, this.loop.signal);
         } catch (error) {
           if (this.loop.signal.aborted) break;
           if (!(error instanceof RunpodNotFound)) {

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from "@nestjs/common";
 import type { ServerResponse } from "node:http";
 import { PassThrough } from "node:stream";
+import type { OpenAiErrorBody } from "../../common/api-error.ts";
 import { BodyLimitExceeded } from "../../common/bounded-body.ts";
 import { watchesOwnStalls } from "../../common/connection-limits.ts";
 import { logger } from "../../common/json-logger.ts";
@@ -44,6 +45,29 @@ export class SseRelay {
     this.stallTimeoutMs = upstream.streamStallTimeoutMs;
   }
 
+  /**
+   * Sends the SSE headers before the upstream is open (a pod being woken): until `relay` takes
+   * the stream over, the client gets only comment heartbeats, which OpenAI clients ignore.
+   */
+  begin(context: InferenceContext): BegunStream {
+    const body = new PassThrough();
+    this.sendHeaders(context, body);
+    return { body };
+  }
+
+  /** A comment on a begun stream (a heartbeat while a pod wakes). */
+  comment(begun: BegunStream, text: string): void {
+    if (!begun.body.writableEnded && !begun.body.writableNeedDrain) {
+      begun.body.write(`: ${text}\n\n`);
+    }
+  }
+
+  /** Ends a begun stream that never reached an upstream: an error frame (and [DONE]). */
+  fail(begun: BegunStream, spec: CallSpec, error: OpenAiErrorBody): void {
+    if (begun.body.writableEnded) return;
+    begun.body.end(spec.streamFormat!().render({ kind: "error", error }));
+  }
+
   /** Resolves once the stream has ended for the client, never rejects. */
   async relay(
     context: InferenceContext,
@@ -52,6 +76,7 @@ export class SseRelay {
     opened: OpenedUpstream,
     clientGone: AbortSignal,
     started: number,
+    begun?: BegunStream,
   ): Promise<StreamResult> {
     const { reply, request } = context;
     const raw = reply.raw;
@@ -63,19 +88,8 @@ export class SseRelay {
       estimatePromptTokens: spec.estimatePromptTokens,
     });
     const format = spec.streamFormat!();
-    // A PassThrough body (not a hijacked reply): Fastify keeps owning the connection and its
-    // keep-alive, and every frame written here is piped to the socket at once.
-    const body = new PassThrough();
-    reply.code(200).headers({
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      "x-accel-buffering": "no",
-      "x-request-id": String(request.id),
-      // Deno's node:http keeps a socket that carried a streamed response marked busy if the
-      // client reuses it, which blocks graceful shutdown; one connection per stream avoids it.
-      connection: "close",
-    }).send(body);
-    raw.socket?.setNoDelay?.(true);
+    const body = begun?.body ?? new PassThrough();
+    if (!begun) this.sendHeaders(context, body);
     let lastWrite = performance.now();
     // A client that does not drain for STREAM_STALL_TIMEOUT_MS loses its stream: backpressure
     // alone would hold the upstream connection (and a shared endpoint's slot) for ever.
@@ -195,6 +209,26 @@ export class SseRelay {
       fault,
     };
   }
+  private sendHeaders(context: InferenceContext, body: PassThrough): void {
+    const { reply, request } = context;
+    // A PassThrough body (not a hijacked reply): Fastify keeps owning the connection and its
+    // keep-alive, and every frame written here is piped to the socket at once.
+    reply.code(200).headers({
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+      "x-request-id": String(request.id),
+      // Deno's node:http keeps a socket that carried a streamed response marked busy if the
+      // client reuses it, which blocks graceful shutdown; one connection per stream avoids it.
+      connection: "close",
+    }).send(body);
+    reply.raw.socket?.setNoDelay?.(true);
+  }
+}
+
+/** A stream whose headers were sent before its upstream was open (see SseRelay.begin). */
+export interface BegunStream {
+  body: PassThrough;
 }
 
 /** Resolves on drain or close; after `stallTimeoutMs` without either, calls `onStall` first. */

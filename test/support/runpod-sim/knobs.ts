@@ -7,13 +7,18 @@ export type WorkerKind =
   | "flux-public"
   | "kokoro"
   | "wan-t2v"
+  /** worker-infinity-embedding: `/openai/v1/embeddings` and queue jobs (embeddings.ts). */
+  | "infinity-embedding"
   /** A load-balancing endpoint serving the Realtime API over WebSocket (realtime.ts). */
   | "realtime";
 
 export interface EndpointConfig {
   id: string;
   worker: WorkerKind;
-  /** vllm and realtime: the `model` the OpenAI route accepts (vLLM `--served-model-name`). */
+  /**
+   * vllm, infinity-embedding and realtime: the `model` the OpenAI route accepts (vLLM
+   * `--served-model-name`).
+   */
   servedModelName?: string;
   /** Overrides `knobs.executionMs` for this endpoint. */
   executionMs?: number;
@@ -52,9 +57,29 @@ export interface SimulatorKnobs {
   /** REST requests allowed per minute before 429 (RateLimit headers report it). */
   restRateLimitPerMinute: number;
 
+  /**
+   * The next N starts of a stopped pod come back RUNNING on a machine that gave its GPU away:
+   * `gpu.count` 0, no runtime GPUs, and the proxy answers 502 (runpod-api.md: "502 … the pod
+   * has no GPU").
+   */
+  gpuLostOnRestart: number;
+  /** The next N starts of a stopped pod fail with 500 "There are not enough free GPUs…". */
+  noFreeGpusOnStart: number;
+  /**
+   * Idle behaviour of scripts people run on pods (`sleep 2h; runpodctl stop pod`): a RUNNING pod
+   * whose proxy saw no request for this long is EXITED by the simulator. null: never.
+   */
+  podIdleStopMs: number | null;
+
   // ---- Ollama behind the pod proxy ----
   /** RUNNING -> Ollama answers through the proxy (502 before). */
   ollamaReadyMs: number;
+  /**
+   * Warm-up, separate from boot: after each (re)start, inference requests wait until
+   * RUNNING + ollamaReadyMs + warmUpMs (the model loading into GPU memory), as Ollama's first
+   * request does. `/api/tags` and `/api/version` answer at once.
+   */
+  warmUpMs: number;
   /** Duration of a streamed `/api/pull`. */
   pullMs: number;
   /** Models already present on a new pod (e.g. baked into the image). */
@@ -111,7 +136,11 @@ export const DEFAULT_KNOBS: SimulatorKnobs = {
   podCost: "price",
   terminatedVisibleMs: 0,
   restRateLimitPerMinute: 6000,
+  gpuLostOnRestart: 0,
+  noFreeGpusOnStart: 0,
+  podIdleStopMs: null,
   ollamaReadyMs: 50,
+  warmUpMs: 0,
   pullMs: 100,
   podModels: [],
   unknownModels: [],
@@ -144,5 +173,10 @@ export const DEFAULT_ENDPOINTS: EndpointConfig[] = [
   { id: "kokoro", worker: "kokoro" },
   { id: "chatterbox", worker: "kokoro" },
   { id: "wan-t2v", worker: "wan-t2v" },
+  {
+    id: "bge-small-en-v1.5",
+    worker: "infinity-embedding",
+    servedModelName: "BAAI/bge-small-en-v1.5",
+  },
   { id: "s2s-realtime", worker: "realtime", servedModelName: "speech-to-speech" },
 ];

@@ -49,6 +49,7 @@ export function createProxyHandler(ctx: SimContext, store: PodStore) {
     const port = Number(match[2]);
     const exposed = pod.ports.includes(`${port}/http`);
     if (!exposed || port !== OLLAMA_PORT || !store.ollamaReady(pod)) return badGateway(res);
+    pod.lastRequestAt = ctx.now();
     try {
       await handleOllama(ctx, pod, req, res, path);
     } catch (error) {
@@ -161,6 +162,10 @@ async function handleOllama(
     if (!model) {
       return openAiError(res, 404, `model "${body.model}" not found, try pulling it first`);
     }
+    // Warm-up (knobs.warmUpMs): the first requests after a start wait for the model to load.
+    const warmIn = (pod.runningSince ?? ctx.now()) + ctx.knobs.ollamaReadyMs + ctx.knobs.warmUpMs -
+      ctx.now();
+    if (warmIn > 0) await new Promise((resolve) => setTimeout(resolve, warmIn));
     pod.loaded.add(model.name);
     const generation = {
       flavour: "ollama" as const,

@@ -74,6 +74,10 @@ export interface SimPod {
   models: Map<string, { size: number; digest: string; modifiedAt: number }>;
   /** Models loaded in memory (for /api/ps). */
   loaded: Set<string>;
+  /** `start` actions applied (a wake is one). */
+  starts?: number;
+  /** Last request through the pod proxy (podIdleStopMs). */
+  lastRequestAt?: number;
 }
 
 export class PodStore {
@@ -91,6 +95,12 @@ export class PodStore {
     }
     if (pod.status === "STARTING" && now >= pod.statusSince + knobs.startMs) {
       this.enter(pod, "RUNNING", pod.statusSince + knobs.startMs);
+    }
+    if (pod.status === "RUNNING" && knobs.podIdleStopMs !== null) {
+      const idleSince = Math.max(pod.runningSince ?? now, pod.lastRequestAt ?? 0);
+      if (now >= idleSince + knobs.podIdleStopMs) {
+        this.enter(pod, "EXITED", idleSince + knobs.podIdleStopMs);
+      }
     }
     return pod;
   }
@@ -160,7 +170,7 @@ export class PodStore {
   /** True when the pod's Ollama answers through the proxy. */
   ollamaReady(pod: SimPod): boolean {
     this.refresh(pod);
-    return pod.status === "RUNNING" && pod.runningSince !== null &&
+    return pod.status === "RUNNING" && pod.runningSince !== null && pod.gpu?.count !== 0 &&
       this.ctx.now() >= pod.runningSince + this.ctx.knobs.ollamaReadyMs;
   }
 
@@ -318,6 +328,11 @@ export class PodStore {
     else if (action === "start" || action === "restart") {
       this.enter(pod, "STARTING");
       pod.startedAt = now;
+      pod.starts = (pod.starts ?? 0) + 1;
+      if (action === "start" && this.ctx.knobs.gpuLostOnRestart > 0 && pod.gpu) {
+        this.ctx.knobs.gpuLostOnRestart--;
+        pod.gpu = { id: pod.gpu.id, count: 0 };
+      }
     }
     return undefined;
   }
@@ -460,6 +475,16 @@ export function createRestHandler(ctx: SimContext, store: PodStore) {
           return sendProblem(res, 400, "invalid action", [
             "action must be one of start, stop, restart, terminate",
           ], headers);
+        }
+        if (action === "start" && ctx.knobs.noFreeGpusOnStart > 0 && pod.status === "EXITED") {
+          ctx.knobs.noFreeGpusOnStart--;
+          return sendProblem(
+            res,
+            500,
+            "There are not enough free GPUs on the host machine to start this pod.",
+            [],
+            headers,
+          );
         }
         const refused = store.action(pod, action);
         if (refused) return sendProblem(res, 409, refused, [], headers);

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SimContext } from "./context.ts";
 import type { EndpointConfig } from "./knobs.ts";
 import { BadJson, bearerToken, PayloadTooLarge, readJson, sendJson, sleep } from "./http-util.ts";
+import { embeddingList } from "./embeddings.ts";
 import { chatCompletion, textCompletion } from "./text-gen.ts";
 import { runWorker } from "./workers.ts";
 
@@ -369,7 +370,7 @@ async function openAiRoute(
   route: string,
   method: string,
 ): Promise<void> {
-  if (endpoint.worker !== "vllm") {
+  if (endpoint.worker !== "vllm" && endpoint.worker !== "infinity-embedding") {
     return vllmError(res, 404, `endpoint ${endpoint.id} has no OpenAI-compatible route`, null);
   }
   const served = endpoint.servedModelName ?? endpoint.id;
@@ -388,7 +389,9 @@ async function openAiRoute(
       }],
     });
   }
-  if (method !== "POST" || (route !== "chat/completions" && route !== "completions")) {
+  // The embeddings worker serves embeddings only; worker-vllm (a generative model) all but them.
+  const routes = endpoint.worker === "vllm" ? ["chat/completions", "completions"] : ["embeddings"];
+  if (method !== "POST" || !routes.includes(route)) {
     return vllmError(res, 404, `route /v1/${route} not found`, null);
   }
   let body: any;
@@ -404,6 +407,15 @@ async function openAiRoute(
   const model = body.model ?? served;
   if (model !== served) {
     return vllmError(res, 404, `The model \`${model}\` does not exist.`, "model");
+  }
+  if (route === "embeddings") {
+    const startAt = store.schedule(endpoint, endpoint.executionMs ?? ctx.knobs.executionMs);
+    const waitMs = startAt - ctx.now();
+    if (waitMs > 0) await sleep(waitMs);
+    if (res.destroyed) return;
+    const made = embeddingList(body, model, ctx.knobs.embeddingDimensions);
+    if ("error" in made) return vllmError(res, 400, made.error, made.param);
+    return sendJson(res, 200, made.list);
   }
   if (body.stream_options != null && !body.stream) {
     return vllmError(

@@ -1,5 +1,6 @@
 import type { SimContext } from "./context.ts";
 import type { EndpointConfig } from "./knobs.ts";
+import { embeddingList } from "./embeddings.ts";
 import { hashString } from "./http-util.ts";
 import { encodeMp4, encodePng, encodeWav } from "./media-encode.ts";
 import {
@@ -39,6 +40,15 @@ export function runWorker(
       return wan(ctx, jobId, input);
     case "vllm":
       return vllm(endpoint, input);
+    case "infinity-embedding": {
+      const body = typeof input.openai_route === "string" ? input.openai_input ?? {} : input;
+      const made = embeddingList(
+        body,
+        endpoint.servedModelName ?? endpoint.id,
+        ctx.knobs.embeddingDimensions,
+      );
+      return "list" in made ? { output: made.list } : { error: made.error };
+    }
     case "realtime":
       // As on RunPod: a load-balancing endpoint is reached over its own URL, never the queue.
       return { error: "a load-balancing endpoint serves no queue jobs" };

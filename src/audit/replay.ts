@@ -1,0 +1,156 @@
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type {
+  EventStore,
+  ReadAllOptions,
+  RecordedEvent,
+  Subscription,
+} from "../event-store/event-store.port.ts";
+import { ProjectionRunner } from "../projections/projection-runner.ts";
+import { ReadModelDatabase } from "../projections/read-model.database.ts";
+import { allProjections } from "./all-projections.ts";
+
+/** Replays live under DATA_DIR/replays/<name>.sqlite; names are safe file names only. */
+export const REPLAY_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+
+export function replaysDirectory(dataDir: string): string {
+  return join(dataDir, "replays");
+}
+
+/** The file of a replay, or undefined for a name that is not a plain safe name. */
+export function replayPath(dataDir: string, name: string): string | undefined {
+  return REPLAY_NAME.test(name) ? join(replaysDirectory(dataDir), `${name}.sqlite`) : undefined;
+}
+
+/** Where the replay stops: after a position, or after the last event recorded by an instant. */
+export type ReplayBound = { position: bigint } | { time: Date };
+
+export interface ReplayResult {
+  name: string;
+  path: string;
+  /** The last event applied (0 when the bound is before everything). */
+  lastPosition: bigint;
+  /** When that event was recorded (null: none). */
+  lastRecordedAt: string | null;
+  events: number;
+  projections: string[];
+}
+
+/** A default name for a bound: `pos-1234` or `at-20260301T120000Z`. */
+export function defaultReplayName(bound: ReplayBound): string {
+  if ("position" in bound) return `pos-${bound.position}`;
+  return `at-${bound.time.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
+}
+
+/**
+ * Builds every read model as it stood at `bound` into its own SQLite file, with the service's
+ * own projection classes driven by the ProjectionRunner over a view of the store that ends at
+ * the bound. A time bound is the recording time (`created_at`): the read models exactly as a
+ * service would have had them, once caught up, at that instant. The live read models and the
+ * event store are never written. An existing replay of the same name is replaced.
+ */
+export async function replayTo(
+  store: EventStore,
+  dataDir: string,
+  bound: ReplayBound,
+  options: { name?: string; onProgress?: (applied: number) => void } = {},
+): Promise<ReplayResult> {
+  const name = options.name ?? defaultReplayName(bound);
+  const path = replayPath(dataDir, name);
+  if (!path) throw new RangeError(`not a replay name (letters, digits, - and _): ${name}`);
+  for (const suffix of ["", "-wal", "-shm"]) {
+    if (existsSync(path + suffix)) rmSync(path + suffix);
+  }
+  const view = new BoundedStore(store, bound, options.onProgress);
+  const readModels = new ReadModelDatabase(path);
+  try {
+    const projections = allProjections();
+    const runner = new ProjectionRunner(view, readModels, projections, { batchSize: 5_000 });
+    await runner.catchUpOnce();
+    await runner.stop();
+    const last = view.last;
+    readModels.db.exec(
+      "CREATE TABLE IF NOT EXISTS replay_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    );
+    const put = readModels.db.prepare("INSERT OR REPLACE INTO replay_info VALUES (?, ?)");
+    put.run("bound", "position" in bound ? String(bound.position) : bound.time.toISOString());
+    put.run("last_position", String(last?.position ?? 0n));
+    put.run("last_recorded_at", last?.createdAt.toISOString() ?? "");
+    put.run("events", String(view.events));
+    put.run("built_at", new Date().toISOString());
+    // One self-contained file: readers open it read-only without a WAL beside it.
+    readModels.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    readModels.db.exec("PRAGMA journal_mode = DELETE");
+    return {
+      name,
+      path,
+      lastPosition: last?.position ?? 0n,
+      lastRecordedAt: last?.createdAt.toISOString() ?? null,
+      events: view.events,
+      projections: projections.map((projection) => projection.name),
+    };
+  } finally {
+    readModels.close();
+  }
+}
+
+/**
+ * The store as it stood at the bound: `$all` ends at it (position order is append order, so a
+ * time bound ends at the first event recorded after the instant). Read-only: the runner only
+ * pages through `readAll` here (catchUpOnce), never subscribes or appends.
+ */
+class BoundedStore implements EventStore {
+  last?: RecordedEvent;
+  events = 0;
+  private ended = false;
+
+  constructor(
+    private readonly inner: EventStore,
+    private readonly bound: ReplayBound,
+    private readonly onProgress?: (applied: number) => void,
+  ) {}
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    if (this.ended) return [];
+    const page = await this.inner.readAll(options);
+    const kept: RecordedEvent[] = [];
+    for (const event of page) {
+      const past = "position" in this.bound
+        ? event.position > this.bound.position
+        : event.createdAt.getTime() > this.bound.time.getTime();
+      if (past) {
+        this.ended = true;
+        break;
+      }
+      kept.push(event);
+    }
+    if (kept.length > 0) {
+      this.last = kept[kept.length - 1];
+      this.events += kept.length;
+      this.onProgress?.(kept.length);
+    }
+    return kept;
+  }
+
+  async headPosition(): Promise<bigint> {
+    return this.last?.position ?? 0n;
+  }
+
+  append(): never {
+    throw new Error("a replay never appends");
+  }
+
+  readStream(): never {
+    throw new Error("a replay reads $all only");
+  }
+
+  subscribeToAll(): Subscription {
+    throw new Error("a replay does not subscribe");
+  }
+
+  ping(): Promise<void> {
+    return this.inner.ping();
+  }
+
+  async close(): Promise<void> {}
+}

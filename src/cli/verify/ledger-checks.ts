@@ -1,0 +1,323 @@
+import {
+  availableMicros,
+  evolve,
+  initialLedgerState,
+  type LedgerState,
+} from "../../billing/ledger.decider.ts";
+import type { LedgerEvent } from "../../billing/ledger.events.ts";
+import type { RecordedEvent } from "../../event-store/event-store.port.ts";
+import { type EventRef, type Findings, refOf } from "./findings.ts";
+
+/** Everything the ledgers say about one idempotency key (a request, job, hold or charge id). */
+export interface KeyFacts {
+  accountId: string;
+  hold?: RecordedEvent;
+  holdExpiresAt?: string;
+  holdAmount: number;
+  release?: RecordedEvent;
+  releaseReason?: string;
+  charge?: RecordedEvent;
+  chargeAmount: number;
+  charges: number;
+  writeOff?: RecordedEvent;
+  refunded: boolean;
+}
+
+/** An account's money, summed independently of the decider, and the decider's own state. */
+interface AccountMoney {
+  state: LedgerState;
+  purchases: number;
+  bonuses: number;
+  grants: number;
+  charges: number;
+  refunds: number;
+  last: RecordedEvent;
+  /** Bonus a purchase promised (payment reference -> micros), matched by its grant. */
+  promisedBonus: Map<string, { micros: number; event: RecordedEvent }>;
+}
+
+/** Closed keys the decider keeps in memory per account while verifying (it only needs a few). */
+const DECIDER_KEY_WINDOW = 64;
+/** Releases after which a late settlement is the documented behaviour (hold-expiry.process). */
+const LATE_SETTLE_RELEASE_REASONS = new Set(["expired"]);
+
+/**
+ * The ledger invariants in one pass: request-charge, hold-resolution, available-non-negative,
+ * balance-equation, stripe-purchase. Each ledger event costs a Map lookup or two and the
+ * decider's own `evolve` (so "available" means exactly what the decider enforces).
+ */
+export class LedgerChecks {
+  readonly keys = new Map<string, KeyFacts>();
+  private readonly accounts = new Map<string, AccountMoney>();
+  private readonly stripeEvents = new Map<string, RecordedEvent>();
+  private readonly paymentReferences = new Map<string, RecordedEvent>();
+
+  constructor(private readonly findings: Findings) {}
+
+  apply(event: RecordedEvent): void {
+    const data = event.data;
+    const accountId: string = data.accountId;
+    let money = this.accounts.get(accountId);
+    if (!money) {
+      money = {
+        state: initialLedgerState(DECIDER_KEY_WINDOW),
+        purchases: 0,
+        bonuses: 0,
+        grants: 0,
+        charges: 0,
+        refunds: 0,
+        last: event,
+        promisedBonus: new Map(),
+      };
+      this.accounts.set(accountId, money);
+    }
+    money.last = event;
+    switch (event.type) {
+      case "CreditsPurchased":
+        money.purchases += data.amountMicros;
+        this.purchase(event, money);
+        break;
+      case "CreditsGranted":
+        if (data.reason === "first_purchase_bonus") {
+          money.bonuses += data.amountMicros;
+          const promised = data.paymentReference !== undefined
+            ? money.promisedBonus.get(data.paymentReference)
+            : undefined;
+          if (!promised || promised.micros !== data.amountMicros) {
+            this.findings.add(
+              "balance-equation",
+              `bonus ${data.amountMicros} matches no purchase's bonus (${
+                promised?.micros ?? "no purchase"
+              })`,
+              event,
+            );
+          } else money.promisedBonus.delete(data.paymentReference);
+        } else money.grants += data.amountMicros;
+        break;
+      case "CreditsReserved":
+        this.reserve(event, accountId);
+        break;
+      case "ReservationReleased":
+        this.release(event, accountId);
+        break;
+      case "CreditsCharged":
+        money.charges += data.amountMicros;
+        this.charge(event, accountId);
+        break;
+      case "CreditsRefunded":
+        money.refunds += data.amountMicros;
+        this.refund(event);
+        break;
+      case "ChargeWrittenOff":
+        this.writeOff(event, accountId);
+        break;
+    }
+    money.state = evolve(money.state, event as unknown as LedgerEvent);
+    const available = availableMicros(money.state);
+    if (available < 0 && this.findings.on("available-non-negative")) {
+      this.findings.add(
+        "available-non-negative",
+        `available balance ${available} (balance ${money.state.balanceMicros}, held ${money.state.heldMicros}) on ${event.stream}`,
+        event,
+      );
+    }
+  }
+
+  private facts(key: string, accountId: string): KeyFacts {
+    let facts = this.keys.get(key);
+    if (!facts) {
+      facts = { accountId, holdAmount: 0, chargeAmount: 0, charges: 0, refunded: false };
+      this.keys.set(key, facts);
+    }
+    return facts;
+  }
+
+  private purchase(event: RecordedEvent, money: AccountMoney): void {
+    const data = event.data;
+    if (data.bonusMicros > 0) {
+      money.promisedBonus.set(data.paymentReference, { micros: data.bonusMicros, event });
+    }
+    const earlier = this.paymentReferences.get(data.paymentReference);
+    if (earlier) {
+      this.findings.add(
+        "stripe-purchase",
+        `payment ${data.paymentReference} purchased twice (first at position ${earlier.position})`,
+        event,
+      );
+    } else this.paymentReferences.set(data.paymentReference, event);
+    const stripeEventId = event.metadata?.causationId;
+    if (data.provider !== "stripe" || typeof stripeEventId !== "string") return;
+    const first = this.stripeEvents.get(stripeEventId);
+    if (first) {
+      this.findings.add(
+        "stripe-purchase",
+        `Stripe event ${stripeEventId} made a second purchase (first at position ${first.position}, ${first.id})`,
+        event,
+      );
+    } else this.stripeEvents.set(stripeEventId, event);
+  }
+
+  private reserve(event: RecordedEvent, accountId: string): void {
+    const facts = this.facts(event.data.reservationId, accountId);
+    if (facts.hold) {
+      this.findings.add(
+        "hold-resolution",
+        `hold ${event.data.reservationId} placed twice (first at position ${facts.hold.position})`,
+        event,
+      );
+      return;
+    }
+    facts.hold = event;
+    facts.holdExpiresAt = event.data.expiresAt;
+    facts.holdAmount = event.data.amountMicros;
+  }
+
+  private release(event: RecordedEvent, accountId: string): void {
+    const key: string = event.data.reservationId;
+    const facts = this.facts(key, accountId);
+    if (!facts.hold) {
+      this.findings.add("hold-resolution", `release of hold ${key}, never placed`, event);
+    } else if (facts.release || facts.charge?.data.reservationId !== undefined || facts.writeOff) {
+      const first = facts.release ?? facts.charge ?? facts.writeOff!;
+      this.findings.add(
+        "hold-resolution",
+        `hold ${key} resolved again (first by ${first.type} at position ${first.position})`,
+        event,
+      );
+    }
+    if (facts.charge) {
+      this.findings.add(
+        "request-charge",
+        `${key} released after its charge (${facts.charge.id} at position ${facts.charge.position})`,
+        event,
+      );
+    }
+    facts.release ??= event;
+    facts.releaseReason ??= event.data.reason;
+  }
+
+  private charge(event: RecordedEvent, accountId: string): void {
+    const data = event.data;
+    const key: string = data.chargeId;
+    const facts = this.facts(key, accountId);
+    facts.charges++;
+    if (facts.charges > 1) {
+      this.findings.add(
+        "request-charge",
+        `${key} charged ${facts.charges} times (first ${facts.charge!.id} at position ${
+          facts.charge!.position
+        })`,
+        event,
+      );
+    } else if (facts.writeOff) {
+      this.findings.add(
+        "request-charge",
+        `${key} charged after its write-off (${facts.writeOff.id})`,
+        event,
+      );
+    } else if (facts.release && !LATE_SETTLE_RELEASE_REASONS.has(facts.releaseReason!)) {
+      this.findings.add(
+        "request-charge",
+        `${key} charged after its release (${facts.releaseReason}, ${facts.release.id} at position ${facts.release.position})`,
+        event,
+      );
+    }
+    if (data.reservationId !== undefined && !facts.hold) {
+      this.findings.add(
+        "hold-resolution",
+        `charge settles hold ${data.reservationId}, never placed`,
+        event,
+      );
+    }
+    if (
+      data.reservationId !== undefined && facts.hold && !facts.release &&
+      data.amountMicros > facts.holdAmount
+    ) {
+      this.findings.add(
+        "balance-equation",
+        `settlement ${data.amountMicros} exceeds its hold ${facts.holdAmount}`,
+        event,
+      );
+    }
+    facts.charge ??= event;
+    if (facts.charges === 1) facts.chargeAmount = data.amountMicros;
+  }
+
+  private refund(event: RecordedEvent): void {
+    const data = event.data;
+    const facts = this.keys.get(data.chargeId);
+    if (!facts?.charge) {
+      this.findings.add("balance-equation", `refund of ${data.chargeId}, never charged`, event);
+      return;
+    }
+    if (facts.refunded) {
+      this.findings.add("balance-equation", `${data.chargeId} refunded twice`, event);
+    } else if (data.amountMicros !== facts.chargeAmount) {
+      this.findings.add(
+        "balance-equation",
+        `refund ${data.amountMicros} of ${data.chargeId} differs from its charge ${facts.chargeAmount}`,
+        event,
+      );
+    }
+    facts.refunded = true;
+  }
+
+  private writeOff(event: RecordedEvent, accountId: string): void {
+    const key: string = event.data.chargeId;
+    const facts = this.facts(key, accountId);
+    if (facts.charge || facts.writeOff) {
+      const first = facts.charge ?? facts.writeOff!;
+      this.findings.add(
+        "request-charge",
+        `${key} written off after ${first.type} ${first.id} at position ${first.position}`,
+        event,
+      );
+    }
+    facts.writeOff ??= event;
+  }
+
+  /** End of history: open holds past their expiry, and each account's equation. */
+  finish(now: string, sweepMs: number): void {
+    const cutoff = Date.parse(now) - sweepMs;
+    if (this.findings.on("hold-resolution")) {
+      for (const [key, facts] of this.keys) {
+        if (!facts.hold || facts.release || facts.charge || facts.writeOff) continue;
+        if (Date.parse(facts.holdExpiresAt!) < cutoff) {
+          this.findings.add(
+            "hold-resolution",
+            `hold ${key} still open, expired ${facts.holdExpiresAt} (now ${now}, sweep ${sweepMs} ms)`,
+            facts.hold,
+          );
+        }
+      }
+    }
+    for (const [accountId, money] of this.accounts) {
+      const expected = money.purchases + money.bonuses + money.grants - money.charges +
+        money.refunds;
+      if (expected !== money.state.balanceMicros) {
+        this.findings.add(
+          "balance-equation",
+          `account ${accountId}: balance ${money.state.balanceMicros} != purchases ${money.purchases} + bonuses ${money.bonuses} + grants ${money.grants} - charges ${money.charges} + refunds ${money.refunds}`,
+          money.last,
+        );
+      }
+      for (const [reference, promised] of money.promisedBonus) {
+        this.findings.add(
+          "balance-equation",
+          `purchase ${reference} promised a bonus of ${promised.micros} never granted`,
+          promised.event,
+        );
+      }
+    }
+  }
+
+  /** Totals for the report. */
+  summary(): { accounts: number; keys: number; totalBalanceMicros: number } {
+    let total = 0;
+    for (const money of this.accounts.values()) total += money.state.balanceMicros;
+    return { accounts: this.accounts.size, keys: this.keys.size, totalBalanceMicros: total };
+  }
+}
+
+export type { EventRef };
+export { refOf };

@@ -31,12 +31,16 @@
  */
 import { Buffer } from "node:buffer";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import type { EventEmitter } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { Agent, createServer, request } from "node:http";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { cpus } from "node:os";
 import process from "node:process";
+import {
+  exited,
+  freePort,
+  type GatewayProcess,
+  startGatewayProcess,
+} from "./support/gateway-process.ts";
 import { createInterface } from "node:readline";
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 1_200);
@@ -54,14 +58,6 @@ const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"]).toString().
 // ---------------------------------------------------------------- processes
 
 const children: ChildProcess[] = [];
-const events = (child: ChildProcess) => child as unknown as EventEmitter;
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    events(child).once("exit", () => resolve());
-  });
-}
 
 /** The upstream, answering control lines on stdin (see upstream-process.ts). */
 async function startUpstream() {
@@ -113,80 +109,14 @@ async function startBareProxy(server: "node-http" | "deno-serve", upstreamUrl: s
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    (server as unknown as EventEmitter).once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** The real service, as `npm start` runs it, on a temporary DATA_DIR. */
-async function startGateway() {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), "modelpilot-bench-"));
-  const child = spawn(process.execPath, [
-    "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-sys",
-    `--allow-read=.,${dataDir}`,
-    `--allow-write=${dataDir}`,
-    ...GATEWAY_FLAGS,
-    GATEWAY_ENTRY,
-  ], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "warn",
-      ADMIN_API_KEY: ADMIN_KEY,
-      // The bench is one client with one key and one account driving thousands of requests
-      // (and 512 concurrent streams): lift the per-client budgets it would otherwise hit.
-      RATE_LIMIT_PER_MINUTE: "1000000",
-      RATE_LIMIT_PER_KEY_PER_MINUTE: "10000000",
-      RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: "10000000",
-      MAX_CONCURRENT_REQUESTS_PER_ACCOUNT: "100000",
-      ALLOW_PRIVATE_UPSTREAMS: "true",
-      RECONCILE_INTERVAL_MS: "3600000",
-      METERING_INTERVAL_MS: "3600000",
-    },
-    stdio: ["ignore", "ignore", process.env.BENCH_KEEP_GATEWAY_LOGS ? "inherit" : "pipe"],
+function startGateway(): Promise<GatewayProcess> {
+  return startGatewayProcess({
+    adminKey: ADMIN_KEY,
+    children,
+    denoFlags: GATEWAY_FLAGS,
+    entry: GATEWAY_ENTRY,
   });
-  children.push(child);
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4_000);
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const started = performance.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway exited: ${stderr.trim()}`);
-    if (performance.now() - started > 60_000) throw new Error("gateway did not become healthy");
-    try {
-      const response = await fetch(`${url}/health`);
-      await response.body?.cancel();
-      if (response.status === 200) break;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    url,
-    pid: child.pid!,
-    stderr: () => stderr,
-    async close() {
-      child.kill("SIGTERM");
-      await exited(child);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** User + system CPU time of a whole process (all its threads), in milliseconds. */

@@ -23,12 +23,14 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
-import type { EventEmitter } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import {
+  exited,
+  freePort,
+  type GatewayProcess,
+  startGatewayProcess,
+} from "./support/gateway-process.ts";
 import { createInterface } from "node:readline";
 import { WebSocket } from "ws";
 
@@ -45,12 +47,6 @@ const MODEL = "bench-voice";
 // ---------------------------------------------------------------- processes
 
 const children: ChildProcess[] = [];
-const events = (child: ChildProcess) => child as unknown as EventEmitter;
-const exited = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    events(child).once("exit", () => resolve());
-  });
 
 async function startUpstream() {
   const child = spawn(
@@ -83,75 +79,12 @@ async function startUpstream() {
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    (server as unknown as EventEmitter).once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+function startGateway(): Promise<GatewayProcess> {
+  return startGatewayProcess({
+    adminKey: ADMIN_KEY,
+    children,
+    dataDirPrefix: "modelpilot-bench-realtime-",
   });
-}
-
-async function startGateway() {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), "modelpilot-bench-realtime-"));
-  const child = spawn(process.execPath, [
-    "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-sys",
-    `--allow-read=.,${dataDir}`,
-    `--allow-write=${dataDir}`,
-    "src/main.ts",
-  ], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "warn",
-      ADMIN_API_KEY: ADMIN_KEY,
-      // One client, one key and one account open every session: lift the per-client budgets.
-      RATE_LIMIT_PER_MINUTE: "1000000",
-      RATE_LIMIT_PER_KEY_PER_MINUTE: "10000000",
-      RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: "10000000",
-      MAX_CONCURRENT_REQUESTS_PER_ACCOUNT: "100000",
-      ALLOW_PRIVATE_UPSTREAMS: "true",
-      RECONCILE_INTERVAL_MS: "3600000",
-      METERING_INTERVAL_MS: "3600000",
-    },
-    stdio: ["ignore", "ignore", process.env.BENCH_KEEP_GATEWAY_LOGS ? "inherit" : "pipe"],
-  });
-  children.push(child);
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4_000);
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const started = performance.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway exited: ${stderr.trim()}`);
-    if (performance.now() - started > 60_000) throw new Error("gateway did not become healthy");
-    try {
-      const response = await fetch(`${url}/health`);
-      await response.body?.cancel();
-      if (response.status === 200) break;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    url,
-    async close() {
-      child.kill("SIGTERM");
-      await exited(child);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
 }
 
 async function json(url: string, method: string, token: string, body?: unknown) {

@@ -1,4 +1,4 @@
-import type { ComponentChildren } from "preact";
+import type { ComponentChildren, JSX } from "preact";
 import { useCallback, useEffect, useId, useRef, useState } from "preact/hooks";
 import { messageOf } from "./api.ts";
 
@@ -90,6 +90,26 @@ export function useAction() {
  * A labelled control. The label holds only its text (so the accessible name is exactly
  * `label`); the hint is the control's description.
  */
+/** A labelled input whose value is a string: the common case of `Field`. */
+export function TextField(
+  { label, hint, value, onValue, ...input }:
+    & { label: string; hint?: string; value: string; onValue: (value: string) => void }
+    & Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "id" | "value" | "onInput">,
+) {
+  return (
+    <Field label={label} hint={hint}>
+      {(props) => (
+        <input
+          {...input}
+          {...props}
+          value={value}
+          onInput={(event) => onValue(event.currentTarget.value)}
+        />
+      )}
+    </Field>
+  );
+}
+
 export function Field(
   { label, hint, children }: {
     label: string;

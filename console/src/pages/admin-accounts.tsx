@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { dollars, get, post, when } from "../api.ts";
-import { Field, LoadError, Notice, useAction, useLoad } from "../ui.tsx";
+import { LoadError, Notice, TextField, useAction, useLoad } from "../ui.tsx";
 
 interface AccountRow {
   id: string;
@@ -35,17 +35,13 @@ export function AdminAccounts({ adminKey }: { adminKey: string }) {
           setQuery(draft.trim());
         }}
       >
-        <Field label="Search accounts">
-          {(props) => (
-            <input
-              {...props}
-              type="search"
-              maxLength={254}
-              value={draft}
-              onInput={(e) => setDraft(e.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <TextField
+          label="Search accounts"
+          type="search"
+          maxLength={254}
+          value={draft}
+          onValue={setDraft}
+        />
         <button type="submit">Search</button>
       </form>
       <LoadError error={list.error} what="accounts" />
@@ -152,31 +148,24 @@ function AccountRowView(
               onSubmit={grant}
               aria-label={`Grant credit to ${row.email ?? row.id}`}
             >
-              <Field label="Amount (USD)" hint="Negative to correct a balance.">
-                {(props) => (
-                  <input
-                    {...props}
-                    type="number"
-                    step="0.01"
-                    min={-1000000}
-                    max={1000000}
-                    required
-                    value={amount}
-                    onInput={(e) => setAmount(e.currentTarget.value)}
-                  />
-                )}
-              </Field>
-              <Field label="Reason">
-                {(props) => (
-                  <input
-                    {...props}
-                    required
-                    maxLength={500}
-                    value={reason}
-                    onInput={(e) => setReason(e.currentTarget.value)}
-                  />
-                )}
-              </Field>
+              <TextField
+                label="Amount (USD)"
+                hint="Negative to correct a balance."
+                type="number"
+                step="0.01"
+                min={-1000000}
+                max={1000000}
+                required
+                value={amount}
+                onValue={setAmount}
+              />
+              <TextField
+                label="Reason"
+                required
+                maxLength={500}
+                value={reason}
+                onValue={setReason}
+              />
               <p>
                 <button type="submit" class="primary" disabled={busy}>Grant</button>
               </p>

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { get, post, when } from "../api.ts";
-import { Field, LoadError, Notice, useAction, useInterval, useLoad } from "../ui.tsx";
+import { LoadError, Notice, TextField, useAction, useInterval, useLoad } from "../ui.tsx";
 
 /** Read models with their checkpoint and lag; Rebuild replays one from the first event. */
 export function AdminProjections({ adminKey }: { adminKey: string }) {
@@ -88,26 +88,20 @@ export function AdminEvents({ adminKey }: { adminKey: string }) {
           setFilters({ prefix: prefix.trim(), type: type.trim() });
         }}
       >
-        <Field label="Stream prefix" hint="e.g. account- or deployment-">
-          {(props) => (
-            <input
-              {...props}
-              maxLength={200}
-              value={prefix}
-              onInput={(e) => setPrefix(e.currentTarget.value)}
-            />
-          )}
-        </Field>
-        <Field label="Event types" hint="Comma-separated, e.g. CreditsPurchased">
-          {(props) => (
-            <input
-              {...props}
-              maxLength={1000}
-              value={type}
-              onInput={(e) => setType(e.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <TextField
+          label="Stream prefix"
+          hint="e.g. account- or deployment-"
+          maxLength={200}
+          value={prefix}
+          onValue={setPrefix}
+        />
+        <TextField
+          label="Event types"
+          hint="Comma-separated, e.g. CreditsPurchased"
+          maxLength={1000}
+          value={type}
+          onValue={setType}
+        />
         <button type="submit">Filter</button>
       </form>
       <LoadError error={page.error} what="events" />

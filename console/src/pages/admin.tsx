@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { ApiFailure, get, messageOf } from "../api.ts";
-import { Field, Notice, useAction } from "../ui.tsx";
+import { Notice, TextField, useAction } from "../ui.tsx";
 import { AdminAccounts } from "./admin-accounts.tsx";
 import { AdminEvents, AdminProjections } from "./admin-events.tsx";
 
@@ -75,19 +75,15 @@ function Unlock({ onUnlocked }: { onUnlocked: (key: string) => void }) {
         <code>ADMIN_API_KEY</code>. It is kept in this tab's memory only and forgotten when you
         reload or close it.
       </p>
-      <Field label="Admin API key">
-        {(props) => (
-          <input
-            {...props}
-            type="password"
-            autocomplete="off"
-            required
-            maxLength={1024}
-            value={value}
-            onInput={(e) => setValue(e.currentTarget.value)}
-          />
-        )}
-      </Field>
+      <TextField
+        label="Admin API key"
+        type="password"
+        autocomplete="off"
+        required
+        maxLength={1024}
+        value={value}
+        onValue={setValue}
+      />
       {error ? <Notice kind="error">{error}</Notice> : null}
       <p>
         <button type="submit" class="primary" disabled={busy}>Unlock</button>

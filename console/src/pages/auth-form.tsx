@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { get, post } from "../api.ts";
 import { navigate, useLocation } from "../router.ts";
 import { useSession } from "../session.ts";
-import { Field, Notice, useAction, useLoad } from "../ui.tsx";
+import { Field, Notice, TextField, useAction, useLoad } from "../ui.tsx";
 
 /** What `/login?error=<code>` means (the OAuth callback sends people back with one). */
 const ERRORS: Record<string, string> = {
@@ -55,19 +55,15 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
         )
         : null}
       <form class="card stack" onSubmit={submit}>
-        <Field label="Email">
-          {(props) => (
-            <input
-              {...props}
-              type="email"
-              autocomplete="email"
-              required
-              maxLength={254}
-              value={email}
-              onInput={(event) => setEmail(event.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <TextField
+          label="Email"
+          type="email"
+          autocomplete="email"
+          required
+          maxLength={254}
+          value={email}
+          onValue={setEmail}
+        />
         <Field
           label="Password"
           hint={mode === "signup" ? "At least 8 characters." : undefined}

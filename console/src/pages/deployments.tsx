@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, ApiFailure, dollars, get, post, when } from "../api.ts";
-import { Field, LoadError, Notice, useAction, useInterval, useLoad } from "../ui.tsx";
+import { Field, LoadError, Notice, TextField, useAction, useInterval, useLoad } from "../ui.tsx";
 import { ExternalUpstreamForm, ReplaceKey } from "./external-upstreams.tsx";
 import { HealthWord, StatusWord } from "./status.tsx";
 
@@ -105,27 +105,21 @@ function DeployForm({ onDeployed }: { onDeployed: (message: string) => void }) {
   };
   return (
     <form class="card stack" onSubmit={submit} aria-label="Deploy a model">
-      <Field label="Model" hint="An Ollama model, e.g. mistral:7b or llama3.2:3b.">
-        {(props) => (
-          <input
-            {...props}
-            required
-            maxLength={200}
-            value={model}
-            onInput={(event) => setModel(event.currentTarget.value)}
-          />
-        )}
-      </Field>
-      <Field label="Name" hint="What clients send as `model` (optional; derived from the model).">
-        {(props) => (
-          <input
-            {...props}
-            maxLength={100}
-            value={name}
-            onInput={(event) => setName(event.currentTarget.value)}
-          />
-        )}
-      </Field>
+      <TextField
+        label="Model"
+        hint="An Ollama model, e.g. mistral:7b or llama3.2:3b."
+        required
+        maxLength={200}
+        value={model}
+        onValue={setModel}
+      />
+      <TextField
+        label="Name"
+        hint="What clients send as `model` (optional; derived from the model)."
+        maxLength={100}
+        value={name}
+        onValue={setName}
+      />
       {gpus.data
         ? (
           <Field label="GPU">

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, post } from "../api.ts";
-import { Field, Notice, useAction } from "../ui.tsx";
+import { Notice, TextField, useAction } from "../ui.tsx";
 
 /** An OpenAI-compatible server the account runs itself, reached with its own key. */
 export function ExternalUpstreamForm(
@@ -27,52 +27,40 @@ export function ExternalUpstreamForm(
   };
   return (
     <form class="card stack" onSubmit={submit} aria-label="Register an external upstream">
-      <Field label="Name" hint="What clients send as `model`.">
-        {(props) => (
-          <input
-            {...props}
-            required
-            maxLength={100}
-            value={name}
-            onInput={(e) => setName(e.currentTarget.value)}
-          />
-        )}
-      </Field>
-      <Field label="Model" hint="The model id the upstream expects.">
-        {(props) => (
-          <input
-            {...props}
-            required
-            maxLength={200}
-            value={model}
-            onInput={(e) => setModel(e.currentTarget.value)}
-          />
-        )}
-      </Field>
-      <Field label="Base URL" hint="e.g. https://api.example.com/v1">
-        {(props) => (
-          <input
-            {...props}
-            type="url"
-            required
-            maxLength={2048}
-            value={baseUrl}
-            onInput={(e) => setBaseUrl(e.currentTarget.value)}
-          />
-        )}
-      </Field>
-      <Field label="API key" hint="Optional; stored encrypted and never shown again.">
-        {(props) => (
-          <input
-            {...props}
-            type="password"
-            autocomplete="off"
-            maxLength={4096}
-            value={apiKey}
-            onInput={(e) => setApiKey(e.currentTarget.value)}
-          />
-        )}
-      </Field>
+      <TextField
+        label="Name"
+        hint="What clients send as `model`."
+        required
+        maxLength={100}
+        value={name}
+        onValue={setName}
+      />
+      <TextField
+        label="Model"
+        hint="The model id the upstream expects."
+        required
+        maxLength={200}
+        value={model}
+        onValue={setModel}
+      />
+      <TextField
+        label="Base URL"
+        hint="e.g. https://api.example.com/v1"
+        type="url"
+        required
+        maxLength={2048}
+        value={baseUrl}
+        onValue={setBaseUrl}
+      />
+      <TextField
+        label="API key"
+        hint="Optional; stored encrypted and never shown again."
+        type="password"
+        autocomplete="off"
+        maxLength={4096}
+        value={apiKey}
+        onValue={setApiKey}
+      />
       {error ? <Notice kind="error">{error}</Notice> : null}
       <p>
         <button type="submit" class="primary" disabled={busy}>Register</button>
@@ -97,19 +85,15 @@ export function ReplaceKey(
   };
   return (
     <form class="panel stack" onSubmit={submit} aria-label="Replace the upstream's API key">
-      <Field label="New API key">
-        {(props) => (
-          <input
-            {...props}
-            type="password"
-            autocomplete="off"
-            required
-            maxLength={4096}
-            value={apiKey}
-            onInput={(e) => setApiKey(e.currentTarget.value)}
-          />
-        )}
-      </Field>
+      <TextField
+        label="New API key"
+        type="password"
+        autocomplete="off"
+        required
+        maxLength={4096}
+        value={apiKey}
+        onValue={setApiKey}
+      />
       {error ? <Notice kind="error">{error}</Notice> : null}
       <p>
         <button type="submit" disabled={busy}>Save key</button>

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, get, post, when } from "../api.ts";
-import { Field, LoadError, Notice, useAction, useLoad } from "../ui.tsx";
+import { LoadError, Notice, TextField, useAction, useLoad } from "../ui.tsx";
 import { NewKey } from "./new-key.tsx";
 
 const PERMISSIONS = ["read", "proxy", "manage"] as const;
@@ -119,17 +119,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (key: string, name: string) =
     );
   return (
     <form class="card stack" onSubmit={submit} aria-label="Create API key">
-      <Field label="Name">
-        {(props) => (
-          <input
-            {...props}
-            required
-            maxLength={100}
-            value={name}
-            onInput={(event) => setName(event.currentTarget.value)}
-          />
-        )}
-      </Field>
+      <TextField label="Name" required maxLength={100} value={name} onValue={setName} />
       <fieldset>
         <legend>Permissions</legend>
         {PERMISSIONS.map((permission) => (
@@ -143,16 +133,13 @@ function CreateKeyForm({ onCreated }: { onCreated: (key: string, name: string) =
           </label>
         ))}
       </fieldset>
-      <Field label="Expires (optional)" hint="Leave empty for a key that never expires.">
-        {(props) => (
-          <input
-            {...props}
-            type="datetime-local"
-            value={expires}
-            onInput={(event) => setExpires(event.currentTarget.value)}
-          />
-        )}
-      </Field>
+      <TextField
+        label="Expires (optional)"
+        hint="Leave empty for a key that never expires."
+        type="datetime-local"
+        value={expires}
+        onValue={setExpires}
+      />
       {error ? <Notice kind="error">{error}</Notice> : null}
       <p>
         <button type="submit" class="primary" disabled={busy}>Create</button>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { dollars, get, post } from "../api.ts";
-import { Field, Notice, useAction } from "../ui.tsx";
+import { Field, Notice, TextField, useAction } from "../ui.tsx";
 
 type Kind = "image" | "audio" | "video";
 
@@ -94,18 +94,14 @@ export function MediaPlayground({ kind }: { kind: Kind }) {
     <section aria-labelledby="media-heading">
       <h2 id="media-heading">Generate {kind === "image" ? "an image" : kind}</h2>
       <form class="card stack" onSubmit={submit}>
-        <Field label="Model">
-          {(props) => (
-            <input
-              {...props}
-              list={listId}
-              required
-              maxLength={200}
-              value={model}
-              onInput={(e) => setModel(e.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <TextField
+          label="Model"
+          list={listId}
+          required
+          maxLength={200}
+          value={model}
+          onValue={setModel}
+        />
         <datalist id={listId}>
           {SUGGESTED[kind].map((id) => <option key={id} value={id} />)}
         </datalist>

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { api, post, when } from "../api.ts";
 import { useSession } from "../session.ts";
-import { Field, LoadError, Notice, useAction, useLoad } from "../ui.tsx";
+import { Field, LoadError, Notice, TextField, useAction, useLoad } from "../ui.tsx";
 
 interface Session {
   id: string;
@@ -52,19 +52,15 @@ function ChangePassword({ passwordSet }: { passwordSet: boolean }) {
       <form class="card stack" onSubmit={submit}>
         {passwordSet
           ? (
-            <Field label="Current password">
-              {(props) => (
-                <input
-                  {...props}
-                  type="password"
-                  autocomplete="current-password"
-                  required
-                  maxLength={1024}
-                  value={current}
-                  onInput={(e) => setCurrent(e.currentTarget.value)}
-                />
-              )}
-            </Field>
+            <TextField
+              label="Current password"
+              type="password"
+              autocomplete="current-password"
+              required
+              maxLength={1024}
+              value={current}
+              onValue={setCurrent}
+            />
           )
           : null}
         <Field

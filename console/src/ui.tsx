@@ -90,6 +90,35 @@ export function useAction() {
  * A labelled control. The label holds only its text (so the accessible name is exactly
  * `label`); the hint is the control's description.
  */
+/**
+ * "Newer" and "Older" over a cursor-paged list: `cursors` are the pages walked back so far
+ * (empty on the newest page), `next` the cursor the current page offers for the one after it.
+ */
+export function Pager(
+  { cursors, next, onChange, showPage }: {
+    cursors: string[];
+    next: string | null | undefined;
+    onChange: (cursors: string[]) => void;
+    showPage?: boolean;
+  },
+) {
+  return (
+    <div class="row">
+      <button
+        type="button"
+        disabled={cursors.length === 0}
+        onClick={() => onChange(cursors.slice(0, -1))}
+      >
+        Newer
+      </button>
+      <button type="button" disabled={!next} onClick={() => next && onChange([...cursors, next])}>
+        Older
+      </button>
+      {showPage ? <span class="muted">Page {cursors.length + 1}</span> : null}
+    </div>
+  );
+}
+
 /** A labelled input whose value is a string: the common case of `Field`. */
 export function TextField(
   { label, hint, value, onValue, ...input }:

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { dollars, get, when } from "../api.ts";
-import { LoadError, useInterval, useLoad } from "../ui.tsx";
+import { LoadError, Pager, useInterval, useLoad } from "../ui.tsx";
 import { StatusWord } from "./status.tsx";
 
 const PAGE_SIZE = 20;
@@ -61,22 +61,7 @@ export default function JobsPage() {
           </table>
         )
         : null}
-      <div class="row">
-        <button
-          type="button"
-          disabled={pages.length === 0}
-          onClick={() => setPages(pages.slice(0, -1))}
-        >
-          Newer
-        </button>
-        <button
-          type="button"
-          disabled={!list.data?.next_before}
-          onClick={() => setPages([...pages, list.data.next_before])}
-        >
-          Older
-        </button>
-      </div>
+      <Pager cursors={pages} next={list.data?.next_before} onChange={setPages} />
     </>
   );
 }

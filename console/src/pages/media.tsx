@@ -25,7 +25,7 @@ interface Result {
 const POLL_MS = 2000;
 const POLL_LIMIT_MS = 15 * 60_000;
 
-async function resultOf(kind: Kind, body: any): Promise<Result> {
+function resultOf(kind: Kind, body: any): Result {
   const base = { kind, cost: body.cost, model: body.model };
   if (kind === "image") {
     const image = body.images?.[0];
@@ -82,7 +82,7 @@ export function MediaPlayground({ kind }: { kind: Kind }) {
         if (status !== "completed") {
           throw new Error(body.error?.message ?? `The job ended ${status}.`);
         }
-        setResult(await resultOf(kind, body));
+        setResult(resultOf(kind, body));
       } finally {
         setProgress(undefined);
       }

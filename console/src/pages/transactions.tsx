@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { dollars, get, when } from "../api.ts";
-import { LoadError, useLoad } from "../ui.tsx";
+import { LoadError, Pager, useLoad } from "../ui.tsx";
 
 const PAGE_SIZE = 20;
 
@@ -51,23 +51,7 @@ export function Transactions() {
           </table>
         )
         : null}
-      <div class="row">
-        <button
-          type="button"
-          disabled={cursors.length === 0}
-          onClick={() => setCursors(cursors.slice(0, -1))}
-        >
-          Newer
-        </button>
-        <button
-          type="button"
-          disabled={!page.data?.next_cursor}
-          onClick={() => setCursors([...cursors, page.data.next_cursor])}
-        >
-          Older
-        </button>
-        <span class="muted">Page {cursors.length + 1}</span>
-      </div>
+      <Pager cursors={cursors} next={page.data?.next_cursor} onChange={setCursors} showPage />
     </section>
   );
 }

@@ -3,7 +3,9 @@
  *
  * - append throughput with 1 writer (sequential awaits) and 64 concurrent writers (each awaiting
  *   its own single-event append), durable (acknowledged after COMMIT), default sync=normal;
- * - read-all throughput paging through every event;
+ * - the same across processes sharing one store file (`processes`): 1 process against 2, with
+ *   64 writers split between them and with 1 writer each (bench/support/append-process.ts);
+ * - read-all throughput paging through every event, and the bulk scan's (scanAll);
  * - projection rebuild over >= 1,000,000 events through the ProjectionRunner;
  * - startup_ms: from spawning `deno run -A src/main.ts` to GET /health answering 200.
  *
@@ -17,6 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { NewEvent } from "../src/event-store/event-store.port.ts";
 import { SqliteEventStore } from "../src/event-store/sqlite-event-store.ts";
@@ -32,6 +35,9 @@ const SINGLE_WRITER_EVENTS = 5_000;
 const CONCURRENT_WRITERS = 64;
 const CONCURRENT_EVENTS = 64_000;
 const SEED_BATCH = 1_000;
+const PROCESS_COUNTS = [1, 2];
+const PROCESS_EVENTS_64_WRITERS = 32_000;
+const PROCESS_EVENTS_PER_LONE_WRITER = 4_000;
 
 const root = mkdtempSync(join(tmpdir(), "modelpilot-bench-events-"));
 let runCounter = 0;
@@ -87,6 +93,51 @@ async function concurrentWritersRun(): Promise<{ eventsPerSecond: number; perTxn
   };
 }
 
+/**
+ * `processes` processes append to one fresh store file at once, `writers` writers in all split
+ * evenly between them, `events` in all; the clock runs from the start signal to the last
+ * process's finish. Checks that the file holds exactly the events appended.
+ */
+async function processesRun(
+  processes: number,
+  writers: number,
+  events: number,
+): Promise<{ eventsPerSecond: number; perTxn: number }> {
+  const { store, path } = freshStore();
+  await store.close();
+  const children = Array.from({ length: processes }, (_, index) => {
+    const child = spawn(process.execPath, [
+      "run",
+      "-A",
+      "bench/support/append-process.ts",
+      path,
+      `p${index}`,
+      String(writers / processes),
+      String(events / writers),
+      WRITER,
+    ], { stdio: ["pipe", "pipe", "inherit"] });
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value as string);
+    return { child, next };
+  });
+  for (const child of children) await child.next();
+  const started = performance.now();
+  for (const { child } of children) child.stdin!.write("go\n");
+  const reports = await Promise.all(
+    children.map((child) => child.next() as Promise<{ transactions: number; appends: number }>),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const check = new SqliteEventStore({ path });
+  const stored = await check.headPosition();
+  const distinct = (await check.readAll()).length;
+  await check.close();
+  if (stored !== BigInt(events) || distinct !== events) {
+    throw new Error(`${processes} processes stored ${stored} (${distinct}), expected ${events}`);
+  }
+  const transactions = reports.reduce((sum, report) => sum + report.transactions, 0);
+  return { eventsPerSecond: events / seconds, perTxn: events / transactions };
+}
+
 /** Seeds `count` events in batches of SEED_BATCH, a few batches in flight (group commit). */
 async function seed(store: SqliteEventStore, count: number): Promise<number> {
   const started = performance.now();
@@ -104,6 +155,16 @@ async function seed(store: SqliteEventStore, count: number): Promise<number> {
     }
   }));
   return (performance.now() - started) / 1000;
+}
+
+/** The bulk scan whole-history passes use (verify, replay, rebuild, export). */
+async function scanAllRun(store: SqliteEventStore, total: number): Promise<number> {
+  const started = performance.now();
+  let read = 0;
+  for await (const page of store.scanAll()) read += page.length;
+  const seconds = (performance.now() - started) / 1000;
+  if (read !== total) throw new Error(`scanned ${read} events, expected ${total}`);
+  return read / seconds;
 }
 
 async function readAllRun(store: SqliteEventStore, total: number): Promise<number> {
@@ -230,13 +291,32 @@ try {
     concurrent.push(await concurrentWritersRun());
   }
 
+  const acrossProcesses = new Map<number, { writers64: number[]; loneWriters: number[] }>(
+    PROCESS_COUNTS.map((count) => [count, { writers64: [], loneWriters: [] }]),
+  );
+  const perTxnAcrossProcesses = new Map<number, number[]>();
+  for (let run = 0; run < RUNS; run++) {
+    for (const count of PROCESS_COUNTS) {
+      const shared = await processesRun(count, CONCURRENT_WRITERS, PROCESS_EVENTS_64_WRITERS);
+      acrossProcesses.get(count)!.writers64.push(shared.eventsPerSecond);
+      perTxnAcrossProcesses.set(count, [
+        ...(perTxnAcrossProcesses.get(count) ?? []),
+        shared.perTxn,
+      ]);
+      const lone = await processesRun(count, count, count * PROCESS_EVENTS_PER_LONE_WRITER);
+      acrossProcesses.get(count)!.loneWriters.push(lone.eventsPerSecond);
+    }
+  }
+
   const { store, path } = freshStore();
   const seedSeconds = await seed(store, REBUILD_EVENTS);
   const readAll: number[] = [];
+  const scanAll: number[] = [];
   const rebuildSeconds: number[] = [];
   // The rebuild dominates; read-all runs every time, the rebuild a bounded number of times.
   for (let run = 0; run < Math.min(RUNS, 3); run++) {
     readAll.push(await readAllRun(store, REBUILD_EVENTS));
+    scanAll.push(await scanAllRun(store, REBUILD_EVENTS));
     rebuildSeconds.push(await rebuildRun(store, REBUILD_EVENTS));
   }
   await store.close();
@@ -262,9 +342,23 @@ try {
     append_64_writers_appends_per_transaction: Number(
       median(concurrent.map((c) => c.perTxn)).toFixed(1),
     ),
+    processes: Object.fromEntries(
+      [...acrossProcesses].map(([count, samples]) => [count, {
+        append_64_writers_events_per_s: Math.round(median(samples.writers64)),
+        append_64_writers_appends_per_transaction: Number(
+          median(perTxnAcrossProcesses.get(count)!).toFixed(1),
+        ),
+        append_1_writer_each_events_per_s: Math.round(median(samples.loneWriters)),
+        samples: {
+          append_64_writers_events_per_s: samples.writers64.map(Math.round),
+          append_1_writer_each_events_per_s: samples.loneWriters.map(Math.round),
+        },
+      }]),
+    ),
     seed_events: REBUILD_EVENTS,
     seed_seconds: Number(seedSeconds.toFixed(2)),
     read_all_events_per_s: Math.round(median(readAll)),
+    scan_all_events_per_s: Math.round(median(scanAll)),
     rebuild_events: REBUILD_EVENTS,
     rebuild_seconds: Number(rebuildMedian.toFixed(2)),
     rebuild_events_per_s: Math.round(REBUILD_EVENTS / rebuildMedian),
@@ -274,11 +368,13 @@ try {
       append_1_writer_events_per_s: singleWriter.map(Math.round),
       append_64_writers_events_per_s: concurrent.map((c) => Math.round(c.eventsPerSecond)),
       read_all_events_per_s: readAll.map(Math.round),
+      scan_all_events_per_s: scanAll.map(Math.round),
       rebuild_seconds: rebuildSeconds.map((seconds) => Number(seconds.toFixed(2))),
       startup_ms: startups.map(Math.round),
     },
     targets: {
-      append_64_writers_events_per_s: ">= 20000",
+      append_1_writer_events_per_s: ">= 15000",
+      append_64_writers_events_per_s: ">= 50000",
       rebuild_events_per_s: ">= 100000",
       rebuild_seconds: "< 15 (1M events)",
     },

@@ -2,13 +2,17 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type {
   EventStore,
-  ReadAllOptions,
   RecordedEvent,
+  ScanAllOptions,
   Subscription,
 } from "../event-store/event-store.port.ts";
+import { scanAll } from "../event-store/scan-all.ts";
 import { ProjectionRunner } from "../projections/projection-runner.ts";
 import { ReadModelDatabase } from "../projections/read-model.database.ts";
 import { allProjections } from "./all-projections.ts";
+
+/** Page cache of a replay being built: its indexes are written all over, account by account. */
+const REPLAY_CACHE_KIB = 256 * 1024;
 
 /** Replays live under DATA_DIR/replays/<name>.sqlite; names are safe file names only. */
 export const REPLAY_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
@@ -63,12 +67,19 @@ export async function replayTo(
   }
   const view = new BoundedStore(store, bound, options.onProgress);
   const readModels = new ReadModelDatabase(path);
+  // A new file that a failed run simply builds again: its pages stay in memory while it is
+  // written, with no write-ahead log to copy and no fsync (the replay of 200,000 events took half
+  // the time). Its last commits, at the end, sync it to disk whole.
+  readModels.db.exec(`PRAGMA cache_size = -${REPLAY_CACHE_KIB}`);
+  readModels.db.exec("PRAGMA journal_mode = MEMORY");
+  readModels.db.exec("PRAGMA synchronous = OFF");
   try {
     const projections = allProjections();
     const runner = new ProjectionRunner(view, readModels, projections, { batchSize: 5_000 });
     await runner.catchUpOnce();
     await runner.stop();
     const last = view.last;
+    readModels.db.exec("PRAGMA synchronous = FULL");
     readModels.db.exec(
       "CREATE TABLE IF NOT EXISTS replay_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     );
@@ -78,8 +89,7 @@ export async function replayTo(
     put.run("last_recorded_at", last?.createdAt.toISOString() ?? "");
     put.run("events", String(view.events));
     put.run("built_at", new Date().toISOString());
-    // One self-contained file: readers open it read-only without a WAL beside it.
-    readModels.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    // One self-contained file: readers open it read-only without a journal beside it.
     readModels.db.exec("PRAGMA journal_mode = DELETE");
     return {
       name,
@@ -97,12 +107,11 @@ export async function replayTo(
 /**
  * The store as it stood at the bound: `$all` ends at it (position order is append order, so a
  * time bound ends at the first event recorded after the instant). Read-only: the runner only
- * pages through `readAll` here (catchUpOnce), never subscribes or appends.
+ * scans $all here (catchUpOnce), never subscribes or appends.
  */
 class BoundedStore implements EventStore {
   last?: RecordedEvent;
   events = 0;
-  private ended = false;
 
   constructor(
     private readonly inner: EventStore,
@@ -110,26 +119,26 @@ class BoundedStore implements EventStore {
     private readonly onProgress?: (applied: number) => void,
   ) {}
 
-  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
-    if (this.ended) return [];
-    const page = await this.inner.readAll(options);
-    const kept: RecordedEvent[] = [];
-    for (const event of page) {
-      const past = "position" in this.bound
-        ? event.position > this.bound.position
-        : event.createdAt.getTime() > this.bound.time.getTime();
-      if (past) {
-        this.ended = true;
-        break;
+  async *scanAll(options: ScanAllOptions = {}): AsyncGenerator<RecordedEvent[]> {
+    const bound = this.bound;
+    const to = "position" in bound && (options.to === undefined || bound.position < options.to)
+      ? bound.position
+      : options.to;
+    for await (const page of scanAll(this.inner, { ...options, to })) {
+      let kept = page;
+      if ("time" in bound) {
+        const end = bound.time.getTime();
+        const past = page.findIndex((event) => event.createdAt.getTime() > end);
+        if (past >= 0) kept = page.slice(0, past);
       }
-      kept.push(event);
+      if (kept.length > 0) {
+        this.last = kept[kept.length - 1];
+        this.events += kept.length;
+        this.onProgress?.(kept.length);
+        yield kept;
+      }
+      if (kept !== page) return;
     }
-    if (kept.length > 0) {
-      this.last = kept[kept.length - 1];
-      this.events += kept.length;
-      this.onProgress?.(kept.length);
-    }
-    return kept;
   }
 
   async headPosition(): Promise<bigint> {
@@ -140,8 +149,12 @@ class BoundedStore implements EventStore {
     throw new Error("a replay never appends");
   }
 
+  readAll(): never {
+    throw new Error("a replay scans $all only");
+  }
+
   readStream(): never {
-    throw new Error("a replay reads $all only");
+    throw new Error("a replay scans $all only");
   }
 
   subscribeToAll(): Subscription {

@@ -1,8 +1,8 @@
 import type { DatabaseSync } from "node:sqlite";
-import { matchesFilter } from "../event-store/event-filter.ts";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { Projection } from "../projections/projection.ts";
 import { ProjectionCheckpoints } from "../projections/projection-checkpoints.ts";
+import { compileFilter } from "../projections/projection-filter.ts";
 
 /**
  * Rebuilds projections from zero outside the service, with their own code: reset, then every
@@ -13,9 +13,11 @@ import { ProjectionCheckpoints } from "../projections/projection-checkpoints.ts"
 export class ProjectionFeeder {
   private last = 0n;
   private readonly checkpoints: ProjectionCheckpoints;
+  private readonly matchers: Array<(event: RecordedEvent) => boolean>;
 
   constructor(private readonly db: DatabaseSync, private readonly projections: Projection[]) {
     this.checkpoints = new ProjectionCheckpoints(db);
+    this.matchers = projections.map((projection) => compileFilter(projection.filter));
     this.transaction(() => {
       for (const projection of projections) {
         projection.setup(db);
@@ -29,8 +31,8 @@ export class ProjectionFeeder {
     if (page.length === 0) return;
     this.transaction(() => {
       for (const event of page) {
-        for (const projection of this.projections) {
-          if (matchesFilter(event, projection.filter)) projection.apply(event, this.db);
+        for (let index = 0; index < this.projections.length; index++) {
+          if (this.matchers[index](event)) this.projections[index].apply(event, this.db);
         }
       }
     });

@@ -66,6 +66,16 @@ export interface ReadAllOptions {
   filter?: EventFilter;
 }
 
+export interface ScanAllOptions {
+  /** Exclusive, as readAll's: events with position > from. Default 0n (everything). */
+  from?: bigint;
+  /** Inclusive last position; default no bound (up to the head as each page is read). */
+  to?: bigint;
+  filter?: EventFilter;
+  /** Events per page; the adapter may choose its own when unset. */
+  pageSize?: number;
+}
+
 export interface SubscribeOptions {
   /** Exclusive checkpoint: deliver events with position > from. Default 0n. */
   from?: bigint;
@@ -120,6 +130,14 @@ export interface EventStore {
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options?: SubscribeOptions): Subscription;
+  /**
+   * Optional: $all in position order, page by page, for whole-history passes (verify, replay,
+   * rebuild, export) that read far more than they keep. An adapter that has a faster bulk read
+   * than readAll implements it; callers go through scanAll() (scan-all.ts), which pages readAll
+   * otherwise. The events may parse `data` and `metadata` on first access: read them, never
+   * spread or mutate them.
+   */
+  scanAll?(options?: ScanAllOptions): AsyncIterable<RecordedEvent[]>;
   /** The position of the last event in the store (0n when empty). */
   headPosition(): Promise<bigint>;
   /** Cheap liveness check for /health. */

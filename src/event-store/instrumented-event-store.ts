@@ -7,11 +7,13 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type ScanAllOptions,
   type SubscribeOptions,
   type Subscription,
   WrongExpectedVersion,
 } from "./event-store.port.ts";
 import { findEventTypeTail } from "./event-type-tail.ts";
+import { scanAll } from "./scan-all.ts";
 
 /** Counts appended events and expected-revision conflicts for /metrics, whatever the adapter. */
 export class InstrumentedEventStore implements EventStore {
@@ -38,6 +40,10 @@ export class InstrumentedEventStore implements EventStore {
 
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
     return this.inner.readAll(options);
+  }
+
+  scanAll(options?: ScanAllOptions): AsyncIterable<RecordedEvent[]> {
+    return scanAll(this.inner, options);
   }
 
   subscribeToAll(options?: SubscribeOptions): Subscription {

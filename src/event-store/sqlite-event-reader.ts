@@ -22,6 +22,7 @@ const EVENT_COLUMNS = "position, id, stream, revision, type, data, metadata, cre
 /** The embedded store's read side: synchronous queries on the store's own connection. */
 export class SqliteEventReader {
   private readonly statementCache = new Map<string, StatementSync>();
+  private readonly scanStatements = new Map<string, StatementSync>();
   private readonly selectHead: StatementSync;
 
   constructor(private readonly db: DatabaseSync) {
@@ -53,25 +54,36 @@ export class SqliteEventReader {
 
   /** Events after `from` (exclusive), oldest first; maxCount -1 for no limit. */
   readAll(from: bigint, maxCount: number, filter?: EventFilter): RecordedEvent[] {
-    const conditions = ["position > ?"];
-    const parameters: (string | bigint | number)[] = [from];
-    const prefixes = filter?.streamPrefixes;
-    if (prefixes && prefixes.length > 0) {
-      conditions.push(`(${prefixes.map(() => "substr(stream, 1, ?) = ?").join(" OR ")})`);
-      for (const prefix of prefixes) parameters.push(prefix.length, prefix);
-    }
-    const types = filter?.eventTypes;
-    if (types && types.length > 0) {
-      conditions.push(`type IN (${types.map(() => "?").join(", ")})`);
-      parameters.push(...types);
-    }
-    parameters.push(maxCount);
-    const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE ${
-      conditions.join(" AND ")
-    } ORDER BY position ASC LIMIT ?`;
-    return this.statement(sql).all(...parameters).map((row) =>
+    const { where, parameters } = allEventsWhere(filter);
+    const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? AND ${where} ` +
+      "ORDER BY position ASC LIMIT ?";
+    return this.statement(sql).all(from, ...parameters, maxCount).map((row) =>
       toRecordedEvent(row as unknown as EventRow)
     );
+  }
+
+  /**
+   * A page of a bulk scan: events with `from` < position <= `to`, oldest first, as ScannedEvents.
+   * Rows come back as arrays of plain numbers (no per-row object, no BigInt per column); the
+   * positions of any real store are safe integers, and a larger one makes SQLite's read throw
+   * rather than round.
+   */
+  scanPage(from: number, to: number, maxCount: number, filter?: EventFilter): ScannedEvent[] {
+    const { where, parameters } = allEventsWhere(filter);
+    const sql =
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ? AND ${where} ` +
+      "ORDER BY position ASC LIMIT ?";
+    let statement = this.scanStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      statement.setReturnArrays(true);
+      if (this.scanStatements.size > 50) this.scanStatements.clear();
+      this.scanStatements.set(sql, statement);
+    }
+    const rows = statement.all(from, to, ...parameters, maxCount) as unknown as ScanRow[];
+    const page = new Array<ScannedEvent>(rows.length);
+    for (let index = 0; index < rows.length; index++) page[index] = new ScannedEvent(rows[index]);
+    return page;
   }
 
   private statement(sql: string): StatementSync {
@@ -83,6 +95,73 @@ export class SqliteEventReader {
       this.statementCache.set(sql, statement);
     }
     return statement;
+  }
+}
+
+/** The WHERE condition of an EventFilter (stream prefixes AND types), "1" when it has none. */
+function allEventsWhere(filter?: EventFilter): { where: string; parameters: (string | number)[] } {
+  const conditions: string[] = [];
+  const parameters: (string | number)[] = [];
+  const prefixes = filter?.streamPrefixes;
+  if (prefixes && prefixes.length > 0) {
+    conditions.push(`(${prefixes.map(() => "substr(stream, 1, ?) = ?").join(" OR ")})`);
+    for (const prefix of prefixes) parameters.push(prefix.length, prefix);
+  }
+  const types = filter?.eventTypes;
+  if (types && types.length > 0) {
+    conditions.push(`type IN (${types.map(() => "?").join(", ")})`);
+    parameters.push(...types);
+  }
+  return { where: conditions.length > 0 ? conditions.join(" AND ") : "1", parameters };
+}
+
+/** A row of EVENT_COLUMNS as an array, integers as numbers. */
+type ScanRow = [number, string, string, number, string, string, string, number];
+
+/**
+ * An event of a bulk scan (SqliteEventStore.scanAll): one small object per row, its data and
+ * metadata parsed and its Date made only when first read, since a whole-history pass skips most
+ * of them for most events. Read-only; data, metadata, revision and createdAt are accessors on the
+ * class, so a spread or a deep-equality test would not see them.
+ */
+export class ScannedEvent implements RecordedEvent {
+  readonly position: bigint;
+  readonly id: string;
+  readonly stream: string;
+  readonly type: string;
+  readonly #revision: number;
+  readonly #dataJson: string;
+  readonly #metadataJson: string;
+  readonly #createdAtMs: number;
+  #data: unknown;
+  #metadata: EventMetadata | undefined;
+  #createdAt: Date | undefined;
+
+  constructor(row: ScanRow) {
+    this.position = BigInt(row[0]);
+    this.id = row[1];
+    this.stream = row[2];
+    this.#revision = row[3];
+    this.type = row[4];
+    this.#dataJson = row[5];
+    this.#metadataJson = row[6];
+    this.#createdAtMs = row[7];
+  }
+
+  get revision(): bigint {
+    return BigInt(this.#revision);
+  }
+
+  get data(): any {
+    return this.#data ??= JSON.parse(this.#dataJson);
+  }
+
+  get metadata(): EventMetadata {
+    return this.#metadata ??= JSON.parse(this.#metadataJson) as EventMetadata;
+  }
+
+  get createdAt(): Date {
+    return this.#createdAt ??= new Date(this.#createdAtMs);
   }
 }
 

@@ -1,6 +1,11 @@
 import type { EventEmitter } from "node:events";
 import { Worker } from "node:worker_threads";
-import type { AppendOutcome, AppendRequest, AppendWriterOptions } from "./sqlite-append-writer.ts";
+import {
+  type AppendOutcome,
+  type AppendRequest,
+  type AppendWriterOptions,
+  encodeBatch,
+} from "./sqlite-append-writer.ts";
 
 type Reply = { id: number; outcomes: AppendOutcome[] } | { closed: true };
 
@@ -11,9 +16,9 @@ const events = (worker: Worker) => worker as unknown as EventEmitter;
 
 /**
  * The embedded store's writer on a worker thread: SQLite's commit work (page writes, index
- * updates, WAL checkpoints) runs beside the event loop instead of on it. Batches go one at a
- * time; if the thread dies, the batch in flight is reported unavailable (it may or may not
- * have committed, exactly as with a lost connection) and the next batch starts a new thread.
+ * updates, WAL checkpoints) runs beside the event loop instead of on it. Batches are committed
+ * in the order sent; if the thread dies, every batch in flight is reported unavailable (each may
+ * or may not have committed, exactly as with a lost connection) and the next starts a new thread.
  */
 export class ThreadedAppendWriter {
   private worker?: Worker;
@@ -31,7 +36,7 @@ export class ThreadedAppendWriter {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, { size: batch.length, resolve });
-      worker.postMessage({ id, batch, createdAt });
+      worker.postMessage({ id, batch: encodeBatch(batch), createdAt });
     });
   }
 

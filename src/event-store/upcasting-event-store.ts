@@ -6,10 +6,12 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  ScanAllOptions,
   SubscribeOptions,
   Subscription,
 } from "./event-store.port.ts";
 import type { EventSchemas } from "./event-schemas.ts";
+import { scanAll } from "./scan-all.ts";
 
 /**
  * Applies the event schemas (event-schemas.ts) around any adapter: appends record the schema
@@ -35,6 +37,12 @@ export class UpcastingEventStore implements EventStore {
     return this.upcastAll(await this.inner.readAll(options));
   }
 
+  scanAll(options?: ScanAllOptions): AsyncIterable<RecordedEvent[]> {
+    const pages = scanAll(this.inner, options);
+    if (this.schemas.isEmpty) return pages;
+    return this.upcastPages(pages);
+  }
+
   subscribeToAll(options?: SubscribeOptions): Subscription {
     const subscription = this.inner.subscribeToAll(options);
     if (this.schemas.isEmpty) return subscription;
@@ -51,6 +59,12 @@ export class UpcastingEventStore implements EventStore {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  private async *upcastPages(
+    pages: AsyncIterable<RecordedEvent[]>,
+  ): AsyncGenerator<RecordedEvent[]> {
+    for await (const page of pages) yield this.upcastAll(page);
   }
 
   private upcastAll(events: RecordedEvent[]): RecordedEvent[] {

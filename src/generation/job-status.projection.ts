@@ -1,5 +1,6 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { CreditsCharged, ReservationReleased } from "../billing/ledger.events.ts";
+import { prepared } from "../billing/prepared-statements.ts";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { Projection } from "../projections/projection.ts";
 import { JOB_CATEGORY, JOB_EVENT_TYPES, type JobEvent } from "./job.events.ts";
@@ -77,7 +78,7 @@ export class JobStatusProjection implements Projection {
         : event.data.reservationId;
       if (typeof reservationId !== "string") return;
       const column = event.type === "CreditsCharged" ? "charged" : "released";
-      db.prepare(`UPDATE generation_jobs SET ${column} = 1 WHERE id = ?`).run(reservationId);
+      prepared(db, `UPDATE generation_jobs SET ${column} = 1 WHERE id = ?`).run(reservationId);
       return;
     }
     if (!recorded.stream.startsWith(`${JOB_CATEGORY}-`)) return;
@@ -85,7 +86,8 @@ export class JobStatusProjection implements Projection {
     switch (event.type) {
       case "JobSubmitted": {
         const data = event.data;
-        db.prepare(
+        prepared(
+          db,
           `INSERT OR IGNORE INTO generation_jobs (id, account_id, kind, model, endpoint_id,
             runpod_job_id, mode, status, price_micros, estimated_time_ms, parameters, submitted_at,
             position) VALUES (?, ?, ?, ?, ?, ?, ?, 'processing', ?, ?, ?, ?, ?)`,
@@ -107,7 +109,8 @@ export class JobStatusProjection implements Projection {
       }
       case "JobCompleted": {
         const data = event.data;
-        db.prepare(
+        prepared(
+          db,
           `UPDATE generation_jobs SET status = 'completed', finished_at = ?, execution_time_ms = ?,
             delay_time_ms = ?, outputs = ?, text_output = ?, usage = ?, sample_rate = ?,
             runpod_job_id = ?, position = ? WHERE id = ?`,
@@ -123,10 +126,11 @@ export class JobStatusProjection implements Projection {
           recorded.position,
           data.jobId,
         );
-        const owner = db.prepare("SELECT account_id FROM generation_jobs WHERE id = ?")
+        const owner = prepared(db, "SELECT account_id FROM generation_jobs WHERE id = ?")
           .get(data.jobId) as { account_id: string } | undefined;
         if (!owner) return;
-        const insert = db.prepare(
+        const insert = prepared(
+          db,
           `INSERT OR REPLACE INTO generation_artifacts (id, job_id, account_id, content_type, bytes,
             filename) VALUES (?, ?, ?, ?, ?, ?)`,
         );
@@ -143,7 +147,8 @@ export class JobStatusProjection implements Projection {
         return;
       }
       case "JobFailed":
-        db.prepare(
+        prepared(
+          db,
           `UPDATE generation_jobs SET status = 'failed', finished_at = ?, failure_reason = ?,
             error = ?, execution_time_ms = ?, position = ? WHERE id = ?`,
         ).run(
@@ -156,7 +161,8 @@ export class JobStatusProjection implements Projection {
         );
         return;
       case "JobCancelled":
-        db.prepare(
+        prepared(
+          db,
           `UPDATE generation_jobs SET status = 'cancelled', finished_at = ?, position = ?
             WHERE id = ?`,
         ).run(event.data.at, recorded.position, event.data.jobId);

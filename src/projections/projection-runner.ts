@@ -1,14 +1,17 @@
 import type { EventStore, RecordedEvent, Subscription } from "../event-store/event-store.port.ts";
-import { matchesFilter } from "../event-store/event-filter.ts";
+import { scanAll } from "../event-store/scan-all.ts";
 import { logger } from "../common/json-logger.ts";
 import type { Projection, ProjectionStatus } from "./projection.ts";
 import { ProjectionCheckpoints } from "./projection-checkpoints.ts";
+import { compileFilter } from "./projection-filter.ts";
 import { ReadModelFreshness, type TrackedProjection } from "./read-model-freshness.ts";
 import type { ReadModelDatabase } from "./read-model.database.ts";
 
 interface Registered extends TrackedProjection {
   /** The checkpoint as last stored; behind `checkpoint` only across events it does not match. */
   savedCheckpoint: bigint;
+  /** The projection's filter, compiled once: every event of every batch goes through it. */
+  matches: (event: RecordedEvent) => boolean;
   error?: string;
 }
 
@@ -84,6 +87,7 @@ export class ProjectionRunner {
     // A projection that failed before a restart gets another try: the fix may have shipped.
     this.registered.set(projection.name, {
       projection,
+      matches: compileFilter(projection.filter),
       checkpoint,
       savedCheckpoint: checkpoint,
       state: "catching_up",
@@ -212,17 +216,17 @@ export class ProjectionRunner {
     return run;
   }
 
-  /** Without a live subscription (tests, CLI): apply everything up to the head once. */
+  /**
+   * Without a live subscription (tests, CLI, rebuilds): apply everything up to the head once, in
+   * batches of batchSize read through the store's bulk scan.
+   */
   async catchUpOnce(): Promise<void> {
-    for (;;) {
-      const events = await this.store.readAll({
-        from: this.lowestCheckpoint(),
-        maxCount: this.batchSize,
-      });
-      if (events.length === 0) break;
-      this.buffer.push(...events);
-      this.flush();
+    const pages = scanAll(this.store, { from: this.lowestCheckpoint(), pageSize: this.batchSize });
+    for await (const page of pages) {
+      for (let index = 0; index < page.length; index++) this.buffer.push(page[index]);
+      if (this.buffer.length >= this.batchSize) this.flush();
     }
+    this.flush();
   }
 
   private scheduleFlush(): void {
@@ -244,10 +248,12 @@ export class ProjectionRunner {
     const work: Array<[Registered, RecordedEvent[]]> = [];
     for (const entry of this.registered.values()) {
       if (entry.state === "failed") continue;
-      const filter = entry.projection.filter;
-      const events = batch.filter((event) =>
-        event.position > entry.checkpoint && matchesFilter(event, filter)
-      );
+      const events: RecordedEvent[] = [];
+      const { checkpoint, matches } = entry;
+      for (let index = 0; index < batch.length; index++) {
+        const event = batch[index];
+        if (event.position > checkpoint && matches(event)) events.push(event);
+      }
       if (events.length > 0) work.push([entry, events]);
     }
     const applying = new Set(work.map(([entry]) => entry));

@@ -6,6 +6,7 @@ import {
   type Subscription,
   WrongExpectedVersion,
 } from "../../src/event-store/event-store.port.ts";
+import { scanAll } from "../../src/event-store/scan-all.ts";
 
 export interface EventStoreUnderTest {
   store: EventStore;
@@ -285,6 +286,54 @@ export function describeEventStoreContract(
           `other${run}-b:Opened`,
           `${stream("c")}:Closed`,
         ]);
+      });
+    });
+
+    describe("scanAll", () => {
+      /** What a reader sees of an event, whatever object the adapter hands out. */
+      const seen = (stored: RecordedEvent) => ({
+        id: stored.id,
+        type: stored.type,
+        stream: stored.stream,
+        revision: stored.revision,
+        position: stored.position,
+        data: stored.data,
+        metadata: stored.metadata,
+        createdAt: stored.createdAt.getTime(),
+      });
+
+      async function pagesOf(
+        source: EventStore,
+        options: Parameters<typeof scanAll>[1],
+      ): Promise<RecordedEvent[][]> {
+        const pages: RecordedEvent[][] = [];
+        for await (const page of scanAll(source, options)) pages.push(page);
+        return pages;
+      }
+
+      it("pages through what readAll returns, from exclusive, to inclusive, filtered", async () => {
+        const start = await store.headPosition();
+        await store.append(stream("a"), [event("Opened", { n: 1 }), event("Changed", { n: 2 })]);
+        await store.append(`other${run}-b`, [event("Opened", { n: 3 })]);
+        await store.append(stream("c"), [event("Changed", { n: 4 }), event("Closed", { n: 5 })]);
+        await store.append(stream("a"), [event("Changed", { n: 6 })]);
+        const filter = { streamPrefixes: [prefix()], eventTypes: ["Opened", "Changed"] };
+        const expected = await store.readAll({ from: start, filter });
+        expect(expected.map((stored) => stored.data.n)).toEqual([1, 2, 4, 6]);
+        // The adapter's own scan (through the decorators) and the readAll fallback agree.
+        const readAllOnly = { readAll: (options) => store.readAll(options) } as EventStore;
+        for (const source of [store, readAllOnly]) {
+          const pages = await pagesOf(source, { from: start, filter, pageSize: 3 });
+          expect(pages.map((page) => page.length)).toEqual([3, 1]);
+          expect(pages.flat().map(seen)).toEqual(expected.map(seen));
+          const bounded = await pagesOf(source, {
+            from: expected[0].position,
+            to: expected[2].position,
+            filter,
+            pageSize: 1,
+          });
+          expect(bounded.flat().map((stored) => stored.data.n)).toEqual([2, 4]);
+        }
       });
     });
 

@@ -54,7 +54,7 @@ export async function verifyStore(
   const started = performance.now();
   const findings = new Findings(options.invariants);
   const ledger = new LedgerChecks(findings);
-  const work = new WorkChecks(findings);
+  const work = new WorkChecks(findings, ledger.keys);
   const metering = findings.on("pod-minutes") ? new MeteringCheck(findings) : undefined;
   const skipped: VerifyReport["skipped"] = [];
   let readModels: ReadModelCheck | undefined;
@@ -67,11 +67,11 @@ export async function verifyStore(
   let latest = "";
   let lastCreated: Date | undefined;
 
+  // An event's data is parsed only when a check reads it (no check reads an InferenceFailed).
   const apply = (event: RecordedEvent) => {
-    const data = event.data;
     if (event.stream.startsWith(LEDGER_PREFIX)) {
       ledger.apply(event);
-      latest = laterIso(latest, data.at);
+      latest = laterIso(latest, event.data.at);
       return;
     }
     switch (event.type) {
@@ -80,25 +80,25 @@ export async function verifyStore(
       case "JobFailed":
       case "JobCancelled":
         work.apply(event);
-        latest = laterIso(latest, data.at);
+        latest = laterIso(latest, event.data.at);
         return;
       case "InferenceCompleted":
         work.apply(event);
-        latest = laterIso(latest, data.finishedAt);
+        latest = laterIso(latest, event.data.finishedAt);
         return;
       case "RealtimeResponseCompleted":
         work.apply(event);
-        latest = laterIso(latest, data.completedAt);
+        latest = laterIso(latest, event.data.completedAt);
         return;
     }
     // Their times count for "now" whichever invariants run, so a report never depends on them.
     if (isDeploymentEvent(event.type)) {
       metering?.apply(event);
-      latest = laterIso(latest, deploymentTime(data));
+      latest = laterIso(latest, deploymentTime(event.data));
     }
   };
 
-  await forEachPage(store, { pageSize: options.pageSize ?? 20_000 }, (page) => {
+  await forEachPage(store, { pageSize: options.pageSize }, (page) => {
     for (let i = 0; i < page.length; i++) apply(page[i]);
     readModels?.applyPage(page);
     events += page.length;
@@ -109,7 +109,7 @@ export async function verifyStore(
   const now = options.now ?? (latest || lastCreated?.toISOString() || new Date().toISOString());
   const pendingAfter = new Date(Date.parse(now) - options.settlementGraceMs).toISOString();
   ledger.finish(now, options.holdSweepMs);
-  work.finish(ledger.keys, pendingAfter);
+  work.finish(pendingAfter);
   metering?.finish(ledger.keys, now, options.meteringGraceMs);
   const readModelTables = readModels?.finish(head);
   const seconds = (performance.now() - started) / 1000;

@@ -1,11 +1,23 @@
 import { realtimeChargeId } from "../../realtime/realtime.events.ts";
 import type { RecordedEvent } from "../../event-store/event-store.port.ts";
-import type { Findings } from "./findings.ts";
+import { type EventRef, type Findings, refOf } from "./findings.ts";
 import type { KeyFacts } from "./ledger-checks.ts";
 
 interface JobFacts {
-  ended?: RecordedEvent;
+  ended?: EventRef;
+  endedAt?: string;
+  endReason?: string;
   completed: boolean;
+}
+
+/** A piece of work that was priced, as much of its event as the end-of-history join needs. */
+interface ChargedWork {
+  event: EventRef;
+  /** The ledger key its charge must be under. */
+  key: string;
+  /** When it ended: work this recent may still be settling. */
+  endedAt: string;
+  description: string;
 }
 
 /**
@@ -16,11 +28,15 @@ interface JobFacts {
  */
 export class WorkChecks {
   private readonly jobs = new Map<string, JobFacts>();
-  /** Charged work: ledger key -> the event that says it was delivered. */
-  private readonly inference: RecordedEvent[] = [];
-  private readonly realtime: RecordedEvent[] = [];
+  /** Charged work, each with the event that says it was delivered. */
+  private readonly inference: ChargedWork[] = [];
+  private readonly realtime: ChargedWork[] = [];
 
-  constructor(private readonly findings: Findings) {}
+  /** `keys`: the ledger checks' facts, as they grow during the pass. */
+  constructor(
+    private readonly findings: Findings,
+    private readonly keys: ReadonlyMap<string, KeyFacts>,
+  ) {}
 
   apply(event: RecordedEvent): void {
     const data = event.data;
@@ -33,15 +49,36 @@ export class WorkChecks {
       case "JobCancelled": {
         let job = this.jobs.get(data.jobId);
         if (!job) this.jobs.set(data.jobId, job = { completed: false });
-        job.ended = event;
+        job.ended = refOf(event);
+        job.endedAt = data.at;
+        job.endReason = data.reason;
         job.completed = event.type === "JobCompleted";
         break;
       }
       case "InferenceCompleted":
-        if (data.chargedMicros > 0) this.inference.push(event);
+        if (data.chargedMicros > 0) {
+          const key: string = data.reservationId ?? data.inferenceId;
+          // Settled already (the usual order): it stays settled, so there is nothing to remember.
+          const facts = this.keys.get(key);
+          if (facts?.charge || facts?.writeOff) break;
+          this.inference.push({
+            event: refOf(event),
+            key,
+            endedAt: data.finishedAt,
+            description:
+              `InferenceCompleted ${data.inferenceId} charged ${data.chargedMicros} under ${key}`,
+          });
+        }
         break;
       case "RealtimeResponseCompleted":
-        if (data.chargeMicros > 0) this.realtime.push(event);
+        if (data.chargeMicros > 0) {
+          this.realtime.push({
+            event: refOf(event),
+            key: realtimeChargeId(data.sessionId, data.responseId),
+            endedAt: data.completedAt,
+            description: `realtime response ${data.responseId} of session ${data.sessionId}`,
+          });
+        }
         break;
     }
   }
@@ -50,32 +87,29 @@ export class WorkChecks {
    * `pendingAfter`: work that ended after this instant may still be settling (the service
    * settles off the response path and reconcilers retry), so a missing charge is not yet a fault.
    */
-  finish(keys: ReadonlyMap<string, KeyFacts>, pendingAfter: string): void {
+  finish(pendingAfter: string): void {
+    const keys = this.keys;
     if (this.findings.on("job-charge")) this.finishJobs(keys, pendingAfter);
     if (this.findings.on("inference-charge")) {
-      for (const event of this.inference) {
-        const key: string = event.data.reservationId ?? event.data.inferenceId;
-        const facts = keys.get(key);
-        if (facts?.charge || facts?.writeOff || event.data.finishedAt > pendingAfter) continue;
+      for (const work of this.inference) {
+        const facts = keys.get(work.key);
+        if (facts?.charge || facts?.writeOff || work.endedAt > pendingAfter) continue;
         this.findings.add(
           "inference-charge",
-          `InferenceCompleted ${event.data.inferenceId} charged ${event.data.chargedMicros} under ${key}, which the ledger never charged`,
-          event,
+          `${work.description}, which the ledger never charged`,
+          work.event,
         );
       }
     }
     if (this.findings.on("realtime-charge")) {
-      for (const event of this.realtime) {
-        const key = realtimeChargeId(event.data.sessionId, event.data.responseId);
-        const facts = keys.get(key);
+      for (const work of this.realtime) {
+        const facts = keys.get(work.key);
         const resolutions = (facts?.charges ?? 0) + (facts?.writeOff ? 1 : 0);
-        if (resolutions === 1 || (resolutions === 0 && event.data.completedAt > pendingAfter)) {
-          continue;
-        }
+        if (resolutions === 1 || (resolutions === 0 && work.endedAt > pendingAfter)) continue;
         this.findings.add(
           "realtime-charge",
-          `realtime response ${event.data.responseId} of session ${event.data.sessionId} has ${resolutions} charges under ${key}`,
-          event,
+          `${work.description} has ${resolutions} charges under ${work.key}`,
+          work.event,
         );
       }
     }
@@ -95,7 +129,7 @@ export class WorkChecks {
       if (job.completed) {
         const resolved = charges + (facts?.writeOff ? 1 : 0);
         if (resolved === 1) continue;
-        if (resolved === 0 && job.ended.data.at > pendingAfter) continue;
+        if (resolved === 0 && job.endedAt !== undefined && job.endedAt > pendingAfter) continue;
         this.findings.add(
           "job-charge",
           `completed job ${jobId} has ${resolved} charges`,
@@ -105,7 +139,7 @@ export class WorkChecks {
         this.findings.add(
           "job-charge",
           `job ${jobId} ended with ${job.ended.type}${
-            job.ended.data.reason ? ` (${job.ended.data.reason})` : ""
+            job.endReason ? ` (${job.endReason})` : ""
           } but was charged (${facts!.charge!.id})`,
           facts!.charge!,
         );

@@ -28,15 +28,31 @@ export function SkipRateLimit(): ClassDecorator & MethodDecorator {
   return SkipThrottle() as ClassDecorator & MethodDecorator;
 }
 
-/** The route's group (handler over controller), or none for the default budget. */
+/** Each route's group by handler, then controller: metadata never changes once the app is built. */
+const groupsByRoute = new WeakMap<object, Map<object, RateLimitGroup | undefined>>();
+
+/**
+ * The route's group (handler over controller), or none for the default budget. The limiter asks
+ * twice per request (limit and key), so the answer is looked up once per route.
+ */
 export function rateLimitGroupOf(
   reflector: Reflector,
   context: ExecutionContext,
 ): RateLimitGroup | undefined {
-  return reflector.getAllAndOverride<RateLimitGroup | undefined>(RATE_LIMIT_GROUP, [
-    context.getHandler(),
-    context.getClass(),
-  ]);
+  const handler = context.getHandler();
+  const controller = context.getClass();
+  let byController = groupsByRoute.get(handler);
+  if (!byController) groupsByRoute.set(handler, byController = new Map());
+  if (!byController.has(controller)) {
+    byController.set(
+      controller,
+      reflector.getAllAndOverride<RateLimitGroup | undefined>(RATE_LIMIT_GROUP, [
+        handler,
+        controller,
+      ]),
+    );
+  }
+  return byController.get(controller);
 }
 
 /** Requests per minute for a route: its group's budget, else the default. At least 1. */

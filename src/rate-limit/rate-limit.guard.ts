@@ -34,7 +34,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     @Inject(getStorageToken()) storage: ThrottlerStorage,
     @Inject(Reflector) reflector: Reflector,
   ) {
-    super(options, storage, reflector);
+    super(options, storage, new RouteMetadataCache(reflector));
   }
 
   override canActivate(context: ExecutionContext): Promise<boolean> {
@@ -79,6 +79,35 @@ export class RateLimitGuard extends ThrottlerGuard {
         },
       },
     );
+  }
+}
+
+/**
+ * The throttler looks six metadata keys up on every request (skip, limit, ttl, block duration,
+ * tracker, key generator, each over handler and controller). Route metadata never changes once
+ * the app is built, so each answer is kept per key and route after the first lookup.
+ */
+class RouteMetadataCache extends Reflector {
+  private readonly answers = new Map<unknown, WeakMap<object, Map<object, unknown>>>();
+
+  constructor(private readonly reflector: Reflector) {
+    super();
+  }
+
+  override getAllAndOverride<TResult = any, TKey = any>(
+    metadataKey: TKey,
+    targets: Parameters<Reflector["getAllAndOverride"]>[1],
+  ): TResult {
+    if (targets.length !== 2) return this.reflector.getAllAndOverride(metadataKey, targets);
+    const [handler, controller] = targets;
+    let byHandler = this.answers.get(metadataKey);
+    if (!byHandler) this.answers.set(metadataKey, byHandler = new WeakMap());
+    let byController = byHandler.get(handler);
+    if (!byController) byHandler.set(handler, byController = new Map());
+    if (!byController.has(controller)) {
+      byController.set(controller, this.reflector.getAllAndOverride(metadataKey, targets));
+    }
+    return byController.get(controller) as TResult;
   }
 }
 

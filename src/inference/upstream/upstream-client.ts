@@ -1,10 +1,11 @@
+import type { IncomingMessage } from "node:http";
 import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../../common/api-error.ts";
 import { BodyLimitExceeded, BoundedBody } from "../../common/bounded-body.ts";
 import { sleep } from "../../common/sleep.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import type { Route } from "../model-router.ts";
-import { ForbiddenUpstreamAddress, guardedFetch } from "./guarded-transport.ts";
+import { ForbiddenUpstreamAddress, upstreamRequest } from "./guarded-transport.ts";
 import {
   upstreamErrorToApiError,
   upstreamInvalidResponse,
@@ -18,7 +19,6 @@ export class ClientAborted extends Error {
 }
 
 export interface OpenedUpstream {
-  response: Response;
   /** Aborts the upstream request (client disconnect, gateway shutdown). */
   abort(): void;
   /** Milliseconds from the first attempt to the response headers. */
@@ -125,7 +125,7 @@ export class UpstreamClient {
         timedOut = "first byte";
         controller.abort();
       }, this.firstByteTimeoutMs);
-      let response: Response;
+      let response: IncomingMessage;
       try {
         response = route.guarded
           ? await this.guarded(
@@ -136,12 +136,11 @@ export class UpstreamClient {
             controller,
             () => (timedOut = "connect"),
           )
-          : await fetch(url, {
+          : await upstreamRequest(url, {
             method,
             headers,
             body: payload,
             signal: controller.signal,
-            redirect: "manual",
           });
       } catch (error) {
         clearTimeout(timer);
@@ -175,14 +174,14 @@ export class UpstreamClient {
       }
       // From here the first-byte timer no longer applies; the caller owns the body.
       clearTimeout(timer);
-      const body = BoundedBody.of(response, {
+      const status = response.statusCode ?? 502;
+      const body = BoundedBody.ofIncoming(response, {
         maxBytes: this.maxResponseBytes,
         idleTimeoutMs: this.idleTimeoutMs,
         deadline: started + this.totalTimeoutMs,
         totalTimeoutMs: this.totalTimeoutMs,
       }, () => controller.abort());
       const opened: OpenedUpstream = {
-        response,
         abort: () => {
           body.cancel();
           controller.abort();
@@ -190,7 +189,7 @@ export class UpstreamClient {
         headersMs: performance.now() - started,
         body,
       };
-      if (response.status >= 300 && response.status < 400) {
+      if (status >= 300 && status < 400) {
         opened.abort();
         throw new ApiError(
           502,
@@ -201,10 +200,11 @@ export class UpstreamClient {
           },
         );
       }
-      if (!response.ok) {
+      if (status < 200 || status >= 300) {
         const text = await readLimited(opened.body, MAX_ERROR_BODY).catch(() => "");
         opened.abort();
-        throw upstreamErrorToApiError(response.status, text, response.headers.get("retry-after"));
+        const retryAfter = response.headers["retry-after"];
+        throw upstreamErrorToApiError(status, text, retryAfter ?? null);
       }
       return opened;
     }
@@ -217,18 +217,18 @@ export class UpstreamClient {
     payload: string | undefined,
     controller: AbortController,
     markConnectTimeout: () => void,
-  ): Promise<Response> {
+  ): Promise<IncomingMessage> {
     const connectTimer = setTimeout(() => {
       markConnectTimeout();
       controller.abort();
     }, this.connectTimeoutMs);
-    return guardedFetch(url, {
+    return upstreamRequest(url, {
       method,
       headers,
       body: payload,
       signal: controller.signal,
       onConnect: () => clearTimeout(connectTimer),
-    }).finally(() => clearTimeout(connectTimer));
+    }, {}).finally(() => clearTimeout(connectTimer));
   }
 }
 

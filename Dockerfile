@@ -29,4 +29,4 @@ USER deno
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
   CMD ["deno", "eval", "--unsafely-ignore-certificate-errors=127.0.0.1", "const r = await fetch(`${Deno.env.get('TLS_CERT_FILE') ? 'https' : 'http'}://127.0.0.1:3000/health`); Deno.exit(r.ok ? 0 : 1)"]
-CMD ["deno", "run", "--allow-net", "--allow-env", "--allow-sys", "--allow-read=/app,/data,/run/secrets", "--allow-write=/data", "src/main.ts"]
+CMD ["deno", "run", "--allow-net", "--allow-env", "--allow-sys", "--allow-read=/app,/data,/run/secrets", "--allow-write=/data", "--allow-run=deno", "src/main.ts"]

@@ -1,7 +1,7 @@
 import process from "node:process";
-import { createApp } from "./app.ts";
-import { ConfigError, loadConfig } from "./config/config.ts";
+import { type AppConfig, ConfigError, loadConfig } from "./config/config.ts";
 import { logger } from "./common/json-logger.ts";
+import { reportReadyToSupervisor } from "./cluster/worker-ready.ts";
 
 /** A bad setting stops the process with one clear line naming the variable, never a stack. */
 function exitOnConfigError(error: unknown): never {
@@ -12,32 +12,58 @@ function exitOnConfigError(error: unknown): never {
   throw error;
 }
 
-let config;
+let config: AppConfig;
 try {
   config = loadConfig(process.env);
 } catch (error) {
   exitOnConfigError(error);
 }
 
-// Some settings (MODELS_FILE) are read while the modules are built.
-const app = await createApp(config).catch(exitOnConfigError);
-// Explicit signals: Nest's default list includes ones Deno refuses to bind (SIGILL, …).
-app.enableShutdownHooks(["SIGTERM", "SIGINT"]);
-await app.listen({ port: config.port, host: config.host });
-const address = app.getHttpServer().address();
-logger.write("info", "listening", {
-  address: typeof address === "object" && address ? `${address.address}:${address.port}` : address,
-  dataDir: config.dataDir,
-  eventStore: config.eventStoreConnectionString ? "eventstoredb" : "embedded-sqlite",
-});
-
-// Graceful shutdown is Nest's: stop accepting, drain in-flight requests, stop projections,
-// flush and close the event store. A hung drain must not hold the process forever.
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.once(signal, () => {
-    setTimeout(() => {
-      logger.write("warn", "shutdown grace period exceeded; exiting", { signal });
-      process.exit(1);
-    }, config.shutdownGraceMs).unref();
+if (config.workers > 1 && config.workerIndex === undefined) {
+  // The supervisor only starts and watches workers: it never loads the application.
+  logger.setLevel(config.logLevel);
+  const { runSupervisor } = await import("./cluster/supervisor.ts");
+  await runSupervisor(config, new URL(import.meta.url).pathname).catch((error) => {
+    console.error(`Cannot start the workers: ${(error as Error).message}`);
+    process.exit(1);
   });
+} else {
+  await serve(config);
+}
+
+async function serve(config: AppConfig): Promise<void> {
+  const { createApp } = await import("./app.ts");
+  // Some settings (MODELS_FILE) are read while the modules are built.
+  const app = await createApp(config).catch(exitOnConfigError);
+  // Explicit signals: Nest's default list includes ones Deno refuses to bind (SIGILL, …).
+  app.enableShutdownHooks(["SIGTERM", "SIGINT"]);
+  // Workers of one cluster share the port (SO_REUSEPORT); the kernel spreads connections over
+  // them. Fastify hands the options to node's server.listen, though its types omit this one.
+  const listenOptions = {
+    port: config.port,
+    host: config.host,
+    reusePort: config.workerIndex !== undefined,
+  };
+  await app.listen(listenOptions);
+  const address = app.getHttpServer().address();
+  logger.write("info", "listening", {
+    address: typeof address === "object" && address
+      ? `${address.address}:${address.port}`
+      : address,
+    dataDir: config.dataDir,
+    eventStore: config.eventStoreConnectionString ? "eventstoredb" : "embedded-sqlite",
+    ...(config.workerIndex === undefined ? {} : { worker: config.workerIndex }),
+  });
+  if (config.workerIndex !== undefined) reportReadyToSupervisor();
+
+  // Graceful shutdown is Nest's: stop accepting, drain in-flight requests, stop projections,
+  // flush and close the event store. A hung drain must not hold the process forever.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      setTimeout(() => {
+        logger.write("warn", "shutdown grace period exceeded; exiting", { signal });
+        process.exit(1);
+      }, config.shutdownGraceMs).unref();
+    });
+  }
 }

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import type { LogLevel } from "../common/json-logger.ts";
 
 /**
@@ -12,6 +13,13 @@ import type { LogLevel } from "../common/json-logger.ts";
 export type { LogLevel };
 
 export interface AppConfig {
+  /**
+   * Gateway processes `npm start` runs on one port (WORKERS, `auto` = one per core). 1 serves
+   * in this process; more start a supervisor (cluster/supervisor.ts) and that many workers.
+   */
+  workers: number;
+  /** Set in a worker by its supervisor (WORKER_INDEX, 1..workers); undefined when standalone. */
+  workerIndex?: number;
   port: number;
   host: string;
   dataDir: string;
@@ -149,6 +157,9 @@ export const DEFAULT_ALLOWED_GPUS = [
   "NVIDIA H100 80GB HBM3",
 ] as const;
 
+/** More processes than this only contend for the same cores and the same store file. */
+const MAX_WORKERS = 64;
+
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
@@ -157,16 +168,23 @@ type Env = Record<string, string | undefined>;
 
 export function loadConfig(env: Env): AppConfig {
   const read = new EnvReader(env);
-  return {
+  const workers = read.workers("WORKERS");
+  const workerIndex = read.optionalInteger("WORKER_INDEX", 1, workers);
+  const baseInstanceId = read.pattern(
+    "INSTANCE_ID",
+    "main",
+    /^[A-Za-z0-9_.-]{1,64}$/,
+    "letters, digits, _ . - (1-64)",
+  );
+  const config: AppConfig = {
+    workers,
+    workerIndex,
     port: read.integer("PORT", 3000, 0, 65535),
     host: read.string("HOST", "0.0.0.0"),
     dataDir: read.string("DATA_DIR", "./data"),
-    instanceId: read.pattern(
-      "INSTANCE_ID",
-      "main",
-      /^[A-Za-z0-9_.-]{1,64}$/,
-      "letters, digits, _ . - (1-64)",
-    ),
+    // Each worker keeps its own read models, key-usage stream and realtime sessions, and a
+    // restarted worker takes its predecessor's back.
+    instanceId: workerIndex === undefined ? baseInstanceId : `${baseInstanceId}-${workerIndex}`,
     eventStoreConnectionString: read.optionalPattern(
       "EVENTSTORE_CONNECTION_STRING",
       /^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kurrent|kurrent\+discover):\/\/.+/,
@@ -321,6 +339,33 @@ export function loadConfig(env: Env): AppConfig {
     oidcClientSecret: read.together("OIDC_CLIENT_SECRET", ["OIDC_ISSUER", "OIDC_CLIENT_ID"]),
     oidcName: read.pattern("OIDC_NAME", "Single sign-on", /^[^<>]{1,40}$/, "1-40 characters"),
   };
+  return workerIndex === undefined ? config : withWorkerShareOfLimits(config);
+}
+
+/**
+ * A cluster worker enforces its share of every budget kept in process memory, so the workers
+ * together never allow more than one process would: the per-minute and login budgets unless
+ * REDIS_URL shares them exactly, and always the per-account concurrency, which is only ever
+ * counted in process. Clients spread over connections, and the kernel spreads connections
+ * over workers; a client on one connection meets its budget on one worker's share.
+ */
+function withWorkerShareOfLimits(config: AppConfig): AppConfig {
+  const share = (limit: number) => Math.max(1, Math.floor(limit / config.workers));
+  const inMemory = config.redisUrl === undefined;
+  return {
+    ...config,
+    rateLimitPerMinute: inMemory ? share(config.rateLimitPerMinute) : config.rateLimitPerMinute,
+    rateLimitPerKeyPerMinute: inMemory
+      ? share(config.rateLimitPerKeyPerMinute)
+      : config.rateLimitPerKeyPerMinute,
+    rateLimitPerAccountPerMinute: inMemory
+      ? share(config.rateLimitPerAccountPerMinute)
+      : config.rateLimitPerAccountPerMinute,
+    loginFailuresBeforeDelay: inMemory
+      ? share(config.loginFailuresBeforeDelay)
+      : config.loginFailuresBeforeDelay,
+    maxConcurrentRequestsPerAccount: share(config.maxConcurrentRequestsPerAccount),
+  };
 }
 
 class EnvReader {
@@ -422,6 +467,22 @@ class EnvReader {
       );
     }
     return value;
+  }
+
+  optionalInteger(name: string, min: number, max: number): number | undefined {
+    return this.raw(name) === undefined ? undefined : this.integer(name, min, min, max);
+  }
+
+  /** WORKERS: `auto` (one per core the process may use) or a count. */
+  workers(name: string): number {
+    const value = this.raw(name);
+    if (value === undefined || value.toLowerCase() === "auto") return availableParallelism();
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_WORKERS) {
+      throw new ConfigError(
+        `${name} must be auto (one per core) or an integer from 1 to ${MAX_WORKERS} (got "${value}")`,
+      );
+    }
+    return Number(value);
   }
 
   integer(name: string, fallback: number, min: number, max: number): number {

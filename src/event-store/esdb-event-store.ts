@@ -1,20 +1,11 @@
-import {
-  ANY,
-  type AppendExpectedRevision,
-  BACKWARDS,
-  END,
+import type {
+  AppendExpectedRevision,
   EventStoreDBClient,
-  FORWARDS,
-  jsonEvent,
-  type JSONType,
-  NO_STREAM,
-  type Position,
-  type ReadPosition,
-  START,
-  STREAM_EXISTS,
-  StreamNotFoundError,
-  WrongExpectedVersionError,
+  JSONType,
+  Position,
+  ReadPosition,
 } from "@eventstore/db-client";
+import { esdbClientLibrary } from "./esdb-client.ts";
 import {
   type AppendResult,
   type EventStore,
@@ -75,7 +66,7 @@ export class EsdbEventStore implements EventStore {
   private closed = false;
 
   constructor(private readonly options: EsdbEventStoreOptions) {
-    this.client = EventStoreDBClient.connectionString(
+    this.client = esdbClientLibrary().EventStoreDBClient.connectionString(
       withDefaultKeepAlive(options.connectionString),
     );
     this.readPageSize = options.readPageSize ?? 1000;
@@ -94,7 +85,7 @@ export class EsdbEventStore implements EventStore {
       const result = await this.client.appendToStream(
         stream,
         events.map((event) =>
-          jsonEvent({
+          esdbClientLibrary().jsonEvent({
             id: event.id,
             type: event.type,
             data: (event.data ?? null) as JSONType,
@@ -106,8 +97,10 @@ export class EsdbEventStore implements EventStore {
       nextExpectedRevision = result.nextExpectedRevision;
       reportedPosition = result.position;
     } catch (error) {
-      if (error instanceof WrongExpectedVersionError) {
-        const actual = error.actualVersion === NO_STREAM ? -1n : BigInt(error.actualVersion);
+      if (error instanceof esdbClientLibrary().WrongExpectedVersionError) {
+        const actual = error.actualVersion === esdbClientLibrary().NO_STREAM
+          ? -1n
+          : BigInt(error.actualVersion);
         throw new WrongExpectedVersion(stream, expected, actual);
       }
       throw mapUnavailable(error);
@@ -125,8 +118,9 @@ export class EsdbEventStore implements EventStore {
     const events: RecordedEvent[] = [];
     try {
       const read = this.client.readStream(stream, {
-        direction: backwards ? BACKWARDS : FORWARDS,
-        fromRevision: options.from ?? (backwards ? END : START),
+        direction: backwards ? esdbClientLibrary().BACKWARDS : esdbClientLibrary().FORWARDS,
+        fromRevision: options.from ??
+          (backwards ? esdbClientLibrary().END : esdbClientLibrary().START),
         maxCount: options.maxCount ?? Number.MAX_SAFE_INTEGER,
       });
       for await (const resolved of read) {
@@ -134,7 +128,7 @@ export class EsdbEventStore implements EventStore {
         if (recorded) events.push(recorded);
       }
     } catch (error) {
-      if (error instanceof StreamNotFoundError) return [];
+      if (error instanceof esdbClientLibrary().StreamNotFoundError) return [];
       throw mapUnavailable(error);
     }
     return events;
@@ -146,13 +140,15 @@ export class EsdbEventStore implements EventStore {
     const maxCount = options.maxCount ?? Number.POSITIVE_INFINITY;
     const events: RecordedEvent[] = [];
     // readAll's fromPosition is inclusive; skip the event at the checkpoint itself.
-    let cursor: ReadPosition = from > 0n ? { commit: from, prepare: from } : START;
+    let cursor: ReadPosition = from > 0n
+      ? { commit: from, prepare: from }
+      : esdbClientLibrary().START;
     let lastSeen: Position | undefined;
     try {
       while (events.length < maxCount) {
         let pageLength = 0;
         const read = this.client.readAll({
-          direction: FORWARDS,
+          direction: esdbClientLibrary().FORWARDS,
           fromPosition: cursor,
           maxCount: this.readPageSize,
         });
@@ -197,8 +193,8 @@ export class EsdbEventStore implements EventStore {
     this.assertOpen();
     try {
       const read = this.client.readAll({
-        direction: BACKWARDS,
-        fromPosition: END,
+        direction: esdbClientLibrary().BACKWARDS,
+        fromPosition: esdbClientLibrary().END,
         maxCount: this.readPageSize,
       });
       for await (const resolved of read) {
@@ -218,8 +214,8 @@ export class EsdbEventStore implements EventStore {
     this.assertOpen();
     try {
       const read = this.client.readAll({
-        direction: BACKWARDS,
-        fromPosition: END,
+        direction: esdbClientLibrary().BACKWARDS,
+        fromPosition: esdbClientLibrary().END,
         maxCount: 1,
         deadline: 2000,
       });
@@ -238,7 +234,11 @@ export class EsdbEventStore implements EventStore {
 
   /** Commit position of the very last record in $all, system events included. */
   private async rawHeadPosition(): Promise<bigint> {
-    const read = this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 });
+    const read = this.client.readAll({
+      direction: esdbClientLibrary().BACKWARDS,
+      fromPosition: esdbClientLibrary().END,
+      maxCount: 1,
+    });
     for await (const resolved of read) return resolved.event?.position.commit ?? 0n;
     return 0n;
   }
@@ -246,7 +246,7 @@ export class EsdbEventStore implements EventStore {
   private async positionOfRevision(stream: string, revision: bigint): Promise<bigint | undefined> {
     if (revision < 0n) return undefined;
     const read = this.client.readStream(stream, {
-      direction: FORWARDS,
+      direction: esdbClientLibrary().FORWARDS,
       fromRevision: revision,
       maxCount: 1,
     });
@@ -262,11 +262,11 @@ export class EsdbEventStore implements EventStore {
 function toEsdbExpectedRevision(expected: ExpectedRevision): AppendExpectedRevision {
   switch (expected) {
     case "any":
-      return ANY;
+      return esdbClientLibrary().ANY;
     case "no_stream":
-      return NO_STREAM;
+      return esdbClientLibrary().NO_STREAM;
     case "stream_exists":
-      return STREAM_EXISTS;
+      return esdbClientLibrary().STREAM_EXISTS;
     default:
       return expected;
   }

@@ -1,12 +1,5 @@
-import {
-  type EventStoreDBClient,
-  eventTypeFilter,
-  excludeSystemEvents,
-  type Filter,
-  type Position,
-  START,
-  streamNameFilter,
-} from "@eventstore/db-client";
+import type { EventStoreDBClient, Filter, Position } from "@eventstore/db-client";
+import { esdbClientLibrary } from "./esdb-client.ts";
 import type {
   EventFilter,
   RecordedEvent,
@@ -75,7 +68,7 @@ export class EsdbSubscription implements Subscription {
     try {
       while (!this.closed) {
         const subscription = this.client.subscribeToAll({
-          fromPosition: lastDelivered ?? START,
+          fromPosition: lastDelivered ?? esdbClientLibrary().START,
           filter: this.serverFilter(),
         });
         this.current = subscription;
@@ -116,13 +109,16 @@ export class EsdbSubscription implements Subscription {
     const filter: EventFilter | undefined = this.options.filter;
     const checkpointReached = (_: unknown, position: Position) => this.markProgress(position);
     if (filter?.streamPrefixes && filter.streamPrefixes.length > 0) {
-      return streamNameFilter({ prefixes: filter.streamPrefixes, checkpointReached });
+      return esdbClientLibrary().streamNameFilter({
+        prefixes: filter.streamPrefixes,
+        checkpointReached,
+      });
     }
     if (filter?.eventTypes && filter.eventTypes.length > 0) {
       const exact = filter.eventTypes.map(escapeRegex).join("|");
-      return eventTypeFilter({ regex: `^(?:${exact})$`, checkpointReached });
+      return esdbClientLibrary().eventTypeFilter({ regex: `^(?:${exact})$`, checkpointReached });
     }
-    return excludeSystemEvents({ checkpointReached });
+    return esdbClientLibrary().excludeSystemEvents({ checkpointReached });
   }
 
   private markProgress(position: Position): void {

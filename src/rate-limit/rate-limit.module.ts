@@ -6,7 +6,6 @@ import { rateLimitFor, rateLimitGroupOf } from "./rate-limit.decorators.ts";
 import { FallbackRateLimitStorage } from "./fallback.storage.ts";
 import { MemoryThrottlerStorage } from "./memory-throttler.storage.ts";
 import { RateLimitGuard } from "./rate-limit.guard.ts";
-import { RedisThrottlerStorage } from "./redis-throttler.storage.ts";
 
 const WINDOW_MS = 60_000;
 
@@ -21,7 +20,10 @@ const WINDOW_MS = 60_000;
   imports: [
     ThrottlerModule.forRootAsync({
       inject: [APP_CONFIG, Reflector],
-      useFactory: (config: AppConfig, reflector: Reflector): ThrottlerModuleOptions => ({
+      useFactory: async (
+        config: AppConfig,
+        reflector: Reflector,
+      ): Promise<ThrottlerModuleOptions> => ({
         throttlers: [{
           name: "default",
           ttl: WINDOW_MS,
@@ -31,8 +33,13 @@ const WINDOW_MS = 60_000;
           generateKey: (context, tracker, name) =>
             `${rateLimitGroupOf(reflector, context)?.group ?? name}:${tracker}`,
         }],
+        // The Redis client (ioredis, ~12 MB) loads only when REDIS_URL asks for it.
         storage: config.redisUrl
-          ? new FallbackRateLimitStorage(new RedisThrottlerStorage(config.redisUrl))
+          ? new FallbackRateLimitStorage(
+            new (await import("./redis-throttler.storage.ts")).RedisThrottlerStorage(
+              config.redisUrl,
+            ),
+          )
           : new MemoryThrottlerStorage(),
       }),
     }),

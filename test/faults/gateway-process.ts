@@ -36,7 +36,8 @@ export class GatewayProcess {
       ["run", "-A", "--preload", PRELOAD, "src/main.ts"],
       {
         cwd: ROOT,
-        env: { ...process.env, ...this.env, PORT: String(port), HOST: "127.0.0.1" },
+        // One process (no supervisor): its faults and kills hit the gateway itself.
+        env: { ...process.env, WORKERS: "1", ...this.env, PORT: String(port), HOST: "127.0.0.1" },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );

@@ -146,7 +146,11 @@ function runMain(env: Record<string, string>) {
     "--allow-read",
     `--allow-write=${env.DATA_DIR}`,
     "src/main.ts",
-  ], { env: { ...process.env, LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  ], {
+    // One process (no supervisor): these specs signal and time that process itself.
+    env: { ...process.env, LOG_LEVEL: "warn", WORKERS: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 describe("the service process", () => {

@@ -319,6 +319,7 @@ describeTls("TLS settings at start", () => {
       ], {
         env: {
           ...process.env,
+          WORKERS: "1",
           DATA_DIR: dataDir,
           PORT: "0",
           HOST: "127.0.0.1",

@@ -17,6 +17,11 @@ describe("RunpodHttp retries, timeouts and errors", () => {
 
   beforeAll(async () => {
     sim = await startRunpodSimulator({ apiKey: KEY });
+    // One untimed request first: the specs below allow 300 ms per attempt, and a cold process
+    // on a loaded machine can spend that compiling its first request (seen once in CI as a
+    // "timeout" retry before the expected 429 and 500).
+    await new RunpodHttp({ baseUrl: sim.restUrl, apiKey: KEY, timeoutMs: 30_000, maxRetries: 0 })
+      .request({ method: "GET", path: "/pods" });
   });
   afterAll(() => sim.close());
   beforeEach(() => {

@@ -224,6 +224,9 @@ describe("while closing", () => {
   it("answers a request on a busy keep-alive connection with a 503 envelope and closes it", async () => {
     const app = await startTestApp();
     const port = Number(new URL(app.url).port);
+    // Close only once the server has parsed the request's head: before that the connection is
+    // idle and is rightly closed with no answer (a fixed wait raced with a loaded CI machine).
+    const requestSeen = new Promise((resolve) => app.app.getHttpServer().once("request", resolve));
     const socket = connect(port, "127.0.0.1");
     let received = "";
     socket.on("data", (data) => received += data.toString());
@@ -234,7 +237,7 @@ describe("while closing", () => {
       "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
         'Content-Length: 11\r\n\r\n{"em',
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await requestSeen;
     const fastify = app.app.getHttpAdapter().getInstance();
     const closing = fastify.close();
     socket.write('ail":1}GET /health HTTP/1.1\r\nHost: x\r\n\r\n');

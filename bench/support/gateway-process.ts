@@ -5,6 +5,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { npmStartPermissions } from "../../test/support/npm-start-permissions.ts";
 
 /** A free loopback port (the benches start every process on one). */
 export function freePort(): Promise<number> {
@@ -104,13 +105,8 @@ export async function startGatewayProcess(options: {
   const dataDir = mkdtempSync(join(tmpdir(), options.dataDirPrefix ?? "modelpilot-bench-"));
   const child = spawn(process.execPath, [
     "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-sys",
-    `--allow-read=.,${dataDir}`,
-    `--allow-write=${dataDir}`,
     // The supervisor starts its workers with this same executable.
-    ...(workers > 1 ? [`--allow-run=${process.execPath}`] : []),
+    ...npmStartPermissions(dataDir, workers > 1 ? process.execPath : undefined),
     ...(options.denoFlags ?? []),
     options.entry ?? "src/main.ts",
   ], {

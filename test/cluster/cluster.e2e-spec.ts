@@ -7,18 +7,14 @@ import { join } from "node:path";
 import process from "node:process";
 import { loadConfig } from "../../src/config/config.ts";
 import { freePort } from "../support/free-port.ts";
+import { npmStartPermissions } from "../support/npm-start-permissions.ts";
 import { describeWithRedis, type RedisServer, startRedisServer } from "../support/redis-server.ts";
 
 /** `npm start`'s command with WORKERS workers, on a fresh DATA_DIR and port. */
 function startCluster(env: Record<string, string>, dataDir: string) {
   const child = spawn(process.execPath, [
     "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-sys",
-    `--allow-read=.,${dataDir}`,
-    `--allow-write=${dataDir}`,
-    "--allow-run=deno",
+    ...npmStartPermissions(dataDir, "deno"),
     "src/main.ts",
   ], {
     env: { ...process.env, LOG_LEVEL: "info", HOST: "127.0.0.1", DATA_DIR: dataDir, ...env },

@@ -129,7 +129,11 @@ export async function runSupervisor(config: AppConfig, entry: string): Promise<n
   }
 
   try {
-    await Promise.all(slots.map(start));
+    // The first worker starts alone: on a fresh DATA_DIR it creates the secrets key, the event
+    // store's schema and WAL, which the others then find made instead of racing to make them.
+    // It answers as soon as it listens, so the first healthy answer comes no later.
+    await start(slots[0]);
+    await Promise.all(slots.slice(1).map(start));
     listening = true;
     logger.write("info", "cluster listening", {
       workers: config.workers,

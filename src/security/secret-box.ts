@@ -1,6 +1,7 @@
 import { Buffer } from "node:buffer";
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import { join } from "node:path";
 import { logger } from "../common/json-logger.ts";
 import { preparePrivateDirectory, restrictToOwner } from "../common/private-files.ts";
@@ -42,11 +43,17 @@ export class SecretBox {
     const path = join(dataDir, "secrets.key");
     if (!existsSync(path)) {
       preparePrivateDirectory(dataDir);
+      // Written whole under a private name, then linked into place: link fails if the key exists,
+      // and another instance starting at the same moment never reads a half-written key.
+      const draft = `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
+      writeFileSync(draft, randomBytes(32).toString("base64"), { mode: 0o600, flag: "wx" });
       try {
-        writeFileSync(path, randomBytes(32).toString("base64"), { mode: 0o600, flag: "wx" });
+        linkSync(draft, path);
       } catch (error) {
         // Another instance created it first: use theirs.
         if ((error as { code?: string }).code !== "EEXIST") throw error;
+      } finally {
+        unlinkSync(draft);
       }
     }
     restrictToOwner(path);

@@ -26,7 +26,11 @@ function startCluster(env: Record<string, string>, dataDir: string) {
   }
   /** Resolves once every worker listens (the supervisor says so). */
   const listening = () =>
-    waitFor(() => output.text.includes('"msg":"cluster listening"') ? true : undefined);
+    waitFor(() => output.text.includes('"msg":"cluster listening"') ? true : undefined)
+      .catch((error) => {
+        // What the supervisor and its workers said is the only clue to why they never listened.
+        throw new Error(`${(error as Error).message}; the cluster said:\n${output.text}`);
+      });
   return { child, output, listening };
 }
 

@@ -1,5 +1,3 @@
-import type { IncomingMessage } from "node:http";
-
 /**
  * Reads an HTTP response body from a server the gateway does not control through a byte limit,
  * an idle timeout (the longest wait for the next chunk while the reader is waiting) and a total
@@ -38,87 +36,12 @@ export interface BodyLimits {
  */
 const ONE_CALL_READ_MAX_BYTES = 1024 * 1024;
 
-/**
- * Where a BoundedBody's bytes come from: a web ReadableStream (fetch) or node:http's
- * IncomingMessage (the gateway's upstream transport), behind one shape.
- */
-interface ChunkSource {
-  /** The next chunk, or undefined at the end. */
-  next(): Promise<Uint8Array | undefined>;
-  /** The whole body in one call, when its declared length allows (see ONE_CALL_READ_MAX_BYTES). */
-  whole?(): Promise<Uint8Array>;
-  cancel(): void;
-}
-
-function webSource(body: ReadableStream<Uint8Array>): ChunkSource {
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  return {
-    async next() {
-      reader ??= body.getReader();
-      const result = await reader.read();
-      return result.done ? undefined : result.value;
-    },
-    cancel() {
-      (reader ?? body).cancel().catch(() => undefined);
-    },
-  };
-}
-
-/** A Response's body; `whole` stays in the runtime's native code instead of a round trip per chunk. */
-function responseSource(response: Response): ChunkSource {
-  const source = webSource(response.body!);
-  source.whole = async () => new Uint8Array(await response.arrayBuffer());
-  return source;
-}
-
-/**
- * node:http's response as it arrives, with no web stream built over it. A connection that
- * closes before the body is complete fails the read, as a broken fetch body does.
- */
-function incomingSource(message: IncomingMessage): ChunkSource {
-  let chunks: AsyncIterator<Uint8Array> | undefined;
-  return {
-    async next() {
-      chunks ??= message[Symbol.asyncIterator]();
-      const result = await chunks.next();
-      return result.done ? undefined : result.value;
-    },
-    whole: () =>
-      new Promise<Uint8Array>((resolve, reject) => {
-        const parts: Uint8Array[] = [];
-        message.on("data", (chunk: Uint8Array) => parts.push(chunk));
-        message.once("end", () => resolve(joined(parts)));
-        message.once("error", reject);
-        message.once("close", () => {
-          if (!message.complete) reject(new Error("the connection closed mid-body"));
-        });
-      }),
-    cancel() {
-      message.destroy();
-    },
-  };
-}
-
-function joined(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  let length = 0;
-  for (const chunk of chunks) length += chunk.byteLength;
-  const data = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return data;
-}
-
 export class BoundedBody {
   /** Bytes read so far. */
   bytesRead = 0;
-  private readonly source?: ChunkSource;
-  private started = false;
-  /** Set when the body declares a length small enough for the one-call read in `bytes()`. */
-  private declaredSmall = false;
+  private reader?: ReadableStreamDefaultReader<Uint8Array>;
+  /** Set by `of` when the response declares its length, for the one-call read in `bytes()`. */
+  private declaredResponse?: Response;
   private failure?: BodyLimitExceeded;
   /** `performance.now()` when the pending read began; -1 while no read is pending. */
   private waitingSince = -1;
@@ -126,50 +49,35 @@ export class BoundedBody {
   private finished = false;
 
   constructor(
-    body: ReadableStream<Uint8Array> | ChunkSource | null,
+    private readonly body: ReadableStream<Uint8Array> | null,
     private readonly limits: BodyLimits,
     private readonly onBreach: () => void = () => undefined,
   ) {
-    this.source = body instanceof ReadableStream ? webSource(body) : body ?? undefined;
-    if (!this.source) this.finished = true;
+    if (!body) this.finished = true;
     else this.arm(performance.now());
   }
 
   /** A response's body; a declared Content-Length over the limit fails the first read. */
   static of(response: Response, limits: BodyLimits, onBreach?: () => void): BoundedBody {
-    const source = response.body ? responseSource(response) : null;
-    const bounded = new BoundedBody(source, limits, onBreach);
-    bounded.declare(response.headers.get("content-length"));
+    const bounded = new BoundedBody(response.body, limits, onBreach);
+    const declared = response.headers.get("content-length");
+    if (declared !== null) {
+      const length = Number(declared);
+      if (length > limits.maxBytes) bounded.breach("size");
+      else if (length <= ONE_CALL_READ_MAX_BYTES) bounded.declaredResponse = response;
+    }
     return bounded;
-  }
-
-  /** node:http's response body, under the same limits as `of`. */
-  static ofIncoming(
-    message: IncomingMessage,
-    limits: BodyLimits,
-    onBreach?: () => void,
-  ): BoundedBody {
-    const bounded = new BoundedBody(incomingSource(message), limits, onBreach);
-    bounded.declare(message.headers["content-length"] ?? null);
-    return bounded;
-  }
-
-  private declare(contentLength: string | null): void {
-    if (contentLength === null) return;
-    const length = Number(contentLength);
-    if (length > this.limits.maxBytes) this.breach("size");
-    else if (length <= ONE_CALL_READ_MAX_BYTES) this.declaredSmall = true;
   }
 
   /** The next chunk, or undefined at the end of the body. */
   async read(): Promise<Uint8Array | undefined> {
     if (this.failure) throw this.failure;
-    if (this.finished || !this.source) return undefined;
-    this.started = true;
+    if (this.finished || !this.body) return undefined;
+    this.reader ??= this.body.getReader();
     this.waitingSince = performance.now();
-    let chunk: Uint8Array | undefined;
+    let result: ReadableStreamReadResult<Uint8Array>;
     try {
-      chunk = await this.source.next();
+      result = await this.reader.read();
     } catch (error) {
       if (this.failure) throw this.failure;
       this.stop();
@@ -178,20 +86,19 @@ export class BoundedBody {
       this.waitingSince = -1;
     }
     if (this.failure) throw this.failure;
-    if (!chunk) {
+    if (result.done) {
       this.stop();
       return undefined;
     }
-    this.bytesRead += chunk.byteLength;
+    this.bytesRead += result.value.byteLength;
     if (this.bytesRead > this.limits.maxBytes) throw this.breach("size");
-    return chunk;
+    return result.value;
   }
 
   /** The whole body, copied once into one array. */
   async bytes(): Promise<Uint8Array> {
-    const whole = this.source?.whole;
-    if (this.declaredSmall && whole && !this.started && !this.failure && !this.finished) {
-      return await this.readDeclared(whole);
+    if (this.declaredResponse && !this.reader && !this.failure && !this.finished) {
+      return await this.readDeclared(this.declaredResponse);
     }
     const chunks: Uint8Array[] = [];
     for (;;) {
@@ -199,7 +106,14 @@ export class BoundedBody {
       if (!chunk) break;
       chunks.push(chunk);
     }
-    return chunks.length === 0 ? new Uint8Array(0) : joined(chunks);
+    if (chunks.length === 1) return chunks[0];
+    const data = new Uint8Array(this.bytesRead);
+    let offset = 0;
+    for (const chunk of chunks) {
+      data.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return data;
   }
 
   /**
@@ -209,12 +123,11 @@ export class BoundedBody {
    * timeout bounds it as a whole, and the deadline as ever; a breach aborts the request, which
    * rejects the read.
    */
-  private async readDeclared(whole: () => Promise<Uint8Array>): Promise<Uint8Array> {
-    this.started = true;
+  private async readDeclared(response: Response): Promise<Uint8Array> {
     this.waitingSince = performance.now();
     let data: Uint8Array;
     try {
-      data = await whole();
+      data = new Uint8Array(await response.arrayBuffer());
     } catch (error) {
       if (this.failure) throw this.failure;
       this.stop();
@@ -237,7 +150,7 @@ export class BoundedBody {
   cancel(): void {
     if (this.finished) return;
     this.stop();
-    this.source?.cancel();
+    (this.reader ?? this.body)?.cancel().catch(() => undefined);
   }
 
   private breach(kind: BodyLimitKind): BodyLimitExceeded {

@@ -1,11 +1,10 @@
-import type { IncomingMessage } from "node:http";
 import { Inject, Injectable } from "@nestjs/common";
 import { ApiError } from "../../common/api-error.ts";
 import { BodyLimitExceeded, BoundedBody } from "../../common/bounded-body.ts";
 import { sleep } from "../../common/sleep.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import type { Route } from "../model-router.ts";
-import { ForbiddenUpstreamAddress, upstreamRequest } from "./guarded-transport.ts";
+import { ForbiddenUpstreamAddress, guardedFetch } from "./guarded-transport.ts";
 import {
   upstreamErrorToApiError,
   upstreamInvalidResponse,
@@ -19,6 +18,7 @@ export class ClientAborted extends Error {
 }
 
 export interface OpenedUpstream {
+  response: Response;
   /** Aborts the upstream request (client disconnect, gateway shutdown). */
   abort(): void;
   /** Milliseconds from the first attempt to the response headers. */
@@ -125,7 +125,7 @@ export class UpstreamClient {
         timedOut = "first byte";
         controller.abort();
       }, this.firstByteTimeoutMs);
-      let response: IncomingMessage;
+      let response: Response;
       try {
         response = route.guarded
           ? await this.guarded(
@@ -136,11 +136,12 @@ export class UpstreamClient {
             controller,
             () => (timedOut = "connect"),
           )
-          : await upstreamRequest(url, {
+          : await fetch(url, {
             method,
             headers,
             body: payload,
             signal: controller.signal,
+            redirect: "manual",
           });
       } catch (error) {
         clearTimeout(timer);
@@ -174,14 +175,14 @@ export class UpstreamClient {
       }
       // From here the first-byte timer no longer applies; the caller owns the body.
       clearTimeout(timer);
-      const status = response.statusCode ?? 502;
-      const body = BoundedBody.ofIncoming(response, {
+      const body = BoundedBody.of(response, {
         maxBytes: this.maxResponseBytes,
         idleTimeoutMs: this.idleTimeoutMs,
         deadline: started + this.totalTimeoutMs,
         totalTimeoutMs: this.totalTimeoutMs,
       }, () => controller.abort());
       const opened: OpenedUpstream = {
+        response,
         abort: () => {
           body.cancel();
           controller.abort();
@@ -189,7 +190,7 @@ export class UpstreamClient {
         headersMs: performance.now() - started,
         body,
       };
-      if (status >= 300 && status < 400) {
+      if (response.status >= 300 && response.status < 400) {
         opened.abort();
         throw new ApiError(
           502,
@@ -200,11 +201,10 @@ export class UpstreamClient {
           },
         );
       }
-      if (status < 200 || status >= 300) {
+      if (!response.ok) {
         const text = await readLimited(opened.body, MAX_ERROR_BODY).catch(() => "");
         opened.abort();
-        const retryAfter = response.headers["retry-after"];
-        throw upstreamErrorToApiError(status, text, retryAfter ?? null);
+        throw upstreamErrorToApiError(response.status, text, response.headers.get("retry-after"));
       }
       return opened;
     }
@@ -217,18 +217,18 @@ export class UpstreamClient {
     payload: string | undefined,
     controller: AbortController,
     markConnectTimeout: () => void,
-  ): Promise<IncomingMessage> {
+  ): Promise<Response> {
     const connectTimer = setTimeout(() => {
       markConnectTimeout();
       controller.abort();
     }, this.connectTimeoutMs);
-    return upstreamRequest(url, {
+    return guardedFetch(url, {
       method,
       headers,
       body: payload,
       signal: controller.signal,
       onConnect: () => clearTimeout(connectTimer),
-    }, {}).finally(() => clearTimeout(connectTimer));
+    }).finally(() => clearTimeout(connectTimer));
   }
 }
 

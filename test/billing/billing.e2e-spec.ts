@@ -5,6 +5,7 @@ import { HoldExpiryProcess } from "../../src/billing/hold-expiry.process.ts";
 import { ManualClock } from "../../src/common/clock.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { createAccountWithKey, fundedAccount, grantUsd } from "../support/accounts.ts";
+import { checkoutSessionCompleted } from "../support/stripe-events.ts";
 import { api, startTestApp, TEST_ADMIN_KEY, type TestApp } from "../support/test-app.ts";
 import { type FakeStripe, startFakeStripe } from "./support/fake-stripe.ts";
 
@@ -49,27 +50,6 @@ describe("billing over HTTP", () => {
       body,
       headers: { "stripe-signature": signature },
     });
-  }
-
-  function checkoutCompleted(eventId: string, sessionId: string, accountId: string, cents: number) {
-    return {
-      id: eventId,
-      object: "event",
-      type: "checkout.session.completed",
-      api_version: "2025-01-27.acacia",
-      created: Math.floor(Date.now() / 1000),
-      data: {
-        object: {
-          id: sessionId,
-          object: "checkout.session",
-          amount_total: cents,
-          currency: "usd",
-          payment_status: "paid",
-          client_reference_id: accountId,
-          metadata: { account_id: accountId },
-        },
-      },
-    };
   }
 
   it("grants credits as admin and shows the live balance on the admin account", async () => {
@@ -251,7 +231,7 @@ describe("billing over HTTP", () => {
 
   it("credits a signed checkout.session.completed once, with the first-purchase bonus", async () => {
     const { accountId, key } = await createAccountWithKey(testApp.url, "webhook@example.test");
-    const event = checkoutCompleted("evt_1", "cs_paid_1", accountId, 1000);
+    const event = checkoutSessionCompleted("evt_1", "cs_paid_1", accountId, 1000);
     const delivered = await signedWebhook(event);
     expect(delivered.status).toBe(200);
     expect(delivered.body).toMatchObject({ received: true, result: "credited" });
@@ -268,7 +248,9 @@ describe("billing over HTTP", () => {
       "CreditsGranted",
     ]);
 
-    const second = await signedWebhook(checkoutCompleted("evt_3", "cs_paid_2", accountId, 500));
+    const second = await signedWebhook(
+      checkoutSessionCompleted("evt_3", "cs_paid_2", accountId, 500),
+    );
     expect(second.body.result).toBe("credited");
     const after = await api(testApp.url, "GET", "/api/billing/transactions", { token: key });
     expect(after.body.data.map((row: any) => [row.type, row.amount_usd])).toEqual([
@@ -282,17 +264,17 @@ describe("billing over HTTP", () => {
     const { accountId } = await createAccountWithKey(testApp.url, "forged@example.test");
     const head = await store.headPosition();
     const forged = await signedWebhook(
-      checkoutCompleted("evt_forged", "cs_forged", accountId, 100_000),
+      checkoutSessionCompleted("evt_forged", "cs_forged", accountId, 100_000),
       "whsec_wrong",
     );
     expect(forged.status).toBe(400);
     expect(forged.body.error.code).toBe("invalid_signature");
     const unsigned = await api(testApp.url, "POST", "/api/billing/stripe/webhook", {
-      body: checkoutCompleted("evt_forged", "cs_forged", accountId, 100_000),
+      body: checkoutSessionCompleted("evt_forged", "cs_forged", accountId, 100_000),
     });
     expect(unsigned.status).toBe(400);
     // The body must be the signed bytes exactly: re-serialising changes them.
-    const body = JSON.stringify(checkoutCompleted("evt_x", "cs_x", accountId, 100_000));
+    const body = JSON.stringify(checkoutSessionCompleted("evt_x", "cs_x", accountId, 100_000));
     const signature = Stripe.webhooks.generateTestHeaderString({
       payload: body,
       secret: WEBHOOK_SECRET,

@@ -5,6 +5,7 @@ import { ManualClock } from "../../src/common/clock.ts";
 import { EVENT_STORE, type EventStore } from "../../src/event-store/event-store.port.ts";
 import { UsageRecorder } from "../../src/inference/usage-recorder.ts";
 import { createAccountWithKey, grantUsd } from "../support/accounts.ts";
+import { checkoutSessionCompleted } from "../support/stripe-events.ts";
 import { api, startTestApp, type TestApp } from "../support/test-app.ts";
 import { type LocalUpstream, startLocalUpstream } from "../support/upstreams/openai-upstream.ts";
 import { type FakeStripe, startFakeStripe } from "./support/fake-stripe.ts";
@@ -229,24 +230,9 @@ describe("billing for the console: CSV, summary, checkout return pages", () => {
     });
 
     // After a first purchase the bonus is spent.
-    const payload = JSON.stringify({
-      id: "evt_summary",
-      object: "event",
-      type: "checkout.session.completed",
-      api_version: "2025-01-27.acacia",
-      created: Math.floor(Date.now() / 1000),
-      data: {
-        object: {
-          id: "cs_summary",
-          object: "checkout.session",
-          amount_total: 500,
-          currency: "usd",
-          payment_status: "paid",
-          client_reference_id: accountId,
-          metadata: { account_id: accountId },
-        },
-      },
-    });
+    const payload = JSON.stringify(
+      checkoutSessionCompleted("evt_summary", "cs_summary", accountId, 500),
+    );
     const delivered = await api(testApp.url, "POST", "/api/billing/stripe/webhook", {
       body: payload,
       headers: {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import process from "node:process";
 import Stripe from "stripe";
 import { startRunpodSimulator } from "../support/runpod-sim/index.ts";
+import { checkoutSessionCompleted } from "../support/stripe-events.ts";
 import { TEST_ADMIN_KEY } from "../support/test-app.ts";
 import { GatewayProcess } from "./gateway-process.ts";
 
@@ -179,7 +180,12 @@ export async function runSeed(
     const deliveries: object[] = [];
     for (let i = between(1, 2); i > 0; i--) {
       const session = `cs_faults_${seed}_${++sessions}`;
-      const event = checkoutCompleted(`evt_${session}`, session, who.id, between(500, 2_000));
+      const event = checkoutSessionCompleted(
+        `evt_${session}`,
+        session,
+        who.id,
+        between(500, 2_000),
+      );
       for (let copies = between(1, 3); copies > 0; copies--) deliveries.push(event);
       if (random() < 0.3) deliveries.push({ ...event, id: `evt_${session}_again` });
     }
@@ -323,27 +329,6 @@ export async function runSeed(
     // A failed seed keeps its DATA_DIR (events, gateway.log) for the post-mortem.
     if (ok && !options.keep) rmSync(dataDir, { recursive: true, force: true });
   }
-}
-
-function checkoutCompleted(eventId: string, sessionId: string, accountId: string, cents: number) {
-  return {
-    id: eventId,
-    object: "event",
-    type: "checkout.session.completed",
-    api_version: "2025-01-27.acacia",
-    created: Math.floor(Date.now() / 1000),
-    data: {
-      object: {
-        id: sessionId,
-        object: "checkout.session",
-        amount_total: cents,
-        currency: "usd",
-        payment_status: "paid",
-        client_reference_id: accountId,
-        metadata: { account_id: accountId },
-      },
-    },
-  };
 }
 
 function shuffle<T>(items: T[], random: () => number): void {

@@ -201,14 +201,10 @@ export class PodLifecycleService {
     }
     let result;
     try {
-      const cost = reportedPodCost(pod) ??
-        reportedPodCost(await this.pods.getPod(pod.id).catch(() => undefined));
+      const cost = await this.podCostPerHour(pod.id, pod);
       if (cost === undefined) {
-        throw new ApiError(
-          502,
-          "RunPod reported no price for the new pod, so it cannot be billed; it was terminated " +
-            "and nothing was charged.",
-          { type: "api_error", code: "runpod_invalid_price" },
+        throw unpricedPod(
+          "the new pod, so it cannot be billed; it was terminated and nothing was charged",
         );
       }
       await this.slots.bind(accountId, claimId, pod.id);
@@ -321,15 +317,10 @@ export class PodLifecycleService {
       });
     }
     // The restarted pod may run on another machine at another price: meter what RunPod says now.
-    const cost = reportedPodCost(startedPod) ??
-      reportedPodCost(await this.pods.getPod(podId).catch(() => undefined));
+    const cost = await this.podCostPerHour(podId, startedPod);
     if (cost === undefined) {
       await this.pods.stopPod(podId).catch(() => undefined);
-      throw new ApiError(
-        502,
-        "RunPod reported no price for the restarted pod, so it cannot be billed; it was stopped.",
-        { type: "api_error", code: "runpod_invalid_price" },
-      );
+      throw unpricedPod("the restarted pod, so it cannot be billed; it was stopped");
     }
     const resumed = await this.handler.handle(id, {
       type: "ResumePod",
@@ -503,18 +494,8 @@ export class PodLifecycleService {
       throw error;
     }
     try {
-      const cost = reportedPodCost(pod) ??
-        reportedPodCost(await this.pods.getPod(pod.id).catch(() => undefined));
-      if (cost === undefined) {
-        throw new ApiError(
-          502,
-          "RunPod reported no price for the replacement pod; it was terminated.",
-          {
-            type: "api_error",
-            code: "runpod_invalid_price",
-          },
-        );
-      }
+      const cost = await this.podCostPerHour(pod.id, pod);
+      if (cost === undefined) throw unpricedPod("the replacement pod; it was terminated");
       const result = await this.handler.handle(id, {
         type: "ReplacePod",
         newPodId: pod.id,
@@ -541,6 +522,12 @@ export class PodLifecycleService {
     logger.write("info", "pod replaced", { deploymentId: id, oldPodId, newPodId: pod.id, reason });
     void this.provisioner.provision(id);
     return this.queries.get(accountId, id)!;
+  }
+
+  /** What RunPod bills per hour for a pod it just created or started, read back once if unsaid. */
+  private async podCostPerHour(podId: string, answer: Pod): Promise<number | undefined> {
+    return reportedPodCost(answer) ??
+      reportedPodCost(await this.pods.getPod(podId).catch(() => undefined));
   }
 
   /** RunPod GPU catalogue price (USD per GPU-hour) when it answers, else the price table. */
@@ -655,4 +642,12 @@ function invalidState(deployment: DeploymentView, action: string): DeploymentRej
     "invalid_deployment_state",
     `Cannot ${action} deployment '${deployment.id}': it is ${deployment.status}.`,
   );
+}
+
+/** A pod RunPod gave no price for cannot be metered, so it is never kept running. */
+function unpricedPod(whatHappened: string): ApiError {
+  return new ApiError(502, `RunPod reported no price for ${whatHappened}.`, {
+    type: "api_error",
+    code: "runpod_invalid_price",
+  });
 }

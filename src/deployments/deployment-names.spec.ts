@@ -10,12 +10,12 @@ const T0 = "2026-01-01T00:00:00.000Z";
 const spec = deciderSpec(deploymentNameDecider);
 const key = (deploymentId: string) => ({ accountId: "acct_1", name: "mistral", deploymentId });
 const claim = (deploymentId: string): DeploymentNameCommand => ({
-  type: "ClaimDeploymentName",
+  type: "ClaimName",
   ...key(deploymentId),
   at: T0,
 });
 const release = (deploymentId: string): DeploymentNameCommand => ({
-  type: "ReleaseDeploymentName",
+  type: "ReleaseName",
   ...key(deploymentId),
   reason: "terminated",
   at: T0,

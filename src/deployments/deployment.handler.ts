@@ -18,14 +18,11 @@ import {
   type DeploymentEvent,
   type DeploymentState,
 } from "./deployment.decider.ts";
+import { NameClaims } from "../event-store/name-claims.ts";
 import {
-  type DeploymentNameCommand,
-  deploymentNameDecider,
-  type DeploymentNameEvent,
   type DeploymentNameKey,
-  type DeploymentNameState,
+  deploymentNameKind,
   deploymentNameStream,
-  deploymentNameTaken,
 } from "./deployment-names.ts";
 import { deploymentStream } from "./deployment.events.ts";
 
@@ -42,15 +39,19 @@ const NAME_CLAIM_ABANDONED_MS = 10 * 60_000;
 @Injectable()
 export class DeploymentCommandHandler {
   private readonly deployments: CommandHandler<DeploymentCommand, DeploymentEvent, DeploymentState>;
-  private readonly names: CommandHandler<
-    DeploymentNameCommand,
-    DeploymentNameEvent,
-    DeploymentNameState
+  private readonly names: NameClaims<
+    "deploymentId",
+    "DeploymentNameClaimed",
+    "DeploymentNameReleased"
   >;
 
   constructor(@Inject(EVENT_STORE) store: EventStore) {
     this.deployments = new CommandHandler(store, deploymentDecider);
-    this.names = new CommandHandler(store, deploymentNameDecider);
+    this.names = new NameClaims(store, {
+      ...deploymentNameKind,
+      stream: deploymentNameStream,
+      isStale: (holder, at) => this.isStale(holder.holderId, holder.claimedAt, at),
+    });
   }
 
   load(deploymentId: string): Promise<StreamState<DeploymentState>> {
@@ -89,52 +90,24 @@ export class DeploymentCommandHandler {
    * holds it. A claim whose deployment ended (its release was lost) or was never requested
    * within NAME_CLAIM_ABANDONED_MS is released and the name claimed in the same append.
    */
-  async claimName(key: DeploymentNameKey, at: string, metadata: EventMetadata = {}): Promise<void> {
-    const stream = deploymentNameStream(key.accountId, key.name);
-    const options = { metadata: { ...metadata, accountId: key.accountId } };
-    const claim: DeploymentNameCommand = { type: "ClaimDeploymentName", ...key, at };
-    try {
-      await this.names.handle(stream, claim, options);
-      return;
-    } catch (error) {
-      if (!isDomainError(error, "deployment_exists")) throw error;
-    }
-    const holder = (await this.names.load(stream)).state.holder;
-    if (holder && !(await this.isStale(holder, at))) throw deploymentNameTaken(key.name);
-    // Released meanwhile, or stale: decided again, so a holder that changed still refuses.
-    const release: DeploymentNameCommand[] = holder
-      ? [{
-        type: "ReleaseDeploymentName",
-        ...key,
-        deploymentId: holder.deploymentId,
-        reason: "stale",
-        at,
-      }]
-      : [];
-    await this.names.handle(stream, [...release, claim], options);
+  claimName(key: DeploymentNameKey, at: string, metadata: EventMetadata = {}): Promise<void> {
+    return this.names.claim(key, at, metadata);
   }
 
-  async releaseName(
+  releaseName(
     key: DeploymentNameKey,
     reason: string,
     at: string,
     metadata: EventMetadata = {},
   ): Promise<void> {
-    await this.names.handle(
-      deploymentNameStream(key.accountId, key.name),
-      { type: "ReleaseDeploymentName", ...key, reason, at },
-      { metadata: { ...metadata, accountId: key.accountId } },
-    );
+    return this.names.release(key, reason, at, metadata);
   }
 
-  private async isStale(
-    holder: { deploymentId: string; claimedAt: string },
-    at: string,
-  ): Promise<boolean> {
-    const { state } = await this.load(holder.deploymentId);
+  private async isStale(deploymentId: string, claimedAt: string, at: string): Promise<boolean> {
+    const { state } = await this.load(deploymentId);
     if (state.status === "terminated") return true;
     return state.status === "none" &&
-      Date.parse(at) - Date.parse(holder.claimedAt) > NAME_CLAIM_ABANDONED_MS;
+      Date.parse(at) - Date.parse(claimedAt) > NAME_CLAIM_ABANDONED_MS;
   }
 }
 

@@ -65,20 +65,20 @@ describe("model group name claims", () => {
   });
 
   it("claims a free name once and refuses it to another group until released", () => {
-    spec.given([]).when({ type: "ClaimModelGroupName", ...key("grp_1"), at: T0 }).then([
+    spec.given([]).when({ type: "ClaimName", ...key("grp_1"), at: T0 }).then([
       claimed("grp_1"),
     ]);
-    spec.given([claimed("grp_1")]).when({ type: "ClaimModelGroupName", ...key("grp_1"), at: T0 })
+    spec.given([claimed("grp_1")]).when({ type: "ClaimName", ...key("grp_1"), at: T0 })
       .then([]);
-    spec.given([claimed("grp_1")]).when({ type: "ClaimModelGroupName", ...key("grp_2"), at: T0 })
+    spec.given([claimed("grp_1")]).when({ type: "ClaimName", ...key("grp_2"), at: T0 })
       .thenRejects("model_group_exists");
     const released = spec.given([claimed("grp_1")]).when({
-      type: "ReleaseModelGroupName",
+      type: "ReleaseName",
       ...key("grp_1"),
       reason: "deleted",
       at: T0,
     }).then();
     spec.given([claimed("grp_1"), ...released])
-      .when({ type: "ClaimModelGroupName", ...key("grp_2"), at: T0 }).then([claimed("grp_2")]);
+      .when({ type: "ClaimName", ...key("grp_2"), at: T0 }).then([claimed("grp_2")]);
   });
 });

@@ -1,11 +1,10 @@
 import { DomainError } from "../common/domain-error.ts";
 import type { Decider } from "../event-store/command-handler.ts";
+import { nameClaimDecider, type NameClaimEvent } from "../event-store/name-claims.ts";
 import type {
   ModelGroupCreated,
   ModelGroupDeleted,
   ModelGroupMember,
-  ModelGroupNameClaimed,
-  ModelGroupNameReleased,
   ModelGroupStrategy,
 } from "./model-group.events.ts";
 
@@ -93,55 +92,22 @@ export const modelGroupDecider: Decider<ModelGroupCommand, ModelGroupEvent, Mode
 
 // ---- the name claim stream --------------------------------------------------------------
 
-export type ModelGroupNameEvent =
-  | { type: "ModelGroupNameClaimed"; data: ModelGroupNameClaimed }
-  | { type: "ModelGroupNameReleased"; data: ModelGroupNameReleased };
+/**
+ * Group names are unique per account, race-free (event-store/name-claims.ts), stored as
+ * `ModelGroupNameClaimed` / `ModelGroupNameReleased` with `groupId` as the holder. Release
+ * reasons: `deleted`, `request_failed`, or `stale` (its group was deleted or never created).
+ */
+export type ModelGroupNameEvent = NameClaimEvent<
+  "groupId",
+  "ModelGroupNameClaimed",
+  "ModelGroupNameReleased"
+>;
 
-export interface ModelGroupNameKey {
-  accountId: string;
-  name: string;
-  groupId: string;
-}
+export const modelGroupNameKind = {
+  claimed: "ModelGroupNameClaimed",
+  released: "ModelGroupNameReleased",
+  holderField: "groupId",
+  taken: (name: string) => modelGroupNameTaken(name),
+} as const;
 
-export type ModelGroupNameCommand =
-  | ({ type: "ClaimModelGroupName"; at: string } & ModelGroupNameKey)
-  | ({ type: "ReleaseModelGroupName"; reason: string; at: string } & ModelGroupNameKey);
-
-export interface ModelGroupNameState {
-  holder?: { groupId: string; claimedAt: string };
-}
-
-/** Group names are unique per account, race-free: the claim stream's revision decides. */
-export const modelGroupNameDecider: Decider<
-  ModelGroupNameCommand,
-  ModelGroupNameEvent,
-  ModelGroupNameState
-> = {
-  decide(command, state) {
-    const { accountId, name, groupId } = command;
-    switch (command.type) {
-      case "ClaimModelGroupName":
-        if (state.holder?.groupId === groupId) return [];
-        if (state.holder) throw modelGroupNameTaken(name);
-        return [{
-          type: "ModelGroupNameClaimed",
-          data: { accountId, name, groupId, claimedAt: command.at },
-        }];
-      case "ReleaseModelGroupName":
-        if (state.holder?.groupId !== groupId) return [];
-        return [{
-          type: "ModelGroupNameReleased",
-          data: { accountId, name, groupId, reason: command.reason, releasedAt: command.at },
-        }];
-    }
-  },
-  evolve(_state, event) {
-    switch (event.type) {
-      case "ModelGroupNameClaimed":
-        return { holder: { groupId: event.data.groupId, claimedAt: event.data.claimedAt } };
-      case "ModelGroupNameReleased":
-        return {};
-    }
-  },
-  initialState: () => ({}),
-};
+export const modelGroupNameDecider = nameClaimDecider(modelGroupNameKind);

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { nameClaimStream } from "../event-store/name-claims.ts";
 
 /**
  * Model groups: one name that routes each request to one of several members (the account's
@@ -42,22 +42,6 @@ export interface ModelGroupDeleted {
   deletedAt: string;
 }
 
-export interface ModelGroupNameClaimed {
-  accountId: string;
-  name: string;
-  groupId: string;
-  claimedAt: string;
-}
-
-export interface ModelGroupNameReleased {
-  accountId: string;
-  name: string;
-  groupId: string;
-  /** `deleted`, `request_failed` or `stale` (its group was deleted or never created). */
-  reason: string;
-  releasedAt: string;
-}
-
 export interface ModelGroupEventMap {
   ModelGroupCreated: ModelGroupCreated;
   ModelGroupDeleted: ModelGroupDeleted;
@@ -68,4 +52,4 @@ export const MODEL_GROUP_EVENT_TYPES = ["ModelGroupCreated", "ModelGroupDeleted"
 export const modelGroupStream = (groupId: string) => `modelgroup-${groupId}`;
 
 export const modelGroupNameStream = (accountId: string, name: string) =>
-  `modelgroupname-${createHash("sha256").update(`${accountId}\u0000${name}`).digest("hex")}`;
+  nameClaimStream("modelgroupname", accountId, name);

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from "@nestjs/common";
 import { deterministicEventId } from "../common/ids.ts";
-import { isDomainError } from "../common/domain-error.ts";
 import { logger } from "../common/json-logger.ts";
+import { NameClaims } from "../event-store/name-claims.ts";
 import { CommandHandler, type CommandResult } from "../event-store/command-handler.ts";
 import {
   EVENT_STORE,
@@ -12,12 +12,7 @@ import {
   type ModelGroupCommand,
   modelGroupDecider,
   type ModelGroupEvent,
-  type ModelGroupNameCommand,
-  modelGroupNameDecider,
-  type ModelGroupNameEvent,
-  type ModelGroupNameKey,
-  type ModelGroupNameState,
-  modelGroupNameTaken,
+  modelGroupNameKind,
   type ModelGroupState,
 } from "./model-group.decider.ts";
 import { modelGroupNameStream, modelGroupStream } from "./model-group.events.ts";
@@ -34,15 +29,20 @@ const NAME_CLAIM_ABANDONED_MS = 10 * 60_000;
 @Injectable()
 export class ModelGroupCommandHandler {
   private readonly groups: CommandHandler<ModelGroupCommand, ModelGroupEvent, ModelGroupState>;
-  private readonly names: CommandHandler<
-    ModelGroupNameCommand,
-    ModelGroupNameEvent,
-    ModelGroupNameState
-  >;
+  private readonly names: NameClaims<"groupId", "ModelGroupNameClaimed", "ModelGroupNameReleased">;
 
   constructor(@Inject(EVENT_STORE) store: EventStore) {
     this.groups = new CommandHandler(store, modelGroupDecider);
-    this.names = new CommandHandler(store, modelGroupNameDecider);
+    this.names = new NameClaims(store, {
+      ...modelGroupNameKind,
+      stream: modelGroupNameStream,
+      isStale: async (holder, at) => {
+        const { state } = await this.groups.load(modelGroupStream(holder.holderId));
+        return state.status === "deleted" ||
+          (state.status === "none" &&
+            Date.parse(at) - Date.parse(holder.claimedAt) > NAME_CLAIM_ABANDONED_MS);
+      },
+    });
   }
 
   /** Claims the name, then creates the group; a failed creation gives the name back. */
@@ -51,7 +51,7 @@ export class ModelGroupCommandHandler {
     metadata: EventMetadata,
   ): Promise<ModelGroupResult> {
     const key = { accountId: command.accountId, name: command.name, groupId: command.groupId };
-    await this.claimName(key, command.at, metadata);
+    await this.names.claim(key, command.at, metadata);
     try {
       return await this.groups.handle(modelGroupStream(command.groupId), command, {
         metadata: { ...metadata, accountId: command.accountId },
@@ -60,7 +60,7 @@ export class ModelGroupCommandHandler {
       });
     } catch (error) {
       // A release lost here goes stale and is taken back by the next claim.
-      await this.releaseName(key, "request_failed", command.at, metadata).catch((releaseError) =>
+      await this.names.release(key, "request_failed", command.at, metadata).catch((releaseError) =>
         logger.write("warn", "could not release a model group name", {
           groupId: command.groupId,
           error: (releaseError as Error).message,
@@ -80,7 +80,7 @@ export class ModelGroupCommandHandler {
     const name = result.newState.name;
     if (name !== undefined) {
       const key = { accountId: command.accountId, name, groupId: command.groupId };
-      await this.releaseName(key, "deleted", command.at, metadata).catch((error) =>
+      await this.names.release(key, "deleted", command.at, metadata).catch((error) =>
         logger.write("warn", "could not release a model group name", {
           groupId: command.groupId,
           error: (error as Error).message,
@@ -88,47 +88,5 @@ export class ModelGroupCommandHandler {
       );
     }
     return result;
-  }
-
-  /**
-   * Claims `name`; a 409 `model_group_exists` while a live group holds it. A claim whose group
-   * was deleted (its release was lost) or never created within NAME_CLAIM_ABANDONED_MS is
-   * released and the name claimed in the same append.
-   */
-  private async claimName(key: ModelGroupNameKey, at: string, metadata: EventMetadata) {
-    const stream = modelGroupNameStream(key.accountId, key.name);
-    const options = { metadata: { ...metadata, accountId: key.accountId } };
-    const claim: ModelGroupNameCommand = { type: "ClaimModelGroupName", ...key, at };
-    try {
-      await this.names.handle(stream, claim, options);
-      return;
-    } catch (error) {
-      if (!isDomainError(error, "model_group_exists")) throw error;
-    }
-    const holder = (await this.names.load(stream)).state.holder;
-    if (holder) {
-      const { state } = await this.groups.load(modelGroupStream(holder.groupId));
-      const stale = state.status === "deleted" ||
-        (state.status === "none" &&
-          Date.parse(at) - Date.parse(holder.claimedAt) > NAME_CLAIM_ABANDONED_MS);
-      if (!stale) throw modelGroupNameTaken(key.name);
-    }
-    const release: ModelGroupNameCommand[] = holder
-      ? [{ type: "ReleaseModelGroupName", ...key, groupId: holder.groupId, reason: "stale", at }]
-      : [];
-    await this.names.handle(stream, [...release, claim], options);
-  }
-
-  private async releaseName(
-    key: ModelGroupNameKey,
-    reason: string,
-    at: string,
-    metadata: EventMetadata,
-  ): Promise<void> {
-    await this.names.handle(
-      modelGroupNameStream(key.accountId, key.name),
-      { type: "ReleaseModelGroupName", ...key, reason, at },
-      { metadata: { ...metadata, accountId: key.accountId } },
-    );
   }
 }

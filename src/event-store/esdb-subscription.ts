@@ -1,12 +1,8 @@
 import type { EventStoreDBClient, Filter, Position } from "@eventstore/db-client";
 import { esdbClientLibrary } from "./esdb-client.ts";
-import type {
-  EventFilter,
-  RecordedEvent,
-  SubscribeOptions,
-  Subscription,
-} from "./event-store.port.ts";
-import { closeOnAbort, matchesFilter } from "./event-filter.ts";
+import type { EventFilter, RecordedEvent, SubscribeOptions } from "./event-store.port.ts";
+import { ClosableSubscription } from "./closable-subscription.ts";
+import { matchesFilter } from "./event-filter.ts";
 import { comparePositions, isUserEvent, toRecordedEvent } from "./esdb-recorded-event.ts";
 import { repeatEvery, type Repeating } from "../common/repeat.ts";
 
@@ -23,12 +19,9 @@ export interface SubscriptionSettings {
  * last position it has seen, with bounded exponential backoff, and skips anything at or before
  * that position, so events are never duplicated or skipped.
  */
-export class EsdbSubscription implements Subscription {
-  private closed = false;
+export class EsdbSubscription extends ClosableSubscription {
   private current: ReturnType<EventStoreDBClient["subscribeToAll"]> | undefined;
   private wakeBackoff: (() => void) | undefined;
-  private readonly iterator: AsyncGenerator<RecordedEvent>;
-  private readonly removeAbortListener: () => void;
   /** Last position known to be processed by the server for us: delivered or checkpointed. */
   private progress: Position | undefined;
   private lastProgressAt = Date.now();
@@ -36,29 +29,20 @@ export class EsdbSubscription implements Subscription {
 
   constructor(
     private readonly client: EventStoreDBClient,
-    private readonly options: SubscribeOptions,
+    options: SubscribeOptions,
     private readonly settings: SubscriptionSettings,
   ) {
-    this.iterator = this.run();
-    this.removeAbortListener = closeOnAbort(options.signal, () => this.close());
-    if (options.signal?.aborted) this.closed = true;
+    super(options);
   }
 
-  [Symbol.asyncIterator](): AsyncGenerator<RecordedEvent> {
-    return this.iterator;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.removeAbortListener();
+  protected async release(): Promise<void> {
     this.watchdog?.stop();
     this.wakeBackoff?.();
     await this.current?.unsubscribe().catch(() => undefined);
     this.settings.onClose(this);
   }
 
-  private async *run(): AsyncGenerator<RecordedEvent> {
+  protected async *run(): AsyncGenerator<RecordedEvent> {
     const from = this.options.from ?? 0n;
     let lastDelivered: Position | undefined = from > 0n
       ? { commit: from, prepare: from }

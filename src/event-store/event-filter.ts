@@ -30,11 +30,3 @@ export function matchesFilter(
   if (types && types.length > 0 && !types.includes(event.type)) return false;
   return true;
 }
-
-/** Ends a subscription when its AbortSignal fires; returns the function that unhooks it. */
-export function closeOnAbort(signal: AbortSignal | undefined, close: () => unknown): () => void {
-  if (!signal) return () => {};
-  const onAbort = () => void close();
-  signal.addEventListener("abort", onAbort, { once: true });
-  return () => signal.removeEventListener("abort", onAbort);
-}

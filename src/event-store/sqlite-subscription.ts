@@ -1,10 +1,5 @@
-import type {
-  EventFilter,
-  RecordedEvent,
-  SubscribeOptions,
-  Subscription,
-} from "./event-store.port.ts";
-import { closeOnAbort } from "./event-filter.ts";
+import type { EventFilter, RecordedEvent, SubscribeOptions } from "./event-store.port.ts";
+import { ClosableSubscription } from "./closable-subscription.ts";
 
 /** What a subscription reads from the embedded store (SqliteEventStore implements it). */
 export interface SubscriptionSource {
@@ -22,35 +17,23 @@ export interface SubscriptionSource {
  * Catch-up then live. Pull-based: the consumer's pace sets the read pace. Live delivery wakes on
  * in-process commits immediately and polls the file for commits by other processes.
  */
-export class SqliteSubscription implements Subscription {
-  private closed = false;
+export class SqliteSubscription extends ClosableSubscription {
   private wake: (() => void) | undefined;
-  private readonly iterator: AsyncGenerator<RecordedEvent>;
-  private readonly removeAbortListener: () => void;
 
   constructor(
     private readonly store: SubscriptionSource,
-    private readonly options: SubscribeOptions,
+    options: SubscribeOptions,
     private readonly pageSize: number,
   ) {
-    this.iterator = this.run();
-    this.removeAbortListener = closeOnAbort(options.signal, () => this.close());
-    if (options.signal?.aborted) this.closed = true;
+    super(options);
   }
 
-  [Symbol.asyncIterator](): AsyncGenerator<RecordedEvent> {
-    return this.iterator;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.removeAbortListener();
+  protected release(): void {
     this.store.forgetSubscription(this);
     this.wake?.();
   }
 
-  private async *run(): AsyncGenerator<RecordedEvent> {
+  protected async *run(): AsyncGenerator<RecordedEvent> {
     // `cursor` is how far the store has been examined; with a filter it may pass the last
     // delivered event, which spares re-scanning filtered-out events on every poll.
     let cursor = this.options.from ?? 0n;

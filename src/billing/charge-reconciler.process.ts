@@ -7,7 +7,7 @@ import {
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { logger } from "../common/json-logger.ts";
 import { PeriodicSweep } from "../common/repeat.ts";
-import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { APP_CONFIG, type AppConfig, runsSharedSweeps } from "../config/config.ts";
 import { metrics } from "../common/metrics.ts";
 import { BillingQueries } from "./billing.queries.ts";
 import type { DueCharge } from "./inference-charges.projection.ts";
@@ -36,14 +36,16 @@ const MAX_PAGES = 50;
 export class ChargeReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly intervalMs: number;
   private readonly sweeps: PeriodicSweep<number>;
+  private readonly sweepsHere: boolean;
 
   constructor(
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(BillingQueries) private readonly queries: BillingQueries,
     @Inject(CLOCK) private readonly clock: Clock,
-    @Inject(APP_CONFIG) config: Pick<AppConfig, "chargeReconcileIntervalMs">,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, "chargeReconcileIntervalMs" | "workerIndex">,
   ) {
     this.intervalMs = config.chargeReconcileIntervalMs;
+    this.sweepsHere = runsSharedSweeps(config);
     this.sweeps = new PeriodicSweep(
       this.intervalMs,
       () => this.sweepOnce(),
@@ -52,7 +54,7 @@ export class ChargeReconciler implements OnApplicationBootstrap, OnApplicationSh
   }
 
   onApplicationBootstrap(): void {
-    this.sweeps.start();
+    if (this.sweepsHere) this.sweeps.start();
   }
 
   onApplicationShutdown(): Promise<void> {

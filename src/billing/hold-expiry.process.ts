@@ -6,7 +6,7 @@ import {
 } from "@nestjs/common";
 import { CLOCK, type Clock } from "../common/clock.ts";
 import { logger } from "../common/json-logger.ts";
-import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { APP_CONFIG, type AppConfig, runsSharedSweeps } from "../config/config.ts";
 import { BillingQueries } from "./billing.queries.ts";
 import { ChargeReconciler } from "./charge-reconciler.process.ts";
 import { LedgerService } from "./ledger.service.ts";
@@ -24,14 +24,16 @@ import { PeriodicSweep } from "../common/repeat.ts";
 @Injectable()
 export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly sweeps: PeriodicSweep<number>;
+  private readonly sweepsHere: boolean;
 
   constructor(
     @Inject(LedgerService) private readonly ledger: LedgerService,
     @Inject(BillingQueries) private readonly queries: BillingQueries,
     @Inject(ChargeReconciler) private readonly charges: ChargeReconciler,
     @Inject(CLOCK) private readonly clock: Clock,
-    @Inject(APP_CONFIG) config: Pick<AppConfig, "reservationTtlSeconds">,
+    @Inject(APP_CONFIG) config: Pick<AppConfig, "reservationTtlSeconds" | "workerIndex">,
   ) {
+    this.sweepsHere = runsSharedSweeps(config);
     this.sweeps = new PeriodicSweep(
       Math.min(60_000, Math.max(1_000, (config.reservationTtlSeconds * 1000) / 4)),
       () => this.sweepOnce(),
@@ -40,7 +42,7 @@ export class HoldExpiryProcess implements OnApplicationBootstrap, OnApplicationS
   }
 
   onApplicationBootstrap(): void {
-    this.sweeps.start();
+    if (this.sweepsHere) this.sweeps.start();
   }
 
   onApplicationShutdown(): Promise<void> {

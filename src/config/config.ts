@@ -343,6 +343,18 @@ export function loadConfig(env: Env): AppConfig {
 }
 
 /**
+ * Whether this process runs the sweeps that work from the shared store: hold expiry, charge
+ * reconciliation, pod metering, pod reconciliation and idle stops, and the job poller. Every
+ * standalone instance does, and of a cluster only its first worker, so N workers do not read
+ * the same rows and poll RunPod N times (their appends would be no-ops by expected revision
+ * anyway). The supervisor restarts a first worker that dies, sweeps and all. Per-process work
+ * (key-usage flushes, this worker's own realtime sessions) runs in every worker.
+ */
+export function runsSharedSweeps(config: Pick<AppConfig, "workerIndex">): boolean {
+  return (config.workerIndex ?? 1) === 1;
+}
+
+/**
  * A cluster worker enforces its share of every budget kept in process memory, so the workers
  * together never allow more than one process would: the per-minute and login budgets unless
  * REDIS_URL shares them exactly, and always the per-account concurrency, which is only ever

@@ -6,7 +6,7 @@ import {
 } from "@nestjs/common";
 import { logger } from "../common/json-logger.ts";
 import { PeriodicSweep } from "../common/repeat.ts";
-import { APP_CONFIG, type AppConfig } from "../config/config.ts";
+import { APP_CONFIG, type AppConfig, runsSharedSweeps } from "../config/config.ts";
 import { GenerationService } from "./generation.service.ts";
 import { JobQueries, type JobView } from "./job.queries.ts";
 import { JobBilling } from "./job-billing.ts";
@@ -25,6 +25,7 @@ const BILLING_RETRY_MS = 30_000;
 @Injectable()
 export class JobPoller implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly passes: PeriodicSweep<void>;
+  private readonly sweepsHere: boolean;
   private stopped = false;
   private readonly billingRetryAt = new Map<string, number>();
   private readonly inFlight = new Set<string>();
@@ -35,6 +36,7 @@ export class JobPoller implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(JobQueries) private readonly queries: JobQueries,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
+    this.sweepsHere = runsSharedSweeps(config);
     this.passes = new PeriodicSweep(
       config.jobPollIntervalMs,
       () => this.pass(),
@@ -43,7 +45,7 @@ export class JobPoller implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   onApplicationBootstrap(): void {
-    this.passes.start();
+    if (this.sweepsHere) this.passes.start();
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -341,4 +341,49 @@ describe("hold expiry after a restart", () => {
       rmSync(first.dataDir, { recursive: true, force: true });
     }
   });
+
+  it("is swept by the first worker of a cluster only, so N workers do not sweep N times", async () => {
+    const clock = new ManualClock(new Date("2026-04-02T00:00:00.000Z"));
+    const env = { RESERVATION_TTL_SECONDS: "30", WORKERS: "2" };
+    const first = await startTestApp({ clock, env: { ...env, WORKER_INDEX: "2" } });
+    const { accountId, key } = await fundedAccount(first.url, "worker-sweeps@example.test", 1);
+    await first.app.get(LedgerService).reserve(accountId, {
+      reservationId: "res_workers",
+      amountMicros: 500_000,
+      reference: "job_workers",
+    });
+    await first.close({ keepData: true });
+    clock.advance(31_000);
+    const availableOn = async (url: string) =>
+      (await api(url, "GET", "/api/billing/balance", { token: key })).body.available_usd;
+    const second = await startTestApp({
+      clock,
+      env: { ...env, WORKER_INDEX: "2" },
+      dataDir: first.dataDir,
+    });
+    try {
+      // A first worker would have swept at start; the second worker leaves the hold open.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await availableOn(second.url)).toBe(0.5);
+    } finally {
+      await second.close({ keepData: true });
+    }
+    const firstWorker = await startTestApp({
+      clock,
+      env: { ...env, WORKER_INDEX: "1" },
+      dataDir: first.dataDir,
+    });
+    try {
+      let available: number | undefined;
+      for (let attempt = 0; attempt < 50 && available !== 1; attempt++) {
+        available = await availableOn(firstWorker.url);
+        if (available !== 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(available).toBe(1);
+    } finally {
+      await firstWorker.close();
+      const { rmSync } = await import("node:fs");
+      rmSync(first.dataDir, { recursive: true, force: true });
+    }
+  });
 });

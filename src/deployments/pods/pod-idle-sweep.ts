@@ -7,7 +7,7 @@ import {
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
 import { PeriodicSweep } from "../../common/repeat.ts";
-import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import { APP_CONFIG, type AppConfig, runsSharedSweeps } from "../../config/config.ts";
 import { DeploymentCommandHandler } from "../deployment.handler.ts";
 import { DEPLOYMENT_USED_FLUSH_MS, DeploymentWaker } from "../deployment-waker.ts";
 import { DeploymentsQueries } from "../deployments.queries.ts";
@@ -28,6 +28,7 @@ export interface IdleSweepReport {
  */
 @Injectable()
 export class PodIdleSweep implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly sweepsHere: boolean;
   private readonly passes: PeriodicSweep<IdleSweepReport>;
 
   constructor(
@@ -39,6 +40,7 @@ export class PodIdleSweep implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
+    this.sweepsHere = runsSharedSweeps(config);
     this.passes = new PeriodicSweep(
       config.idleSweepIntervalMs,
       () => this.pass(),
@@ -47,7 +49,7 @@ export class PodIdleSweep implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   onApplicationBootstrap(): void {
-    this.passes.start({ firstSweepNow: false });
+    if (this.sweepsHere) this.passes.start({ firstSweepNow: false });
   }
 
   async onApplicationShutdown(): Promise<void> {

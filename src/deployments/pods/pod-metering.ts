@@ -7,7 +7,7 @@ import {
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
 import { PeriodicSweep } from "../../common/repeat.ts";
-import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import { APP_CONFIG, type AppConfig, runsSharedSweeps } from "../../config/config.ts";
 import { LedgerService } from "../../billing/ledger.service.ts";
 import { dueMinutes, holdCovers, isActive, minutePriceMicros } from "../deployment.decider.ts";
 import { spendCapReached } from "../deployment-sleep.ts";
@@ -69,7 +69,7 @@ export class PodMetering implements OnApplicationBootstrap, OnApplicationShutdow
 
   onApplicationBootstrap(): void {
     // The first pass runs one interval after boot, so start-up is not slowed by ledger calls.
-    this.passes.start({ firstSweepNow: false });
+    if (runsSharedSweeps(this.config)) this.passes.start({ firstSweepNow: false });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -7,7 +7,7 @@ import {
 import { CLOCK, type Clock } from "../../common/clock.ts";
 import { logger } from "../../common/json-logger.ts";
 import { PeriodicSweep } from "../../common/repeat.ts";
-import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
+import { APP_CONFIG, type AppConfig, runsSharedSweeps } from "../../config/config.ts";
 import { type Pod, PodsClient } from "../../runpod/pods.client.ts";
 import { RunpodError, RunpodNotFound } from "../../runpod/runpod-http.ts";
 import { DeploymentCommandHandler } from "../deployment.handler.ts";
@@ -31,6 +31,7 @@ export interface ReconcileReport {
 export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   /** Aborted at shutdown: RunPod calls in flight end, and the pass with them. */
   private readonly loop = new AbortController();
+  private readonly sweepsHere: boolean;
   private readonly passes: PeriodicSweep<ReconcileReport>;
   /** Failed deployments whose pod is known gone: their streams are not read again each pass. */
   private readonly failedAndGone = new Set<string>();
@@ -43,6 +44,7 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
+    this.sweepsHere = runsSharedSweeps(config);
     this.passes = new PeriodicSweep(
       config.reconcileIntervalMs,
       () => this.pass(),
@@ -52,7 +54,7 @@ export class PodReconciler implements OnApplicationBootstrap, OnApplicationShutd
 
   onApplicationBootstrap(): void {
     // The first pass runs one interval after boot, so start-up is not slowed by RunPod calls.
-    this.passes.start({ firstSweepNow: false });
+    if (this.sweepsHere) this.passes.start({ firstSweepNow: false });
   }
 
   async onApplicationShutdown(): Promise<void> {

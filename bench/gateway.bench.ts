@@ -29,7 +29,9 @@
  * sides rotates and reverses from round to round so drift hits all alike. Options (environment):
  * BENCH_SEQUENTIAL requests per side at concurrency 1 (default 900), BENCH_ROUNDS (default 6),
  * BENCH_CONCURRENT_REQUESTS per throughput round (default 3000), BENCH_WORKERS (default: the
- * cores, at least 2), BENCH_FLOOR=0 (skip the no-logic proxies), BENCH_KEEP_GATEWAY_LOGS=1. To
+ * cores, at least 2), BENCH_FLOOR=0 (skip the no-logic proxies), BENCH_KEEP_GATEWAY_LOGS=1,
+ * BENCH_ONLY=streams (only the streams section and the events check: no cold starts, latency,
+ * throughput or store; every process is closed before it prints). To
  * profile the single-process gateway: BENCH_GATEWAY_ENTRY=bench/support/profiled-gateway.ts with
  * BENCH_GATEWAY_DENO_FLAGS="--cpu-prof-dir=/tmp/prof --cpu-prof-md".
  */
@@ -60,6 +62,7 @@ const COLD_STARTS = Math.max(1, Number(process.env.BENCH_COLD_STARTS ?? 3));
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 3_000);
 const GATEWAY_FLAGS = (process.env.BENCH_GATEWAY_DENO_FLAGS ?? "").split(/\s+/).filter(Boolean);
 const GATEWAY_ENTRY = process.env.BENCH_GATEWAY_ENTRY ?? "src/main.ts";
+const STREAMS_ONLY = process.env.BENCH_ONLY === "streams";
 const UPSTREAM_LATENCY_MS = 20;
 const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
 const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
@@ -252,7 +255,7 @@ function storeFigures(): Promise<Record<string, unknown>> {
 
 // ---------------------------------------------------------------- setup
 
-const footprintSingle = await coldStarts();
+const footprintSingle = STREAMS_ONLY ? undefined : await coldStarts();
 const upstream = await startUpstream();
 const gatewayOne = await startGateway(1);
 const gatewayMany = await startGateway(WORKERS);
@@ -404,7 +407,7 @@ try {
   // ---- concurrency 1 ----
   const perRound = Math.max(1, Math.floor(SEQUENTIAL / ROUNDS));
   const latencyRounds: Array<Record<Side, { p50: number; p99: number }>> = [];
-  for (let index = 0; index < ROUNDS; index++) {
+  for (let index = 0; index < (STREAMS_ONLY ? 0 : ROUNDS); index++) {
     const figures = {} as Record<Side, { p50: number; p99: number }>;
     for (const side of orderOf(index)) {
       const samples: number[] = [];
@@ -432,9 +435,9 @@ try {
     }));
     return requests / ((performance.now() - start) / 1000);
   };
-  for (const side of sides) await throughput(side, CONCURRENCY * 10);
+  if (!STREAMS_ONLY) { for (const side of sides) await throughput(side, CONCURRENCY * 10); }
   const throughputRounds: Array<Record<Side, number>> = [];
-  for (let index = 0; index < ROUNDS; index++) {
+  for (let index = 0; index < (STREAMS_ONLY ? 0 : ROUNDS); index++) {
     const figures = {} as Record<Side, number>;
     for (const side of orderOf(index)) {
       figures[side] = await withCpu(
@@ -458,7 +461,7 @@ try {
     latencyMs: 0,
     replyText: streamText,
   });
-  const streamSides: Side[] = ["direct", ...gatewaySides, ...floorSides.slice(0, 1)];
+  const streamSides: Side[] = ["direct", ...gatewaySides, ...floorSides];
   const streamRun = async (side: Side) => {
     const { url, headers, body } = target(side, true);
     let stalled = 0;
@@ -468,19 +471,38 @@ try {
     let peakOpen = 0;
     const firstByteMs: number[] = [];
     const failures = new Set<string>();
+    // When each stalled stream's worst gap ended (half-second buckets from the start of the run):
+    // one pause of a whole process shows as one bucket holding most stalls.
+    const stallEndsAt: Record<string, number> = {};
     const started = performance.now();
+    const servingCpuBefore = servingPids[side].map(cpuMs);
+    // This process's own event-loop lag: a pause here delays every stream's frames alike, and
+    // would be counted as their stall, whichever side serves them.
+    let lastTick = started;
+    let clientLag = { ms: 0, atSeconds: 0 };
+    const lagProbe = setInterval(() => {
+      const now = performance.now();
+      if (now - lastTick - 50 > clientLag.ms) {
+        clientLag = { ms: now - lastTick - 50, atSeconds: (now - started) / 1000 };
+      }
+      lastTick = now;
+    }, 50);
     await Promise.all(Array.from({ length: STREAMS }, async () => {
       try {
         const sent = performance.now();
         let last = sent;
         let worst = 0;
+        let worstEndedAt = 0;
         let first = true;
         open++;
         peakOpen = Math.max(peakOpen, open);
         const reply = await send(url, "POST", headers, body, () => {
           const now = performance.now();
           if (first) firstByteMs.push(now - sent);
-          else worst = Math.max(worst, now - last);
+          else if (now - last > worst) {
+            worst = now - last;
+            worstEndedAt = now - started;
+          }
           first = false;
           last = now;
         }).finally(() => open--);
@@ -490,22 +512,44 @@ try {
         if (!reply.text.endsWith("data: [DONE]\n\n") || reply.text.includes('"error"')) {
           throw new Error("stream did not complete");
         }
-        if (worst > STALL_MS) stalled++;
-        else completed++;
+        if (worst > STALL_MS) {
+          stalled++;
+          const bucket = (Math.floor(worstEndedAt / 500) / 2).toFixed(1);
+          stallEndsAt[bucket] = (stallEndsAt[bucket] ?? 0) + 1;
+        } else completed++;
       } catch (error) {
         failures.add((error as Error).message);
         stalled++;
       }
     }));
+    clearInterval(lagProbe);
     return {
       completed_without_stall: completed,
       stalled_or_failed: stalled,
       ...(failures.size > 0 ? { failures: [...failures] } : {}),
+      ...(stalled > 0 ? { stalls_ended_at_s: stallEndsAt } : {}),
+      load_generator_max_lag_ms: round(clientLag.ms, 1),
+      load_generator_max_lag_at_s: round(clientLag.atSeconds, 1),
       peak_open_streams: peakOpen,
       max_frame_gap_ms: round(maxGapMs, 1),
       first_byte_p50_ms: round(percentile(firstByteMs, 50), 1),
       first_byte_p99_ms: round(percentile(firstByteMs, 99), 1),
       seconds: round((performance.now() - started) / 1000, 2),
+      // For direct, the upstream's own CPU; for a proxy or gateway, its processes' (not the upstream's).
+      serving_cpu_ms_per_stream: round(
+        (cpuOf(servingPids[side]) - servingCpuBefore.reduce((sum, ms) => sum + ms, 0)) / STREAMS,
+      ),
+      // How the N processes shared the work (the kernel spreads connections over the workers).
+      ...(side === "gateway_n"
+        ? {
+          cpu_ms_by_process: Object.fromEntries(
+            servingPids[side].map((pid, index) => [
+              pid === gatewayMany.pid ? "supervisor" : `worker_${pid}`,
+              Math.round(cpuMs(pid) - servingCpuBefore[index]),
+            ]),
+          ),
+        }
+        : {}),
     };
   };
   const streamFigures = {} as Record<Side, Awaited<ReturnType<typeof streamRun>>>;
@@ -553,6 +597,24 @@ try {
   };
 
   await closeAll();
+  if (STREAMS_ONLY) {
+    const streams = Object.fromEntries(streamSides.map((side) => [side, streamsOf(side)]));
+    console.log(JSON.stringify(
+      {
+        streams: {
+          streams: STREAMS,
+          frames_per_stream: STREAM_FRAMES,
+          frame_interval_ms: STREAM_TOKEN_DELAY_MS,
+          stall_threshold_ms: STALL_MS,
+          ...streams,
+        },
+        events,
+      },
+      null,
+      2,
+    ));
+    process.exit(0);
+  }
   const store = process.env.BENCH_STORE === "0"
     ? { skipped: "BENCH_STORE=0" }
     : await storeFigures();
@@ -600,9 +662,9 @@ try {
         gateway_1: metFor("gateway_1"),
         gateway_n: metFor("gateway_n"),
         footprint: {
-          idle_rss_single: footprintSingle.idle_rss_mb <= 100,
+          idle_rss_single: footprintSingle!.idle_rss_mb <= 100,
           idle_rss_each_worker: perWorkerRss.every((mb) => mb <= 100),
-          start_single: footprintSingle.start_to_first_healthy_ms <= 500,
+          start_single: footprintSingle!.start_to_first_healthy_ms <= 500,
         },
       },
       concurrency_1: {
@@ -629,7 +691,7 @@ try {
       },
       footprint: {
         idle_ms: IDLE_MS,
-        single_process: footprintSingle,
+        single_process: footprintSingle!,
         n_processes: footprintMany,
       },
       store,

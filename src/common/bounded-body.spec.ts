@@ -61,6 +61,52 @@ describe("BoundedBody", () => {
     await expect(bounded.bytes()).rejects.toMatchObject({ kind: "total", limit: 200 });
   });
 
+  it("reads a byte stream into one reused buffer, through the same limits", async () => {
+    const text = "data: one\n\ndata: two\n\n".repeat(2_000);
+    const bytes = new TextEncoder().encode(text);
+    let sent = 0;
+    const byteStream = () =>
+      new ReadableStream({
+        type: "bytes",
+        pull(controller) {
+          if (sent >= bytes.length) {
+            // As a byte source must: a pending BYOB read gets its buffer back, empty.
+            controller.close();
+            return controller.byobRequest?.respond(0);
+          }
+          const piece = bytes.subarray(sent, sent + 3_000);
+          sent += piece.length;
+          controller.enqueue(piece.slice());
+        },
+      });
+    const bounded = new BoundedBody(byteStream(), { maxBytes: bytes.length });
+    const decoder = new TextDecoder();
+    const buffers = new Set<ArrayBufferLike>();
+    let received = "";
+    let reads = 0;
+    for (let chunk = await bounded.readTransient(); chunk; chunk = await bounded.readTransient()) {
+      received += decoder.decode(chunk, { stream: true });
+      buffers.add(chunk.buffer);
+      reads++;
+    }
+    expect(received).toBe(text);
+    expect(reads).toBeGreaterThan(4);
+    // A BYOB read hands back the buffer it was given (transferred): one allocation per body.
+    expect(new Set([...buffers].map((buffer) => buffer.byteLength)).size).toBe(1);
+
+    sent = 0;
+    const tooSmall = new BoundedBody(byteStream(), { maxBytes: bytes.length - 1 });
+    await expect((async () => {
+      while (await tooSmall.readTransient());
+    })()).rejects.toMatchObject({ kind: "size" });
+
+    // A stream that is not a byte stream is read chunk by chunk as `read` reads it.
+    const plain = new BoundedBody(body([3, 4]), { maxBytes: 7 });
+    expect((await plain.readTransient())?.byteLength).toBe(3);
+    expect((await plain.readTransient())?.byteLength).toBe(4);
+    expect(await plain.readTransient()).toBeUndefined();
+  });
+
   it("reads a small declared body in one call, and its idle timeout bounds that call", async () => {
     const whole = BoundedBody.of(
       new Response(body([4, 6]), { headers: { "content-length": "10" } }),

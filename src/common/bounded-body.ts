@@ -36,10 +36,20 @@ export interface BodyLimits {
  */
 const ONE_CALL_READ_MAX_BYTES = 1024 * 1024;
 
+/**
+ * The buffer `readTransient` reads into. A byte stream's default reader allocates (and zeroes)
+ * a fresh 64 KiB buffer for every read, however few bytes arrive: for thousands of SSE streams
+ * of small frames that allocation was the relay's largest cost, and its garbage the next.
+ */
+const TRANSIENT_READ_BYTES = 8 * 1024;
+
 export class BoundedBody {
   /** Bytes read so far. */
   bytesRead = 0;
   private reader?: ReadableStreamDefaultReader<Uint8Array>;
+  private byobReader?: ReadableStreamBYOBReader;
+  /** readTransient's buffer, handed back by each read (a BYOB read transfers it). */
+  private transientBuffer?: ArrayBuffer;
   /** Set by `of` when the response declares its length, for the one-call read in `bytes()`. */
   private declaredResponse?: Response;
   private failure?: BodyLimitExceeded;
@@ -70,14 +80,41 @@ export class BoundedBody {
   }
 
   /** The next chunk, or undefined at the end of the body. */
-  async read(): Promise<Uint8Array | undefined> {
-    if (this.failure) throw this.failure;
-    if (this.finished || !this.body) return undefined;
+  read(): Promise<Uint8Array | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.finished || !this.body) return Promise.resolve(undefined);
     this.reader ??= this.body.getReader();
+    return this.next(this.reader.read());
+  }
+
+  /**
+   * The next chunk, in a buffer this body reuses: valid only until the next call, so only for a
+   * caller done with each chunk before it asks for the next (the SSE relay). Never mixed with
+   * `read` on one body. A stream that is not a byte stream is read as `read` reads it.
+   */
+  readTransient(): Promise<Uint8Array | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.finished || !this.body) return Promise.resolve(undefined);
+    if (!this.byobReader) {
+      if (this.reader) return this.read();
+      try {
+        this.byobReader = this.body.getReader({ mode: "byob" });
+      } catch {
+        return this.read();
+      }
+    }
+    const buffer = this.transientBuffer ?? new ArrayBuffer(TRANSIENT_READ_BYTES);
+    this.transientBuffer = undefined;
+    return this.next(this.byobReader.read(new Uint8Array(buffer)));
+  }
+
+  private async next(
+    pending: Promise<ReadableStreamReadResult<Uint8Array>>,
+  ): Promise<Uint8Array | undefined> {
     this.waitingSince = performance.now();
     let result: ReadableStreamReadResult<Uint8Array>;
     try {
-      result = await this.reader.read();
+      result = await pending;
     } catch (error) {
       if (this.failure) throw this.failure;
       this.stop();
@@ -90,6 +127,7 @@ export class BoundedBody {
       this.stop();
       return undefined;
     }
+    if (this.byobReader) this.transientBuffer = result.value.buffer as ArrayBuffer;
     this.bytesRead += result.value.byteLength;
     if (this.bytesRead > this.limits.maxBytes) throw this.breach("size");
     return result.value;
@@ -150,7 +188,7 @@ export class BoundedBody {
   cancel(): void {
     if (this.finished) return;
     this.stop();
-    (this.reader ?? this.body)?.cancel().catch(() => undefined);
+    (this.reader ?? this.byobReader ?? this.body)?.cancel().catch(() => undefined);
   }
 
   private breach(kind: BodyLimitKind): BodyLimitExceeded {

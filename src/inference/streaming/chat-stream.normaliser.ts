@@ -1,4 +1,5 @@
 import type { OpenAiErrorBody } from "../../common/api-error.ts";
+import { ContentFrameTemplate } from "./content-frame-template.ts";
 
 export interface UpstreamUsage {
   prompt_tokens: number;
@@ -9,6 +10,8 @@ export interface UpstreamUsage {
 
 export type StreamOutput =
   | { kind: "chunk"; chunk: Record<string, any> }
+  /** A chunk already serialised: exactly `JSON.stringify` of the chunk it stands for. */
+  | { kind: "serialised"; json: string }
   | { kind: "error"; error: OpenAiErrorBody };
 
 export interface NormaliserOptions {
@@ -21,7 +24,15 @@ export interface NormaliserOptions {
   includeUsage: boolean;
   /** Prompt size estimate, used only when the upstream reports no usage. */
   estimatePromptTokens: () => number;
+  /**
+   * The caller writes chunks as their JSON text, so repeated content frames may come out as
+   * `serialised` text rewritten without a parse (ContentFrameTemplate).
+   */
+  serialisedChunks?: boolean;
 }
+
+/** Plain content frames a stream may offer before the normaliser stops trying to cut a template. */
+const TEMPLATE_ATTEMPTS = 3;
 
 /**
  * Most choices (and tool calls per choice) a stream may carry. The normaliser keeps state per
@@ -50,6 +61,8 @@ export class ChatStreamNormaliser {
   private id?: string;
   private created?: number;
   private ended = false;
+  private template?: ContentFrameTemplate;
+  private templateAttempts = 0;
 
   constructor(private readonly options: NormaliserOptions) {}
 
@@ -61,6 +74,17 @@ export class ChatStreamNormaliser {
   accept(payload: string): StreamOutput[] {
     if (this.ended) return [];
     if (payload === "[DONE]") return this.finish(true);
+    if (this.template !== undefined) {
+      const json = this.template.rewrite(payload);
+      if (json !== undefined) {
+        const chars = this.template.contentChars;
+        if (chars > 0) {
+          this.outputChars += chars;
+          this.sawToken = true;
+        }
+        return [{ kind: "serialised", json }];
+      }
+    }
     let chunk: Record<string, any>;
     try {
       chunk = JSON.parse(payload);
@@ -89,9 +113,12 @@ export class ChatStreamNormaliser {
     }
     this.id ??= chunk.id;
     this.created ??= chunk.created;
-    if (chunk.usage && typeof chunk.usage === "object") this.usage = chunk.usage;
+    const carriesUsage = chunk.usage && typeof chunk.usage === "object";
+    if (carriesUsage) this.usage = chunk.usage;
     const choices: any[] = Array.isArray(chunk.choices) ? chunk.choices : [];
     const kept: any[] = [];
+    // A frame that changed no state by its choice (its role was sent before) may become a template.
+    let roleWasSent = false;
     for (const choice of choices) {
       if (!choice || typeof choice !== "object") continue;
       const index = Number.isInteger(choice.index) ? choice.index : 0;
@@ -106,7 +133,8 @@ export class ChatStreamNormaliser {
       choice.index = index;
       if (this.options.object === "chat.completion.chunk") {
         const delta = choice.delta && typeof choice.delta === "object" ? choice.delta : {};
-        if (!this.roleSent.has(index)) {
+        roleWasSent = this.roleSent.has(index);
+        if (!roleWasSent) {
           this.roleSent.add(index);
           if (delta.role !== "assistant") {
             choice.delta = { role: "assistant", ...delta };
@@ -154,6 +182,14 @@ export class ChatStreamNormaliser {
     chunk.system_fingerprint = this.options.systemFingerprint;
     if (this.options.includeUsage) chunk.usage = null;
     else delete chunk.usage;
+    if (
+      this.options.serialisedChunks && this.template === undefined &&
+      this.templateAttempts < TEMPLATE_ATTEMPTS && roleWasSent && !carriesUsage &&
+      choices.length === 1 && kept.length === 1 && isPlainContent(kept[0])
+    ) {
+      this.templateAttempts++;
+      this.template = ContentFrameTemplate.cut(payload, chunk);
+    }
     return [{ kind: "chunk", chunk }];
   }
 
@@ -230,6 +266,14 @@ function toolCallIndexesBounded(choice: any): boolean {
   return calls.every((call: any) =>
     !Number.isInteger(call?.index) || (call.index >= 0 && call.index < MAX_STREAM_CHOICES)
   );
+}
+
+/** A chat choice whose delta is a content string and nothing else. */
+function isPlainContent(choice: any): boolean {
+  const delta = choice.delta;
+  if (typeof delta?.content !== "string") return false;
+  for (const key in delta) if (key !== "content") return false;
+  return true;
 }
 
 function isEmptyChoice(choice: any, object: NormaliserOptions["object"]): boolean {

@@ -80,14 +80,15 @@ export class SseRelay {
   ): Promise<StreamResult> {
     const { reply, request } = context;
     const raw = reply.raw;
+    const format = spec.streamFormat!();
     const normaliser = new ChatStreamNormaliser({
       object: spec.streamObject!,
       clientModel: spec.model,
       systemFingerprint: fingerprint(route),
       includeUsage: spec.includeUsage,
       estimatePromptTokens: spec.estimatePromptTokens,
+      serialisedChunks: format.writesChunkJson,
     });
-    const format = spec.streamFormat!();
     const body = begun?.body ?? new PassThrough();
     if (!begun) this.sendHeaders(context, body);
     let lastWrite = performance.now();
@@ -128,26 +129,37 @@ export class SseRelay {
       // The body is read through the upstream limits; the parser enforces the frame limit.
       const reader = opened.body;
       const parser = new SseParser(this.maxFrameBytes);
-      const emit = async (payloads: string[]) => {
+      let endWritten = false;
+      /**
+       * The client's text for the frames of one upstream read, and for the stream's end when
+       * they end it: one write for all of them, not one per frame.
+       */
+      const framesOf = (payloads: string[], upstreamEnded: boolean): string => {
+        let text = "";
         for (const payload of payloads) {
-          for (const output of normaliser.accept(payload)) {
-            const pending = write(format.render(output));
-            if (pending) await pending;
-          }
+          for (const output of normaliser.accept(payload)) text += format.render(output);
           if (ttft === null && normaliser.sawToken) ttft = roundMs(performance.now() - started);
-          if (normaliser.done || stalled) return;
+          if (normaliser.done) break;
         }
+        if (upstreamEnded) {
+          for (const output of normaliser.finish(false)) text += format.render(output);
+        }
+        if (normaliser.done && !normaliser.error && !clientGone.aborted) {
+          text += format.end(normaliser);
+          endWritten = true;
+        }
+        return text;
       };
       try {
         // A stalled client's stream ends here: nothing more is read or judged (not "truncated").
         while (!normaliser.done && !stalled) {
-          const value = await reader.read();
-          if (!value) {
-            await emit(parser.end());
-            for (const output of normaliser.finish(false)) await write(format.render(output));
-            break;
-          }
-          await emit(parser.push(value));
+          // The parser is done with each chunk before the next read, so the buffer is reused.
+          const value = await reader.readTransient();
+          const pending = write(
+            value ? framesOf(parser.push(value), false) : framesOf(parser.end(), true),
+          );
+          if (pending) await pending;
+          if (!value) break;
         }
       } catch (error) {
         if (clientGone.aborted || stalled) clientAborted = true;
@@ -180,7 +192,7 @@ export class SseRelay {
         opened.abort();
       }
       if (clientGone.aborted || stalled) clientAborted = true;
-      if (!clientAborted && !normaliser.error) await write(format.end(normaliser));
+      if (!clientAborted && !normaliser.error && !endWritten) await write(format.end(normaliser));
     } catch (error) {
       fault = error;
     } finally {

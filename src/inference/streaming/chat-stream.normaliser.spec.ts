@@ -44,4 +44,17 @@ describe("ChatStreamNormaliser", () => {
       "error",
     );
   });
+
+  it("relays a null delta after the first frame as an empty one, with its finish reason", () => {
+    const stream = normaliser();
+    stream.accept(chunk({ index: 0, delta: { content: "hi" }, finish_reason: null }));
+    const out = stream.accept(chunk({ index: 0, delta: null, finish_reason: "stop" }));
+    expect(out).toEqual([{
+      kind: "chunk",
+      chunk: expect.objectContaining({
+        choices: [{ index: 0, delta: {}, finish_reason: "stop" }],
+      }),
+    }]);
+    expect(stream.done).toBe(false);
+  });
 });

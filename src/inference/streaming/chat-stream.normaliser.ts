@@ -132,7 +132,9 @@ export class ChatStreamNormaliser {
       }
       choice.index = index;
       if (this.options.object === "chat.completion.chunk") {
+        // A missing or null delta (some servers send `"delta": null` with the finish) is `{}`.
         const delta = choice.delta && typeof choice.delta === "object" ? choice.delta : {};
+        choice.delta = delta;
         roleWasSent = this.roleSent.has(index);
         if (!roleWasSent) {
           this.roleSent.add(index);

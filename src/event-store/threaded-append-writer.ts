@@ -4,10 +4,11 @@ import {
   type AppendOutcome,
   type AppendRequest,
   type AppendWriterOptions,
+  decodeOutcomes,
   encodeBatch,
 } from "./sqlite-append-writer.ts";
 
-type Reply = { id: number; outcomes: AppendOutcome[] } | { closed: true };
+type Reply = { id: number; outcomes: string } | { closed: true };
 
 const CLOSE_TIMEOUT_MS = 2_000;
 
@@ -31,12 +32,29 @@ export class ThreadedAppendWriter {
 
   constructor(private readonly options: AppendWriterOptions) {}
 
-  commit(batch: AppendRequest[], createdAt: number): Promise<AppendOutcome[]> {
+  /** `checkpointFirst`: copy the WAL into the file (PASSIVE) before committing the batch. */
+  commit(
+    batch: AppendRequest[],
+    createdAt: number,
+    { checkpointFirst = false } = {},
+  ): Promise<AppendOutcome[]> {
+    return this.send(batch.length, { batch: encodeBatch(batch), createdAt, checkpointFirst });
+  }
+
+  /**
+   * Copies the WAL's committed frames into the store file on the thread (a PASSIVE checkpoint),
+   * after the batches sent before it; settles when done, also if the thread failed it.
+   */
+  async checkpoint(): Promise<void> {
+    await this.send(0, { checkpoint: true });
+  }
+
+  private send(size: number, message: object): Promise<AppendOutcome[]> {
     const worker = this.worker ??= this.start();
     const id = this.nextId++;
     return new Promise((resolve) => {
-      this.waiting.set(id, { size: batch.length, resolve });
-      worker.postMessage({ id, batch: encodeBatch(batch), createdAt });
+      this.waiting.set(id, { size, resolve });
+      worker.postMessage({ id, ...message });
     });
   }
 
@@ -71,7 +89,7 @@ export class ThreadedAppendWriter {
       if ("closed" in reply) return;
       const batch = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
-      batch?.resolve(reply.outcomes);
+      batch?.resolve(decodeOutcomes(reply.outcomes));
     });
     const fail = (reason: string) => {
       if (this.worker === worker) this.worker = undefined;

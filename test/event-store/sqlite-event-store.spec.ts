@@ -126,6 +126,30 @@ describe("SqliteEventStore", () => {
       ]);
     });
 
+    it("settles a batch committed on the worker thread with the same results and refusals", async () => {
+      const store = new SqliteEventStore({ path, writer: "thread" });
+      stores.push(store);
+      const opened = await store.append("order-1", [event("Placed")]);
+      // More appends than the event loop commits itself, so the worker thread commits them.
+      const [stale, ...fresh] = await Promise.allSettled([
+        store.append("order-1", [event("Paid")], { expectedRevision: 5n }),
+        ...Array.from({ length: 11 }, (_, index) => store.append(`cart-${index}`, [event("Hit")])),
+      ]);
+      expect((stale as PromiseRejectedResult).reason).toBeInstanceOf(WrongExpectedVersion);
+      expect((stale as PromiseRejectedResult).reason.expected).toBe(5n);
+      expect((stale as PromiseRejectedResult).reason.actual).toBe(0n);
+      const positions = fresh.map((result) =>
+        (result as PromiseFulfilledResult<{ position: bigint; nextExpectedRevision: bigint }>)
+          .value
+      );
+      expect(positions.map((result) => result.nextExpectedRevision)).toEqual(
+        Array.from({ length: 11 }, () => 0n),
+      );
+      expect(positions.map((result) => result.position).sort(compareBigints)).toEqual(
+        Array.from({ length: 11 }, (_, index) => opened.position + 1n + BigInt(index)),
+      );
+    });
+
     it("rejects only the failing append of a batch; the rest commit", async () => {
       const store = open();
       await store.append("taken", [event("Opened")]);

@@ -20,9 +20,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { SQLInputValue } from "node:sqlite";
 import type { NewEvent } from "../src/event-store/event-store.port.ts";
 import { SqliteEventStore } from "../src/event-store/sqlite-event-store.ts";
+import { MultiRowInsert } from "../src/projections/multi-row-insert.ts";
 import type { Projection } from "../src/projections/projection.ts";
 import { ProjectionRunner } from "../src/projections/projection-runner.ts";
 import { ReadModelDatabase } from "../src/projections/read-model.database.ts";
@@ -182,9 +183,19 @@ async function readAllRun(store: SqliteEventStore, total: number): Promise<numbe
   return read / seconds;
 }
 
-/** A balance-per-account read model, the shape of billing's real one. */
+/**
+ * A balance-per-account read model: one upsert per CreditsCharged into a per-account table, the
+ * shape of billing-request-counts (one upsert per InferenceCompleted into a per-account-day
+ * table). It applies a batch as that projection does, through MultiRowInsert: one upsert row per
+ * event, nothing summed in memory first, so SQLite still does the 1,000,000 upserts.
+ */
 function balancesProjection(): Projection {
-  const statements = new WeakMap<DatabaseSync, StatementSync>();
+  const upsert = new MultiRowInsert(
+    "INSERT INTO bench_balances (account_id, charged_micros, charges)",
+    "(?, ?, 1)",
+    `ON CONFLICT (account_id) DO UPDATE SET
+       charged_micros = charged_micros + excluded.charged_micros, charges = charges + 1`,
+  );
   return {
     name: "bench_balances",
     version: 1,
@@ -198,17 +209,15 @@ function balancesProjection(): Projection {
       db.exec("DELETE FROM bench_balances");
     },
     apply(event, db) {
-      let upsert = statements.get(db);
-      if (!upsert) {
-        upsert = db.prepare(
-          `INSERT INTO bench_balances (account_id, charged_micros, charges) VALUES (?, ?, 1)
-           ON CONFLICT (account_id) DO UPDATE SET
-             charged_micros = charged_micros + excluded.charged_micros, charges = charges + 1`,
-        );
-        statements.set(db, upsert);
+      this.applyBatch!([event], db);
+    },
+    applyBatch(events, db) {
+      const values: SQLInputValue[] = [];
+      for (const event of events) {
+        const data = event.data as { accountId: string; amountMicros: number };
+        values.push(data.accountId, data.amountMicros);
       }
-      const data = event.data as { accountId: string; amountMicros: number };
-      upsert.run(data.accountId, data.amountMicros);
+      upsert.run(db, values);
     },
   };
 }

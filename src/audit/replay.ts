@@ -14,6 +14,13 @@ import { allProjections } from "./all-projections.ts";
 /** Page cache of a replay being built: its indexes are written all over, account by account. */
 const REPLAY_CACHE_KIB = 256 * 1024;
 
+/**
+ * Events per replay transaction. Each commit writes every index page the batch dirtied, and
+ * indexes keyed by account or id are dirtied all over: 20,000 replayed 1,000,000 events in a
+ * median 28.8 s against 32.6 s with 5,000 (alternating runs, same session).
+ */
+const REPLAY_BATCH_EVENTS = 20_000;
+
 /** Replays live under DATA_DIR/replays/<name>.sqlite; names are safe file names only. */
 export const REPLAY_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
 
@@ -75,7 +82,9 @@ export async function replayTo(
   readModels.db.exec("PRAGMA synchronous = OFF");
   try {
     const projections = allProjections();
-    const runner = new ProjectionRunner(view, readModels, projections, { batchSize: 5_000 });
+    const runner = new ProjectionRunner(view, readModels, projections, {
+      batchSize: REPLAY_BATCH_EVENTS,
+    });
     await runner.catchUpOnce();
     await runner.stop();
     const last = view.last;

@@ -135,4 +135,32 @@ describe("inference charges due (projection)", () => {
     expect([...first, ...second].map((row) => row.chargeId)).toEqual(["inf_a", "inf_b", "inf_c"]);
     expect(dueCharges(db, "2025-01-01T00:00:00.000Z", 10)).toEqual([]);
   });
+
+  it("applies a batch exactly as event by event: repeats, either order, write-offs", () => {
+    // Few keys, so completions and charges of one key repeat and come in every order.
+    let seed = 7;
+    const next = (below: number) => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % below;
+    const events = Array.from({ length: 3_000 }, () => {
+      const key = `inf_${next(40)}`;
+      const choice = next(5);
+      return choice <= 1
+        ? completed(key, next(3) * 5_000, next(2) ? key : undefined)
+        : choice <= 3
+        ? charged(key, next(4) ? "inference" : "image")
+        : writtenOff(key);
+    });
+    const rows = (database: DatabaseSync) =>
+      database.prepare("SELECT * FROM billing_inference_charges ORDER BY charge_id").all();
+    for (const event of events) projection.apply(event, db);
+    const batched = new DatabaseSync(":memory:");
+    projection.setup(batched);
+    for (let start = 0; start < events.length;) {
+      const end = start + 1 + next(400);
+      projection.applyBatch(events.slice(start, end), batched);
+      start = end;
+    }
+    expect(rows(batched)).toEqual(rows(db));
+    expect(rows(db).length).toBeGreaterThan(0);
+    batched.close();
+  });
 });

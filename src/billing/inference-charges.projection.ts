@@ -1,6 +1,7 @@
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { InferenceCompleted } from "../inference/inference.events.ts";
+import { MultiRowInsert } from "../projections/multi-row-insert.ts";
 import type { Projection } from "../projections/projection.ts";
 import { prepared } from "./prepared-statements.ts";
 import { LEDGER_CATEGORY, type LedgerEvent } from "./ledger.events.ts";
@@ -51,52 +52,116 @@ export class InferenceChargesProjection implements Projection {
   }
 
   apply(recorded: RecordedEvent, db: DatabaseSync): void {
-    if (recorded.type === "InferenceCompleted") {
-      const completed = recorded.data as InferenceCompleted;
-      if (!(completed.chargedMicros > 0)) return;
-      // Events written before `reservationId` existed: the inference id was the hold's key.
-      const chargeId = completed.reservationId ?? completed.inferenceId;
-      const closed = prepared(
-        db,
-        "DELETE FROM billing_inference_charges WHERE account_id = ? AND charge_id = ? AND state = 'closed'",
-      ).run(completed.accountId, chargeId);
-      if (Number(closed.changes) > 0) return;
+    this.applyBatch([recorded], db);
+  }
+
+  /**
+   * Reads the stored rows of every key the batch names in one query, moves them in memory event
+   * by event as the single-row statements would (a completion consumes a `closed` marker or
+   * inserts `due` unless a row exists; a charge consumes `due` or inserts `closed` unless a row
+   * exists), and writes only the rows that changed. A request's completion and its charge
+   * usually share a batch, and then cancel out without writing anything.
+   */
+  applyBatch(events: readonly RecordedEvent[], db: DatabaseSync): void {
+    const sides: Array<{ completes: boolean; row: ChargeRow }> = [];
+    for (const recorded of events) {
+      if (recorded.type === "InferenceCompleted") {
+        const completed = recorded.data as InferenceCompleted;
+        if (!(completed.chargedMicros > 0)) continue;
+        sides.push({
+          completes: true,
+          row: {
+            account_id: completed.accountId,
+            // Events written before `reservationId` existed: the inference id was the hold's key.
+            charge_id: completed.reservationId ?? completed.inferenceId,
+            state: "due",
+            amount_micros: completed.chargedMicros,
+            model: completed.model,
+            request_id: completed.requestId,
+            completed_at: completed.finishedAt,
+          },
+        });
+        continue;
+      }
+      const event = recorded as RecordedEvent & LedgerEvent;
+      if (event.type !== "CreditsCharged" && event.type !== "ChargeWrittenOff") continue;
+      if (event.type === "CreditsCharged" && event.data.kind !== INFERENCE_CHARGE_KIND) continue;
+      sides.push({
+        completes: false,
+        row: {
+          account_id: event.data.accountId,
+          charge_id: event.data.chargeId,
+          state: "closed",
+          amount_micros: event.data.amountMicros,
+          model: event.data.model ?? null,
+          request_id: null,
+          completed_at: event.data.at,
+        },
+      });
+    }
+    if (sides.length === 0) return;
+    const keyOf = (row: ChargeRow) => `${row.account_id}\u0000${row.charge_id}`;
+    const stored = storedRows(db, sides.map(({ row }) => [row.account_id, row.charge_id]));
+    const current = new Map<string, ChargeRow | undefined>(stored);
+    for (const { completes, row } of sides) {
+      const key = keyOf(row);
+      const existing = current.get(key);
+      if (existing?.state === (completes ? "closed" : "due")) current.set(key, undefined);
+      else if (!existing) current.set(key, row);
+    }
+    const removed: Array<[string, string]> = [];
+    const written: SQLInputValue[] = [];
+    for (const [key, row] of current) {
+      const before = stored.get(key);
+      if (row === before) continue;
+      if (row) {
+        written.push(
+          row.account_id,
+          row.charge_id,
+          row.state,
+          row.amount_micros,
+          row.model,
+          row.request_id,
+          row.completed_at,
+        );
+      } else if (before) removed.push([before.account_id, before.charge_id]);
+    }
+    if (removed.length > 0) {
       prepared(
         db,
-        `INSERT OR IGNORE INTO billing_inference_charges
-         (account_id, charge_id, state, amount_micros, model, request_id, completed_at)
-         VALUES (?, ?, 'due', ?, ?, ?, ?)`,
-      ).run(
-        completed.accountId,
-        chargeId,
-        completed.chargedMicros,
-        completed.model,
-        completed.requestId,
-        completed.finishedAt,
-      );
-      return;
+        `DELETE FROM billing_inference_charges WHERE (account_id, charge_id) IN
+         (SELECT value ->> 0, value ->> 1 FROM json_each(?))`,
+      ).run(JSON.stringify(removed));
     }
-    const event = recorded as RecordedEvent & LedgerEvent;
-    if (event.type !== "CreditsCharged" && event.type !== "ChargeWrittenOff") return;
-    if (event.type === "CreditsCharged" && event.data.kind !== INFERENCE_CHARGE_KIND) return;
-    const due = prepared(
-      db,
-      "DELETE FROM billing_inference_charges WHERE account_id = ? AND charge_id = ? AND state = 'due'",
-    ).run(event.data.accountId, event.data.chargeId);
-    if (Number(due.changes) > 0) return;
-    prepared(
-      db,
-      `INSERT OR IGNORE INTO billing_inference_charges
-       (account_id, charge_id, state, amount_micros, model, request_id, completed_at)
-       VALUES (?, ?, 'closed', ?, ?, NULL, ?)`,
-    ).run(
-      event.data.accountId,
-      event.data.chargeId,
-      event.data.amountMicros,
-      event.data.model ?? null,
-      event.data.at,
-    );
+    replaceChargeRows.run(db, written);
   }
+}
+
+interface ChargeRow {
+  account_id: string;
+  charge_id: string;
+  state: "due" | "closed";
+  amount_micros: number;
+  model: string | null;
+  request_id: string | null;
+  completed_at: string;
+}
+
+const replaceChargeRows = new MultiRowInsert(
+  `INSERT OR REPLACE INTO billing_inference_charges
+   (account_id, charge_id, state, amount_micros, model, request_id, completed_at)`,
+  "(?, ?, ?, ?, ?, ?, ?)",
+);
+
+/** The stored rows of these (account, charge) keys, by `account\0charge`, in one query. */
+function storedRows(db: DatabaseSync, keys: Array<[string, string]>): Map<string, ChargeRow> {
+  const rows = prepared(
+    db,
+    `SELECT account_id, charge_id, state, amount_micros, model, request_id, completed_at
+     FROM billing_inference_charges WHERE (account_id, charge_id) IN
+     (SELECT value ->> 0, value ->> 1 FROM json_each(?))`,
+  ).all(JSON.stringify(keys)) as unknown as ChargeRow[];
+  return new Map(rows.map((row) => [`${row.account_id}\u0000${row.charge_id}`, row]));
 }
 
 export interface DueCharge {

@@ -1,5 +1,6 @@
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
+import { MultiRowInsert } from "../projections/multi-row-insert.ts";
 import type { Projection } from "../projections/projection.ts";
 import { prepared } from "./prepared-statements.ts";
 import type { ChargeRecord, HoldRecord, RecalledKey } from "./ledger.decider.ts";
@@ -53,96 +54,156 @@ export class LedgerHistoryProjection implements Projection {
   }
 
   apply(recorded: RecordedEvent, db: DatabaseSync): void {
-    const event = recorded as RecordedEvent & LedgerEvent;
-    const accountId = event.data.accountId;
-    const last = prepared(
-      db,
-      `SELECT balance_after_micros, held_after_micros, at_max FROM billing_ledger_history
-       WHERE account_id = ? ORDER BY at_max DESC, position DESC LIMIT 1`,
-    ).get(accountId) as
-      | { balance_after_micros: number; held_after_micros: number; at_max: string }
-      | undefined;
-    let balance = last?.balance_after_micros ?? 0;
-    let held = last?.held_after_micros ?? 0;
-    let key: string;
-    let amount = 0;
-    let model: string | undefined;
-    let expiresAt: string | undefined;
-    switch (event.type) {
-      case "CreditsPurchased":
-        key = event.data.paymentReference;
-        amount = event.data.amountMicros;
-        balance += amount;
-        break;
-      case "CreditsGranted":
-        key = event.data.grantId;
-        amount = event.data.amountMicros;
-        balance += amount;
-        break;
-      case "CreditsReserved":
-        key = event.data.reservationId;
-        amount = event.data.amountMicros;
-        model = event.data.model;
-        expiresAt = event.data.expiresAt;
-        held += amount;
-        break;
-      case "ReservationReleased":
-        key = event.data.reservationId;
-        amount = event.data.amountMicros;
-        held -= openHoldAmount(db, accountId, key);
-        break;
-      case "CreditsCharged":
-        key = event.data.chargeId;
-        amount = event.data.amountMicros;
-        model = event.data.model;
-        if (event.data.reservationId !== undefined) {
-          held -= openHoldAmount(db, accountId, event.data.reservationId);
-        }
-        balance -= amount;
-        break;
-      case "CreditsRefunded":
-        key = event.data.chargeId;
-        amount = event.data.amountMicros;
-        model = event.data.model;
-        balance += amount;
-        break;
-      case "ChargeWrittenOff":
-        key = event.data.chargeId;
-        amount = event.data.amountMicros;
-        model = event.data.model;
-        if (event.data.reservationId !== undefined) {
-          held -= openHoldAmount(db, accountId, event.data.reservationId);
-        }
-        break;
-      default:
-        return;
+    this.applyBatch([recorded], db);
+  }
+
+  /**
+   * The batch's rows are written together at its end (MultiRowInsert), so what each event would
+   * read back from rows written before it in the batch is kept in memory meanwhile: each
+   * account's balance, holds and at_max after its last row, and the hold of each key the batch
+   * touched, moved as recallKey's fold moves it. What the batch has not touched is read from
+   * the table, which then holds exactly the rows before the batch.
+   */
+  applyBatch(events: readonly RecordedEvent[], db: DatabaseSync): void {
+    const tails = new Map<string, AccountTail>();
+    const holds = new Map<string, HoldRecord | undefined>();
+    const holdOf = (accountId: string, key: string): HoldRecord | undefined => {
+      const id = `${accountId}\u0000${key}`;
+      if (!holds.has(id)) holds.set(id, recallKey(db, accountId, key).hold);
+      return holds.get(id);
+    };
+    const moveHold = (accountId: string, key: string, status: HoldRecord["status"]): void => {
+      const hold = holdOf(accountId, key);
+      if (hold?.status === "open") holds.set(`${accountId}\u0000${key}`, { ...hold, status });
+    };
+    const openHoldAmount = (accountId: string, key: string): number => {
+      const hold = holdOf(accountId, key);
+      return hold?.status === "open" ? hold.amountMicros : 0;
+    };
+    const rows: SQLInputValue[] = [];
+    for (const recorded of events) {
+      const event = recorded as RecordedEvent & LedgerEvent;
+      const accountId = event.data.accountId;
+      const last = tails.get(accountId) ?? lastRowOf(db, accountId);
+      let balance = last.balance;
+      let held = last.held;
+      let key: string;
+      let amount = 0;
+      let model: string | undefined;
+      let expiresAt: string | undefined;
+      switch (event.type) {
+        case "CreditsPurchased":
+          key = event.data.paymentReference;
+          amount = event.data.amountMicros;
+          balance += amount;
+          break;
+        case "CreditsGranted":
+          key = event.data.grantId;
+          amount = event.data.amountMicros;
+          balance += amount;
+          break;
+        case "CreditsReserved":
+          key = event.data.reservationId;
+          amount = event.data.amountMicros;
+          model = event.data.model;
+          expiresAt = event.data.expiresAt;
+          held += amount;
+          break;
+        case "ReservationReleased":
+          key = event.data.reservationId;
+          amount = event.data.amountMicros;
+          held -= openHoldAmount(accountId, key);
+          break;
+        case "CreditsCharged":
+          key = event.data.chargeId;
+          amount = event.data.amountMicros;
+          model = event.data.model;
+          if (event.data.reservationId !== undefined) {
+            held -= openHoldAmount(accountId, event.data.reservationId);
+          }
+          balance -= amount;
+          break;
+        case "CreditsRefunded":
+          key = event.data.chargeId;
+          amount = event.data.amountMicros;
+          model = event.data.model;
+          balance += amount;
+          break;
+        case "ChargeWrittenOff":
+          key = event.data.chargeId;
+          amount = event.data.amountMicros;
+          model = event.data.model;
+          if (event.data.reservationId !== undefined) {
+            held -= openHoldAmount(accountId, event.data.reservationId);
+          }
+          break;
+        default:
+          continue;
+      }
+      // This row's effect on its own key's hold, as recallKey folds it.
+      switch (event.type) {
+        case "CreditsReserved":
+          holds.set(`${accountId}\u0000${key}`, {
+            amountMicros: amount,
+            expiresAt: expiresAt ?? "",
+            status: "open",
+          });
+          break;
+        case "ReservationReleased":
+        case "ChargeWrittenOff":
+          moveHold(accountId, key, "released");
+          break;
+        case "CreditsCharged":
+          moveHold(accountId, key, "settled");
+          break;
+      }
+      const at = event.data.at;
+      const atMax = last.atMax !== undefined && last.atMax > at ? last.atMax : at;
+      tails.set(accountId, { balance, held, atMax });
+      rows.push(
+        recorded.position,
+        accountId,
+        recorded.id,
+        event.type,
+        key,
+        amount,
+        model ?? null,
+        expiresAt ?? null,
+        balance,
+        held,
+        atMax,
+      );
     }
-    const at = event.data.at;
-    prepared(
-      db,
-      `INSERT INTO billing_ledger_history (position, account_id, event_id, type, key, amount_micros,
-       model, expires_at, balance_after_micros, held_after_micros, at_max)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      recorded.position,
-      accountId,
-      recorded.id,
-      event.type,
-      key,
-      amount,
-      model ?? null,
-      expiresAt ?? null,
-      balance,
-      held,
-      last && last.at_max > at ? last.at_max : at,
-    );
+    insertHistoryRows.run(db, rows);
   }
 }
 
-/** The amount a hold still holds (0 once settled, released or written off, or if unknown). */
-function openHoldAmount(db: DatabaseSync, accountId: string, reservationId: string): number {
-  const recalled = recallKey(db, accountId, reservationId);
-  return recalled.hold?.status === "open" ? recalled.hold.amountMicros : 0;
+/** An account's balance and holds after its last history row, and that row's at_max. */
+interface AccountTail {
+  balance: number;
+  held: number;
+  /** Undefined: the account has no row yet. */
+  atMax?: string;
+}
+
+const insertHistoryRows = new MultiRowInsert(
+  `INSERT INTO billing_ledger_history (position, account_id, event_id, type, key, amount_micros,
+   model, expires_at, balance_after_micros, held_after_micros, at_max)`,
+  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+);
+
+/** The account's last row (greatest at_max, then position): the one each new row follows. */
+function lastRowOf(db: DatabaseSync, accountId: string): AccountTail {
+  const row = prepared(
+    db,
+    `SELECT balance_after_micros, held_after_micros, at_max FROM billing_ledger_history
+     WHERE account_id = ? ORDER BY at_max DESC, position DESC LIMIT 1`,
+  ).get(accountId) as
+    | { balance_after_micros: number; held_after_micros: number; at_max: string }
+    | undefined;
+  return row
+    ? { balance: row.balance_after_micros, held: row.held_after_micros, atMax: row.at_max }
+    : { balance: 0, held: 0 };
 }
 
 /** Folds a key's rows into the facts the ledger decider keeps about it. */

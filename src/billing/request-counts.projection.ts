@@ -1,10 +1,17 @@
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { InferenceCompleted } from "../inference/inference.events.ts";
+import { MultiRowInsert } from "../projections/multi-row-insert.ts";
 import type { Projection } from "../projections/projection.ts";
 import { prepared } from "./prepared-statements.ts";
 
 export const REQUEST_COUNTS_PROJECTION = "billing-request-counts";
+
+const countRequests = new MultiRowInsert(
+  "INSERT INTO billing_request_days (account_id, day, requests)",
+  "(?, ?, 1)",
+  "ON CONFLICT (account_id, day) DO UPDATE SET requests = requests + 1",
+);
 
 /**
  * Completed OpenAI-compatible requests per account and UTC day (by `finishedAt`), for the
@@ -34,13 +41,18 @@ export class RequestCountsProjection implements Projection {
   }
 
   apply(recorded: RecordedEvent, db: DatabaseSync): void {
-    if (recorded.type !== "InferenceCompleted") return;
-    const completed = recorded.data as InferenceCompleted;
-    prepared(
-      db,
-      `INSERT INTO billing_request_days (account_id, day, requests) VALUES (?, ?, 1)
-       ON CONFLICT (account_id, day) DO UPDATE SET requests = requests + 1`,
-    ).run(completed.accountId, completed.finishedAt.slice(0, 10));
+    this.applyBatch([recorded], db);
+  }
+
+  /** One upsert row per completed request, a statement per few hundred (MultiRowInsert). */
+  applyBatch(events: readonly RecordedEvent[], db: DatabaseSync): void {
+    const values: SQLInputValue[] = [];
+    for (const recorded of events) {
+      if (recorded.type !== "InferenceCompleted") continue;
+      const completed = recorded.data as InferenceCompleted;
+      values.push(completed.accountId, completed.finishedAt.slice(0, 10));
+    }
+    countRequests.run(db, values);
   }
 }
 

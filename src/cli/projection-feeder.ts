@@ -1,6 +1,6 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
-import type { Projection } from "../projections/projection.ts";
+import { applyEvents, type Projection } from "../projections/projection.ts";
 import { ProjectionCheckpoints } from "../projections/projection-checkpoints.ts";
 import { compileFilter } from "../projections/projection-filter.ts";
 
@@ -30,10 +30,9 @@ export class ProjectionFeeder {
   apply(page: readonly RecordedEvent[]): void {
     if (page.length === 0) return;
     this.transaction(() => {
-      for (const event of page) {
-        for (let index = 0; index < this.projections.length; index++) {
-          if (this.matchers[index](event)) this.projections[index].apply(event, this.db);
-        }
+      for (let index = 0; index < this.projections.length; index++) {
+        const events = page.filter(this.matchers[index]);
+        if (events.length > 0) applyEvents(this.projections[index], events, this.db);
       }
     });
     this.last = page[page.length - 1].position;

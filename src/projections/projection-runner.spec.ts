@@ -6,6 +6,7 @@ import { newEventId } from "../common/ids.ts";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import { SqliteEventStore } from "../event-store/sqlite-event-store.ts";
 import type { Projection } from "./projection.ts";
+import { MultiRowInsert } from "./multi-row-insert.ts";
 import { ProjectionRunner } from "./projection-runner.ts";
 import { ReadModelDatabase } from "./read-model.database.ts";
 
@@ -31,6 +32,28 @@ function depositTotals(version = 1, failOn?: number): Projection & { applied: nu
         `INSERT INTO deposit_totals (account, total, events) VALUES (?, ?, 1)
          ON CONFLICT(account) DO UPDATE SET total = total + excluded.total, events = events + 1`,
       ).run(event.data.account, event.data.amount);
+    },
+  };
+}
+
+/** depositTotals applied a batch at a time, through MultiRowInsert, as the bulk projections do. */
+function batchedDepositTotals(failOn?: number): Projection & { batches: number[] } {
+  const upsert = new MultiRowInsert(
+    "INSERT INTO deposit_totals (account, total, events)",
+    "(?, ?, 1)",
+    "ON CONFLICT(account) DO UPDATE SET total = total + excluded.total, events = events + 1",
+  );
+  return {
+    ...depositTotals(),
+    batches: [],
+    apply() {
+      throw new Error("the runner applies a projection with applyBatch through applyBatch");
+    },
+    applyBatch(events: readonly RecordedEvent[], db: DatabaseSync) {
+      this.batches.push(events.length);
+      const values = events.flatMap((event) => [event.data.account, event.data.amount]);
+      upsert.run(db, values);
+      if (events.some((event) => event.data.amount === failOn)) throw new Error("poison event");
     },
   };
 }
@@ -150,6 +173,49 @@ describe("ProjectionRunner", () => {
       { account: "a2", total: 30, events: 30 },
       { account: "a3", total: 30, events: 30 },
     ]);
+  });
+
+  it("feeds a batch projection every matching event once, in batches, across a restart and a rebuild", async () => {
+    for (let i = 0; i < 120; i++) await deposit(store, `a${i % 3}`, i);
+    await store.append("other-1", [{ id: newEventId(), type: "Ignored", data: {} }]);
+    const first = open(batchedDepositTotals());
+    await first.runner.catchUpOnce();
+    await first.runner.stop();
+    first.readModels.close();
+
+    for (let i = 120; i < 150; i++) await deposit(store, `a${i % 3}`, i);
+    const projection = batchedDepositTotals();
+    const second = open(projection);
+    await second.runner.catchUpOnce();
+    expect(projection.batches.reduce((sum, size) => sum + size, 0)).toBe(30);
+    const expected = [0, 1, 2].map((account) => {
+      const amounts = Array.from({ length: 150 }, (_, i) => i).filter((i) => i % 3 === account);
+      return {
+        account: `a${account}`,
+        total: amounts.reduce((sum, amount) => sum + amount, 0),
+        events: 50,
+      };
+    });
+    expect(rows(second.readModels)).toEqual(expected);
+
+    projection.batches.length = 0;
+    await second.runner.rebuild("deposit-totals");
+    expect(rows(second.readModels)).toEqual(expected);
+    // One call per page of batchSize (50) events, not one per event; the third page holds the
+    // skipped event, so only 49 of it match.
+    expect(projection.batches).toEqual([50, 50, 49, 1]);
+  });
+
+  it("rolls back a batch projection's whole batch when applyBatch throws", async () => {
+    for (let i = 0; i < 60; i++) await deposit(store, "a", 1);
+    const poison = await deposit(store, "a", 13);
+    const { readModels, runner } = open(batchedDepositTotals(13));
+    await runner.catchUpOnce();
+    const [status] = await runner.status();
+    expect(status.state).toBe("failed");
+    expect(status.checkpoint).toBeLessThan(poison.position);
+    // The first batch of 50 committed; the second, holding the poison event, left no row behind.
+    expect(rows(readModels)).toEqual([{ account: "a", total: 50, events: 50 }]);
   });
 
   it("a version bump rebuilds the projection at start", async () => {

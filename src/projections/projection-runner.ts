@@ -1,7 +1,7 @@
 import type { EventStore, RecordedEvent, Subscription } from "../event-store/event-store.port.ts";
 import { scanAll } from "../event-store/scan-all.ts";
 import { logger } from "../common/json-logger.ts";
-import type { Projection, ProjectionStatus } from "./projection.ts";
+import { applyEvents, type Projection, type ProjectionStatus } from "./projection.ts";
 import { ProjectionCheckpoints } from "./projection-checkpoints.ts";
 import { compileFilter } from "./projection-filter.ts";
 import { ReadModelFreshness, type TrackedProjection } from "./read-model-freshness.ts";
@@ -268,10 +268,8 @@ export class ProjectionRunner {
         for (const [entry, events] of work) {
           db.exec("SAVEPOINT projection_batch");
           try {
-            for (const event of events) {
-              entry.projection.apply(event, db);
-              this.appliedEvents++;
-            }
+            applyEvents(entry.projection, events, db);
+            this.appliedEvents += events.length;
             db.exec("RELEASE projection_batch");
           } catch (error) {
             db.exec("ROLLBACK TO projection_batch");

@@ -43,7 +43,6 @@ export class ProjectionRunner {
   private buffer: RecordedEvent[] = [];
   private flushScheduled = false;
   private readonly batchSize: number;
-  private appliedEvents = 0;
   private lastCheckpointSaveAt = 0;
   private lifecycle: Promise<void> = Promise.resolve();
 
@@ -169,10 +168,6 @@ export class ProjectionRunner {
     }));
   }
 
-  get eventsApplied(): number {
-    return this.appliedEvents;
-  }
-
   private subscribe(): void {
     const from = this.lowestCheckpoint();
     const subscription = this.store.subscribeToAll({ from });
@@ -269,7 +264,6 @@ export class ProjectionRunner {
           db.exec("SAVEPOINT projection_batch");
           try {
             applyEvents(entry.projection, events, db);
-            this.appliedEvents += events.length;
             db.exec("RELEASE projection_batch");
           } catch (error) {
             db.exec("ROLLBACK TO projection_batch");

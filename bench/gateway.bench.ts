@@ -31,7 +31,8 @@
  * BENCH_CONCURRENT_REQUESTS per throughput round (default 3000), BENCH_WORKERS (default: the
  * cores, at least 2), BENCH_FLOOR=0 (skip the no-logic proxies), BENCH_KEEP_GATEWAY_LOGS=1,
  * BENCH_ONLY=streams (only the streams section and the events check: no cold starts, latency,
- * throughput or store; every process is closed before it prints). To
+ * throughput or store; every process is closed before it prints), BENCH_ONLY=throughput (only
+ * concurrency 1, concurrency 64 and the events check: no cold starts, streams or store). To
  * profile the single-process gateway: BENCH_GATEWAY_ENTRY=bench/support/profiled-gateway.ts with
  * BENCH_GATEWAY_DENO_FLAGS="--cpu-prof-dir=/tmp/prof --cpu-prof-md".
  */
@@ -63,6 +64,7 @@ const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 3_000);
 const GATEWAY_FLAGS = (process.env.BENCH_GATEWAY_DENO_FLAGS ?? "").split(/\s+/).filter(Boolean);
 const GATEWAY_ENTRY = process.env.BENCH_GATEWAY_ENTRY ?? "src/main.ts";
 const STREAMS_ONLY = process.env.BENCH_ONLY === "streams";
+const THROUGHPUT_ONLY = process.env.BENCH_ONLY === "throughput";
 const UPSTREAM_LATENCY_MS = 20;
 const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
 const TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
@@ -255,7 +257,7 @@ function storeFigures(): Promise<Record<string, unknown>> {
 
 // ---------------------------------------------------------------- setup
 
-const footprintSingle = STREAMS_ONLY ? undefined : await coldStarts();
+const footprintSingle = STREAMS_ONLY || THROUGHPUT_ONLY ? undefined : await coldStarts();
 const upstream = await startUpstream();
 const gatewayOne = await startGateway(1);
 const gatewayMany = await startGateway(WORKERS);
@@ -553,7 +555,9 @@ try {
     };
   };
   const streamFigures = {} as Record<Side, Awaited<ReturnType<typeof streamRun>>>;
-  for (const side of streamSides) streamFigures[side] = await streamRun(side);
+  for (const side of THROUGHPUT_ONLY ? [] : streamSides) {
+    streamFigures[side] = await streamRun(side);
+  }
   const streamsOf = (side: Side) => ({
     ...streamFigures[side],
     ...(side === "direct" ? {} : {
@@ -615,16 +619,39 @@ try {
     ));
     process.exit(0);
   }
-  const store = process.env.BENCH_STORE === "0"
-    ? { skipped: "BENCH_STORE=0" }
-    : await storeFigures();
-
   const latency = Object.fromEntries(
     sides.filter((side) => side !== "direct").map((side) => [side, added(side)]),
   );
   const rates = Object.fromEntries(
     sides.filter((side) => side !== "direct").map((side) => [side, throughputOf(side)]),
   );
+  const concurrency1 = {
+    requests_per_side: perRound * ROUNDS,
+    direct_p50_ms: round(median(latencyRounds.map((r) => r.direct.p50))),
+    direct_p99_ms: round(median(latencyRounds.map((r) => r.direct.p99))),
+    ...latency,
+  };
+  const concurrency64 = {
+    requests_per_round: CONCURRENT_REQUESTS,
+    direct_rps: round(median(throughputRounds.map((r) => r.direct)), 1),
+    direct_cpu_us_per_request: microsPerRequest("direct"),
+    ...rates,
+    rounds: throughputRounds.map((r) =>
+      Object.fromEntries(sides.map((side) => [side, round(r[side], 1)]))
+    ),
+  };
+  if (THROUGHPUT_ONLY) {
+    console.log(JSON.stringify(
+      { concurrency_1: concurrency1, concurrency_64: concurrency64, events },
+      null,
+      2,
+    ));
+    process.exit(0);
+  }
+  const store = process.env.BENCH_STORE === "0"
+    ? { skipped: "BENCH_STORE=0" }
+    : await storeFigures();
+
   const streams = Object.fromEntries(streamSides.map((side) => [side, streamsOf(side)]));
   const perWorkerRss = Object.entries(footprintMany.idle_rss_mb_per_process)
     .filter(([name]) => name !== "supervisor").map(([, mb]) => mb);
@@ -667,21 +694,8 @@ try {
           start_single: footprintSingle!.start_to_first_healthy_ms <= 500,
         },
       },
-      concurrency_1: {
-        requests_per_side: perRound * ROUNDS,
-        direct_p50_ms: round(median(latencyRounds.map((r) => r.direct.p50))),
-        direct_p99_ms: round(median(latencyRounds.map((r) => r.direct.p99))),
-        ...latency,
-      },
-      concurrency_64: {
-        requests_per_round: CONCURRENT_REQUESTS,
-        direct_rps: round(median(throughputRounds.map((r) => r.direct)), 1),
-        direct_cpu_us_per_request: microsPerRequest("direct"),
-        ...rates,
-        rounds: throughputRounds.map((r) =>
-          Object.fromEntries(sides.map((side) => [side, round(r[side], 1)]))
-        ),
-      },
+      concurrency_1: concurrency1,
+      concurrency_64: concurrency64,
       streams: {
         streams: STREAMS,
         frames_per_stream: STREAM_FRAMES,

@@ -1,4 +1,3 @@
-import process from "node:process";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { randomBase62 } from "./ids.ts";
 import { logger } from "./json-logger.ts";
@@ -13,18 +12,19 @@ export function requestIdFor(request: { headers: Record<string, unknown> }): str
   return `req_${randomBase62(24)}`;
 }
 
-const startedAt = new WeakMap<FastifyRequest, bigint>();
+/** When each request began (performance.now(): unlike hrtime.bigint, no BigInt per request). */
+const startedAt = new WeakMap<FastifyRequest, number>();
 
 /** x-request-id on every response, one JSON access-log line and a latency observation each. */
 export function registerHttpHooks(fastify: FastifyInstance): void {
   fastify.addHook("onRequest", (request, reply, done) => {
-    startedAt.set(request, process.hrtime.bigint());
+    startedAt.set(request, performance.now());
     reply.header("x-request-id", request.id);
     done();
   });
   fastify.addHook("onResponse", (request, reply, done) => {
     const start = startedAt.get(request);
-    const seconds = start ? Number(process.hrtime.bigint() - start) / 1e9 : 0;
+    const seconds = start === undefined ? 0 : (performance.now() - start) / 1000;
     recordResponse(request, reply.statusCode, seconds);
     done();
   });

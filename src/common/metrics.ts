@@ -79,13 +79,17 @@ class Gauge {
   }
 }
 
+const NEEDS_ESCAPE = /["\\]/;
+
+/** `{name="value",…}` in the labels' order; built on every observation, so no arrays. */
 function labelKey(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return "";
-  return `{${
-    entries.map(([name, value]) => `${name}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`)
-      .join(",")
-  }}`;
+  let key = "";
+  for (const name in labels) {
+    let value = labels[name];
+    if (NEEDS_ESCAPE.test(value)) value = value.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+    key += `${key === "" ? "{" : ","}${name}="${value}"`;
+  }
+  return key === "" ? "" : `${key}}`;
 }
 
 export class Metrics {

@@ -4,6 +4,7 @@ import { BodyLimitExceeded, BoundedBody } from "../../common/bounded-body.ts";
 import { sleep } from "../../common/sleep.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import type { Route } from "../model-router.ts";
+import { FirstByteDeadlines } from "./first-byte-deadlines.ts";
 import { ForbiddenUpstreamAddress, guardedFetch } from "./guarded-transport.ts";
 import {
   upstreamErrorToApiError,
@@ -88,6 +89,7 @@ const MAX_ERROR_BODY = 64 * 1024;
 @Injectable()
 export class UpstreamClient {
   private readonly firstByteTimeoutMs: number;
+  private readonly firstByteDeadlines: FirstByteDeadlines;
   private readonly connectTimeoutMs: number;
   private readonly maxResponseBytes: number;
   private readonly idleTimeoutMs: number;
@@ -99,6 +101,7 @@ export class UpstreamClient {
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.firstByteTimeoutMs = config.upstreamFirstByteTimeoutMs;
+    this.firstByteDeadlines = new FirstByteDeadlines(this.firstByteTimeoutMs);
     this.connectTimeoutMs = config.upstreamConnectTimeoutMs;
     this.maxResponseBytes = config.upstreamMaxResponseBytes;
     this.idleTimeoutMs = config.upstreamIdleTimeoutMs;
@@ -128,10 +131,10 @@ export class UpstreamClient {
       // Stays attached for the body too: the client going away aborts the whole call.
       const onClientAbort = () => controller.abort();
       clientSignal?.addEventListener("abort", onClientAbort, { once: true });
-      const timer = setTimeout(() => {
+      const firstByte = this.firstByteDeadlines.start(() => {
         timedOut = "first byte";
         controller.abort();
-      }, this.firstByteTimeoutMs);
+      });
       let response: Response;
       try {
         response = route.guarded
@@ -151,7 +154,7 @@ export class UpstreamClient {
             redirect: "manual",
           });
       } catch (error) {
-        clearTimeout(timer);
+        this.firstByteDeadlines.settle(firstByte);
         clientSignal?.removeEventListener("abort", onClientAbort);
         if (clientSignal?.aborted) throw new ClientAborted("client disconnected");
         if (timedOut) {
@@ -180,8 +183,8 @@ export class UpstreamClient {
         }
         throw upstreamUnavailable();
       }
-      // From here the first-byte timer no longer applies; the caller owns the body.
-      clearTimeout(timer);
+      // From here the first-byte timeout no longer applies; the caller owns the body.
+      this.firstByteDeadlines.settle(firstByte);
       const body = BoundedBody.of(response, {
         maxBytes: this.maxResponseBytes,
         idleTimeoutMs: this.idleTimeoutMs,

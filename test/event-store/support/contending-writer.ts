@@ -3,7 +3,8 @@
  * at once. Prints `ready`, waits for a line on stdin, appends to `started` and waits until the
  * other process has too (so both work at once), then runs, all concurrently:
  * - `ownWriters` writers, each appending `appendsPerOwnWriter` single events to its own stream:
- *   `ack <id> <position>` per acknowledged append;
+ *   `ack <id> <position>` per acknowledged append; the first waits halfway for the other
+ *   process's first to have appended;
  * - `counterLoops` read-decide-append loops on the stream `counter-shared`, each appending at the
  *   revision it read and retrying on WrongExpectedVersion until `winsPerCounterLoop` succeeded:
  *   `won <revision>` per success, `conflicts <n>` at the end;
@@ -39,12 +40,29 @@ await new Promise((resolve) => lines.once("line", resolve));
 lines.close();
 // A barrier through the file itself: each process starts its work only once both are running.
 await store.append("started", [{ id: randomUUID(), type: "Started", data: { label } }]);
-while ((await store.readStream("started")).length < 2) {
+let started = await store.readStream("started");
+while (started.length < 2) {
   await new Promise((resolve) => setTimeout(resolve, 5));
+  started = await store.readStream("started");
+}
+const otherLabel = started.map((event) => (event.data as { label: string }).label)
+  .find((other) => other !== label)!;
+
+/**
+ * Halfway through, the first own writer waits until the other process's has appended: however
+ * the two are scheduled, each then appends both before and after the other.
+ */
+async function otherHasAppended(): Promise<void> {
+  while ((await store.readStream(`own-${otherLabel}0`, { maxCount: 1 })).length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 async function ownWriter(index: number): Promise<void> {
   for (let count = 0; count < counts.appendsPerOwnWriter; count++) {
+    if (index === 0 && count === Math.floor(counts.appendsPerOwnWriter / 2)) {
+      await otherHasAppended();
+    }
     const id = randomUUID();
     const result = await store.append(`own-${label}${index}`, [{ id, type: "Appended", data: {} }]);
     print(`ack ${id} ${result.position}`);

@@ -1,4 +1,4 @@
-import type { EventFilter, EventStore, RecordedEvent } from "../event-store/event-store.port.ts";
+import type { EventStore, RecordedEvent, ScanAllOptions } from "../event-store/event-store.port.ts";
 import { scanAll } from "../event-store/scan-all.ts";
 
 /**
@@ -8,7 +8,7 @@ import { scanAll } from "../event-store/scan-all.ts";
  */
 export async function forEachPage(
   store: EventStore,
-  options: { from?: bigint; to?: bigint; filter?: EventFilter; pageSize?: number },
+  options: ScanAllOptions,
   onPage: (page: RecordedEvent[]) => void | Promise<void>,
 ): Promise<void> {
   for await (const page of scanAll(store, options)) await onPage(page);

@@ -74,6 +74,11 @@ export interface ScanAllOptions {
   filter?: EventFilter;
   /** Events per page; the adapter may choose its own when unset. */
   pageSize?: number;
+  /**
+   * The caller reads `metadata`, `revision` and `createdAt` of few events: an adapter may leave
+   * them out of the bulk read and fetch them when read, so read them before closing the store.
+   */
+  metadataRarelyRead?: boolean;
 }
 
 export interface SubscribeOptions {

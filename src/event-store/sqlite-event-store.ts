@@ -259,7 +259,13 @@ export class SqliteEventStore implements EventStore, SubscriptionSource {
     let after = Number(options.from ?? 0n);
     for (;;) {
       this.assertOpen();
-      const page = this.reader.scanPage(after, to, pageSize, options.filter);
+      const page = this.reader.scanPage(
+        after,
+        to,
+        pageSize,
+        options.filter,
+        options.metadataRarelyRead,
+      );
       if (page.length === 0) return;
       yield page;
       if (page.length < pageSize) return;

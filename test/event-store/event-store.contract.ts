@@ -335,6 +335,27 @@ export function describeEventStoreContract(
           expect(bounded.flat().map((stored) => stored.data.n)).toEqual([2, 4]);
         }
       });
+
+      it("gives the same events when the caller reads metadata rarely", async () => {
+        const start = await store.headPosition();
+        await store.append(stream("a"), [
+          event("Opened", { n: 1 }, { correlationId: "c-7", actor: "admin" }),
+          event("Changed", { n: 2 }, { causationId: "evt_stripe_1" }),
+        ]);
+        await store.append(stream("b"), [event("Opened", { n: 3 })]);
+        const filter = { streamPrefixes: [prefix()] };
+        const expected = await store.readAll({ from: start, filter });
+        const pages = await pagesOf(store, {
+          from: start,
+          filter,
+          pageSize: 2,
+          metadataRarelyRead: true,
+        });
+        // Metadata, revision and createdAt are read after the whole scan, as verify reads a
+        // purchase's causation id long after its page.
+        expect(pages.flat().map(seen)).toEqual(expected.map(seen));
+        expect(pages.flat()[1].metadata).toMatchObject({ causationId: "evt_stripe_1" });
+      });
     });
 
     describe("subscribeToAll", () => {

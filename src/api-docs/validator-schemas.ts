@@ -1,4 +1,4 @@
-import { getMetadataStorage } from "class-validator";
+import { getMetadataStorage } from "../common/validators.ts";
 
 /**
  * JSON Schema for a class-validator DTO, read from its decorators at run time, so a field

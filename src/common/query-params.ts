@@ -1,4 +1,4 @@
-import { isISO8601 } from "class-validator";
+import { isISO8601 } from "./validators.ts";
 import { ApiError } from "./api-error.ts";
 
 /**

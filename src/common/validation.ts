@@ -1,6 +1,7 @@
 import { ValidationPipe } from "@nestjs/common";
 import type { ValidationError } from "class-validator";
 import { ApiError } from "./api-error.ts";
+import { classValidatorCore } from "./validators.ts";
 
 /**
  * The global ValidationPipe: class-validator failures become one 400 envelope whose `param`
@@ -15,6 +16,8 @@ export function createValidationPipe(): ValidationPipe {
     stopAtFirstError: true,
     validationError: { target: false, value: false },
     exceptionFactory: (errors: ValidationError[]) => validationErrorToApiError(errors),
+    // Left to itself the pipe imports class-validator's index and every decorator with it.
+    validatorPackage: classValidatorCore,
   });
 }
 

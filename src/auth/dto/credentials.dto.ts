@@ -14,7 +14,7 @@ import {
   MaxLength,
   Min,
   MinLength,
-} from "class-validator";
+} from "../../common/validators.ts";
 import { Transform } from "class-transformer";
 import { type Permission, PERMISSIONS } from "../principal.ts";
 

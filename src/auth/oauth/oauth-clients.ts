@@ -1,5 +1,5 @@
 import { Inject, Injectable } from "@nestjs/common";
-import * as client from "openid-client";
+import type * as OpenIdClient from "openid-client";
 import { logger } from "../../common/json-logger.ts";
 import { APP_CONFIG, type AppConfig } from "../../config/config.ts";
 import { fetchGitHubIdentity } from "./github-identity.ts";
@@ -24,6 +24,13 @@ export interface ExternalIdentity {
 /** Seconds any one call to a provider may take (discovery, token exchange, user info). */
 const PROVIDER_TIMEOUT_SECONDS = 10;
 
+let openIdClient: Promise<typeof OpenIdClient> | undefined;
+
+/** openid-client (with jose and oauth4webapi) loads at the first sign-in, not at every start. */
+function loadOpenIdClient(): Promise<typeof OpenIdClient> {
+  return openIdClient ??= import("openid-client");
+}
+
 /**
  * openid-client configurations per provider and the two halves of the authorization code flow
  * (with PKCE, state and, for OpenID Connect, a nonce). Discovery runs on first use and is cached;
@@ -32,7 +39,7 @@ const PROVIDER_TIMEOUT_SECONDS = 10;
 @Injectable()
 export class OAuthClients {
   private readonly providers: Map<OAuthProviderId, OAuthProviderSettings>;
-  private readonly configurations = new Map<OAuthProviderId, Promise<client.Configuration>>();
+  private readonly configurations = new Map<OAuthProviderId, Promise<OpenIdClient.Configuration>>();
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.providers = new Map(
@@ -64,6 +71,7 @@ export class OAuthClients {
   ): Promise<{ url: URL; pending: Omit<OAuthPending, "expiresAt"> }> {
     const provider = this.settings(id);
     const configuration = await this.configuration(provider);
+    const client = await loadOpenIdClient();
     const codeVerifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = provider.protocol === "oidc" ? client.randomNonce() : undefined;
@@ -88,7 +96,8 @@ export class OAuthClients {
   async finish(pending: OAuthPending, callbackUrl: URL): Promise<ExternalIdentity> {
     const provider = this.settings(pending.provider);
     const configuration = await this.configuration(provider);
-    let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+    const client = await loadOpenIdClient();
+    let tokens: Awaited<ReturnType<typeof OpenIdClient.authorizationCodeGrant>>;
     try {
       tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
         pkceCodeVerifier: pending.codeVerifier,
@@ -120,9 +129,10 @@ export class OAuthClients {
 
   private async oidcIdentity(
     provider: OAuthProviderSettings,
-    configuration: client.Configuration,
-    tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers,
+    configuration: OpenIdClient.Configuration,
+    tokens: OpenIdClient.TokenEndpointResponse & OpenIdClient.TokenEndpointResponseHelpers,
   ): Promise<ExternalIdentity> {
+    const client = await loadOpenIdClient();
     const claims = tokens.claims();
     if (!claims) throw new Error("no ID token");
     // Many issuers put email claims only in UserInfo; its `sub` must match the ID token's.
@@ -140,7 +150,7 @@ export class OAuthClients {
     };
   }
 
-  private configuration(provider: OAuthProviderSettings): Promise<client.Configuration> {
+  private configuration(provider: OAuthProviderSettings): Promise<OpenIdClient.Configuration> {
     let configuration = this.configurations.get(provider.id);
     if (!configuration) {
       configuration = this.createConfiguration(provider);
@@ -161,7 +171,8 @@ export class OAuthClients {
 
   private async createConfiguration(
     provider: OAuthProviderSettings,
-  ): Promise<client.Configuration> {
+  ): Promise<OpenIdClient.Configuration> {
+    const client = await loadOpenIdClient();
     const insecure = isLoopbackHttp(provider.issuer);
     if (provider.protocol === "oauth2-github") {
       // GitHub publishes no discovery document: its documented web flow endpoints.

@@ -1,4 +1,4 @@
-import { IsNotEmpty, IsNumber, IsString, Max, MaxLength, Min } from "class-validator";
+import { IsNotEmpty, IsNumber, IsString, Max, MaxLength, Min } from "../../common/validators.ts";
 
 export class AdminCreditsDto {
   /** Positive adds credits; negative is a correction (refused if it would overdraw). */

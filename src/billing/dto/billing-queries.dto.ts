@@ -1,5 +1,5 @@
 import { Type } from "class-transformer";
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from "class-validator";
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from "../../common/validators.ts";
 
 // Instants are only checked to be one string here; the controller parses them with
 // parseTimestamp (common/query-params.ts), which also refuses ISO forms `Date` cannot hold.

@@ -1,4 +1,4 @@
-import { IsNumber, Max, Min } from "class-validator";
+import { IsNumber, Max, Min } from "../../common/validators.ts";
 
 export class CheckoutDto {
   /** Whole cents, from $5. */

@@ -3,16 +3,9 @@ import type { EventEmitter } from "node:events";
 import process from "node:process";
 import { logger } from "../common/json-logger.ts";
 import type { AppConfig } from "../config/config.ts";
+import { RestartPolicy } from "./restart-policy.ts";
 import { WORKER_READY } from "./worker-ready.ts";
 
-/** A worker that dies is restarted after this, doubling per quick death up to the cap. */
-const FIRST_RESTART_DELAY_MS = 500;
-const MAX_RESTART_DELAY_MS = 30_000;
-/** More deaths than this of one worker within the window means it cannot run: stop all. */
-const MAX_RESTARTS_IN_WINDOW = 5;
-const RESTART_WINDOW_MS = 60_000;
-/** A worker that stayed up this long starts its backoff afresh. */
-const HEALTHY_UPTIME_MS = 30_000;
 /** Beyond the workers' own grace period, how long the supervisor waits before SIGKILL. */
 const KILL_MARGIN_MS = 5_000;
 
@@ -20,8 +13,7 @@ interface WorkerSlot {
   index: number;
   child?: ChildProcess;
   startedAt: number;
-  deaths: number[];
-  restartDelayMs: number;
+  restarts: RestartPolicy;
   restartTimer?: ReturnType<typeof setTimeout>;
 }
 
@@ -38,8 +30,7 @@ export async function runSupervisor(config: AppConfig, entry: string): Promise<n
   const slots: WorkerSlot[] = Array.from({ length: config.workers }, (_, offset) => ({
     index: offset + 1,
     startedAt: 0,
-    deaths: [],
-    restartDelayMs: FIRST_RESTART_DELAY_MS,
+    restarts: new RestartPolicy(),
   }));
   let listening = false;
   let stopping = false;
@@ -67,14 +58,12 @@ export async function runSupervisor(config: AppConfig, entry: string): Promise<n
   };
 
   const onWorkerDeath = (slot: WorkerSlot, code: number | null, signal: string | null) => {
-    const now = performance.now();
-    if (now - slot.startedAt >= HEALTHY_UPTIME_MS) slot.restartDelayMs = FIRST_RESTART_DELAY_MS;
-    slot.deaths = [...slot.deaths.filter((at) => now - at < RESTART_WINDOW_MS), now];
-    if (slot.deaths.length > MAX_RESTARTS_IN_WINDOW) {
+    const decision = slot.restarts.onDeath(slot.startedAt, performance.now());
+    if (!decision.restart) {
       logger.write("error", "worker keeps dying; stopping the cluster", {
         worker: slot.index,
-        deaths: slot.deaths.length,
-        windowMs: RESTART_WINDOW_MS,
+        deaths: decision.deaths,
+        windowMs: decision.windowMs,
       });
       return stopAll("SIGTERM", 1);
     }
@@ -82,14 +71,13 @@ export async function runSupervisor(config: AppConfig, entry: string): Promise<n
       worker: slot.index,
       code,
       signal,
-      restartInMs: slot.restartDelayMs,
+      restartInMs: decision.inMs,
     });
     slot.restartTimer = setTimeout(() => {
       start(slot).catch(() => {
         // Its exit is handled (and counted) by the exit listener.
       });
-    }, slot.restartDelayMs);
-    slot.restartDelayMs = Math.min(slot.restartDelayMs * 2, MAX_RESTART_DELAY_MS);
+    }, decision.inMs);
   };
 
   /** Resolves once the worker listens; rejects if it exits first. */

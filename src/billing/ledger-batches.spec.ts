@@ -1,19 +1,9 @@
 import { DatabaseSync } from "node:sqlite";
+import { seededIntegers } from "../../test/support/seeded-random.ts";
 import type { RecordedEvent } from "../event-store/event-store.port.ts";
 import type { Projection } from "../projections/projection.ts";
 import { LedgerHistoryProjection, recallKey } from "./ledger-history.projection.ts";
 import { LedgerProjection } from "./ledger.projection.ts";
-
-/** Deterministic pseudo-random integers (mulberry32), so a failure replays. */
-function random(seed: number): (below: number) => number {
-  let state = seed;
-  return (below) => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) % below);
-  };
-}
 
 /**
  * Ledger events over 3 accounts and 12 keys, so keys collide: holds placed twice, released
@@ -21,7 +11,7 @@ function random(seed: number): (below: number) => number {
  * times that sometimes go back (at_max).
  */
 function history(seed: number, length: number): RecordedEvent[] {
-  const next = random(seed);
+  const next = seededIntegers(seed);
   const events: RecordedEvent[] = [];
   for (let index = 0; index < length; index++) {
     const accountId = `acct_${next(3)}`;
@@ -71,7 +61,7 @@ function oneByOneAndBatched(projection: Projection, events: RecordedEvent[], see
   for (const event of events) projection.apply(event, oneByOne);
   const batched = new DatabaseSync(":memory:");
   projection.setup(batched);
-  const sizes = random(seed + 100);
+  const sizes = seededIntegers(seed + 100);
   for (let start = 0; start < events.length;) {
     const end = Math.min(events.length, start + 1 + sizes(700));
     projection.applyBatch!(events.slice(start, end), batched);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import process from "node:process";
 import Stripe from "stripe";
 import { startRunpodSimulator } from "../support/runpod-sim/index.ts";
+import { seededRandom } from "../support/seeded-random.ts";
 import { checkoutSessionCompleted } from "../support/stripe-events.ts";
 import { TEST_ADMIN_KEY } from "../support/test-app.ts";
 import { GatewayProcess } from "./gateway-process.ts";
@@ -39,18 +40,6 @@ export interface SeedResult {
   dataDir: string;
 }
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Account {
   id: string;
   key: string;
@@ -61,7 +50,7 @@ export async function runSeed(
   options: { waves?: number; keep?: boolean } = {},
 ): Promise<SeedResult> {
   const started = performance.now();
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
   const between = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
   const dataDir = mkdtempSync(join(tmpdir(), `modelpilot-faults-${seed}-`));

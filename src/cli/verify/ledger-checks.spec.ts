@@ -1,24 +1,14 @@
+import { seededIntegers } from "../../../test/support/seeded-random.ts";
 import { evolve, initialLedgerState } from "../../billing/ledger.decider.ts";
 import type { LedgerEvent } from "../../billing/ledger.events.ts";
 import { evolveMoney, type MoneyFold } from "./ledger-checks.ts";
-
-/** Deterministic pseudo-random integers (mulberry32), so a failure replays. */
-function random(seed: number): (below: number) => number {
-  let state = seed;
-  return (below) => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) % below);
-  };
-}
 
 /**
  * A history that also does what the decider never decides: holds placed twice, released twice,
  * settled after a release, written off, unknown holds closed — over few ids, so they collide.
  */
 function history(seed: number, length: number): LedgerEvent[] {
-  const next = random(seed);
+  const next = seededIntegers(seed);
   const events: LedgerEvent[] = [];
   const accountId = "acct_fold";
   const at = "2026-01-01T00:00:00.000Z";

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SimContext } from "./context.ts";
-import { seededRandom, sendJson, sendProblem, sendText, sleep } from "./http-util.ts";
+import { seededRandom } from "../seeded-random.ts";
+import { sendJson, sendProblem, sendText, sleep } from "./http-util.ts";
 import {
   DEFAULT_ENDPOINTS,
   DEFAULT_KNOBS,

@@ -20,6 +20,7 @@ import { SqliteEventStore } from "../src/event-store/sqlite-event-store.ts";
 import { EVENT_SCHEMAS } from "../src/event-schemas.ts";
 import { INVARIANT_NAMES } from "../src/cli/verify/findings.ts";
 import { verifyStore } from "../src/cli/verify/verify.ts";
+import { inferenceCompletedData, inferenceFailedData } from "../test/support/inference-events.ts";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const ACCOUNTS = 1_000;
@@ -153,46 +154,15 @@ function generate(path: string, count: number): number {
     put(
       `inference-${inferenceId}`,
       failed ? "InferenceFailed" : "InferenceCompleted",
-      inference(inferenceId, accountId, at, failed),
+      failed
+        ? inferenceFailedData(inferenceId, { accountId, startedAt: at })
+        : inferenceCompletedData(inferenceId, { accountId, startedAt: at, chargedMicros: 10_000 }),
       accountId,
     );
   }
   db.exec("COMMIT");
   db.close();
   return (performance.now() - started) / 1000;
-}
-
-function inference(inferenceId: string, accountId: string, at: string, failed: boolean) {
-  const facts = {
-    inferenceId,
-    requestId: `req_${inferenceId}`,
-    accountId,
-    keyId: null,
-    endpoint: "chat.completions",
-    model: "qwen3-8b",
-    upstreamModel: "Qwen/Qwen3-8B",
-    routeKind: "serverless",
-    deploymentId: "qwen3-8b",
-    stream: false,
-    latencyMs: 10,
-    timeToFirstTokenMs: 10,
-    promptTokens: 5,
-    completionTokens: 7,
-    totalTokens: 12,
-    usageEstimated: false,
-    chargedMicros: failed ? 0 : 10_000,
-    startedAt: at,
-    finishedAt: at,
-  };
-  return failed
-    ? {
-      ...facts,
-      status: 502,
-      errorCode: "upstream_error",
-      errorMessage: "bench",
-      midStream: false,
-    }
-    : { ...facts, reservationId: inferenceId, finishReason: "stop", clientAborted: false };
 }
 
 try {

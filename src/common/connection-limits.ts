@@ -153,7 +153,10 @@ export function boundConnections(server: Server, limits: ConnectionLimits): () =
         continue;
       }
       const queued = response.writableLength;
-      if (queued === 0 || queued < entry.queued) {
+      // The stall is dated from the first look at a queue that then stopped shrinking, never
+      // from before the answer was queued: producing a large answer can block the event loop
+      // between a look at the empty queue and the write, which would shorten the allowed wait.
+      if (queued === 0 || entry.queued === 0 || queued < entry.queued) {
         entry.queued = queued;
         entry.since = now;
         continue;

@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import process from "node:process";
 import { APIError } from "openai";
@@ -414,44 +414,85 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
       const body = JSON.stringify({ model: "big", messages: [{ role: "user", content: "hi" }] });
       const sockets: { socket: ReturnType<typeof connect>; received: number; closed: boolean }[] =
         [];
-      const run = await measured(async () => {
-        for (let index = 0; index < CLIENTS; index++) {
-          const client = { socket: connect(Number(port), "127.0.0.1"), received: 0, closed: false };
-          client.socket.on("error", () => undefined);
-          client.socket.on("data", (chunk: Buffer) => (client.received += chunk.byteLength));
-          client.socket.on("close", () => (client.closed = true));
-          await new Promise<void>((resolve) => client.socket.once("connect", () => resolve()));
-          client.socket.write(
-            `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${tenant.key}\r\n` +
-              `content-type: application/json\r\ncontent-length: ${
-                Buffer.byteLength(body)
-              }\r\n\r\n${body}`,
-          );
-          client.socket.pause(); // never read a byte of the answer
-          sockets.push(client);
-        }
-        // Every answer is queued for its client and holds its account's slot until it is gone.
-        await waitUntil(() => service.inFlight(tenant.accountId) === CLIENTS, 10_000);
-        const queuedAt = performance.now();
-        await waitUntil(() => service.inFlight(tenant.accountId) === 0, STALL_MS + 10_000);
-        return (performance.now() - queuedAt) / 1000;
-      });
+      // The gateway's side of each answer: when it was handed to the socket whole (end() called)
+      // and when its connection was closed. The stall clock starts at the first: producing 16 MiB
+      // answers (read, parse, shape, serialise) takes as long as the host's heap makes it.
+      const answers: { response: ServerResponse; queuedAt?: number; closedAt?: number }[] = [];
+      const server = gateway.app.getHttpServer() as Server;
+      const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+        if (request.url !== "/v1/chat/completions") return;
+        const answer: (typeof answers)[number] = { response };
+        answers.push(answer);
+        // Timed where it happens: a poll would see it only once the event loop is free again.
+        const end = response.end;
+        response.end = function (this: ServerResponse, ...args: unknown[]) {
+          answer.queuedAt ??= performance.now();
+          return (end as (...args: unknown[]) => ServerResponse).apply(this, args);
+        } as typeof response.end;
+        response.once("close", () => (answer.closedAt = performance.now()));
+      };
+      server.on("request", onRequest);
+      let run: Awaited<ReturnType<typeof measured<number>>>;
+      try {
+        run = await measured(async () => {
+          for (let index = 0; index < CLIENTS; index++) {
+            const client = {
+              socket: connect(Number(port), "127.0.0.1"),
+              received: 0,
+              closed: false,
+            };
+            client.socket.on("error", () => undefined);
+            client.socket.on("data", (chunk: Buffer) => (client.received += chunk.byteLength));
+            client.socket.on("close", () => (client.closed = true));
+            await new Promise<void>((resolve) => client.socket.once("connect", () => resolve()));
+            client.socket.write(
+              `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${tenant.key}\r\n` +
+                `content-type: application/json\r\ncontent-length: ${
+                  Buffer.byteLength(body)
+                }\r\n\r\n${body}`,
+            );
+            client.socket.pause(); // never read a byte of the answer
+            sockets.push(client);
+          }
+          // Every answer is queued for its client and holds its account's slot until it is gone.
+          await waitUntil(() => service.inFlight(tenant.accountId) === CLIENTS, 10_000);
+          const acquiredAt = performance.now();
+          await waitUntil(() => service.inFlight(tenant.accountId) === 0, STALL_MS + 10_000);
+          return (performance.now() - acquiredAt) / 1000;
+        });
+      } finally {
+        server.off("request", onRequest);
+      }
       // Reading now drains what the socket buffers held, then shows the gateway hung up.
       for (const client of sockets) client.socket.resume();
       await waitUntil(() => sockets.every((client) => client.closed), 5_000);
+      const unreadFor = answers.map((answer) =>
+        answer.queuedAt === undefined || answer.closedAt === undefined
+          ? Infinity
+          : (answer.closedAt - answer.queuedAt) / 1000
+      );
       const figures = {
         scenario: 8,
         unreadAnswers: CLIENTS,
         answerMb: ANSWER_MB,
         stallTimeoutMs: STALL_MS,
         slotsFreedAfterSeconds: round(run.outcome as number),
+        longestUnreadBeforeCloseSeconds: round(Math.max(...unreadFor)),
+        shortestUnreadBeforeCloseSeconds: round(Math.min(...unreadFor)),
         rssGrowthMb: run.rssGrowthMb,
         mostReceivedByOneClientMb: round(Math.max(...sockets.map((c) => c.received)) / MiB, 1),
       };
       console.log(JSON.stringify(figures));
       // Before: every socket still open (about 880 MB held) long after the stall timeout, and the
-      // account's slots freed while the answers were still queued.
-      expect(figures.slotsFreedAfterSeconds).toBeLessThan(STALL_MS / 1000 + 3);
+      // account's slots freed while the answers were still queued. Now each answer is dropped
+      // once it sat unread for the stall timeout, not before (the sweep looks every 100 ms), and
+      // only then does its slot come back.
+      expect(answers).toHaveLength(CLIENTS);
+      expect(figures.shortestUnreadBeforeCloseSeconds).toBeGreaterThanOrEqual(
+        STALL_MS / 1000 - 0.02,
+      );
+      expect(figures.longestUnreadBeforeCloseSeconds).toBeLessThan(STALL_MS / 1000 + 1);
+      expect(figures.slotsFreedAfterSeconds).toBeGreaterThanOrEqual(STALL_MS / 1000 - 0.2);
       expect(sockets.every((client) => client.closed)).toBe(true);
       expect(figures.mostReceivedByOneClientMb).toBeLessThan(ANSWER_MB);
     },

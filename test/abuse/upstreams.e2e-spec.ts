@@ -432,7 +432,7 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
         response.once("close", () => (answer.closedAt = performance.now()));
       };
       server.on("request", onRequest);
-      let run: Awaited<ReturnType<typeof measured<number>>>;
+      let run: Awaited<ReturnType<typeof measured<{ acquiredAt: number; freedAt: number }>>>;
       try {
         run = await measured(async () => {
           for (let index = 0; index < CLIENTS; index++) {
@@ -458,7 +458,7 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
           await waitUntil(() => service.inFlight(tenant.accountId) === CLIENTS, 10_000);
           const acquiredAt = performance.now();
           await waitUntil(() => service.inFlight(tenant.accountId) === 0, STALL_MS + 10_000);
-          return (performance.now() - acquiredAt) / 1000;
+          return { acquiredAt, freedAt: performance.now() };
         });
       } finally {
         server.off("request", onRequest);
@@ -466,6 +466,8 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
       // Reading now drains what the socket buffers held, then shows the gateway hung up.
       for (const client of sockets) client.socket.resume();
       await waitUntil(() => sockets.every((client) => client.closed), 5_000);
+      const slots = run.outcome as { acquiredAt: number; freedAt: number };
+      const lastClosedAt = Math.max(...answers.map((answer) => answer.closedAt ?? Infinity));
       const unreadFor = answers.map((answer) =>
         answer.queuedAt === undefined || answer.closedAt === undefined
           ? Infinity
@@ -476,7 +478,8 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
         unreadAnswers: CLIENTS,
         answerMb: ANSWER_MB,
         stallTimeoutMs: STALL_MS,
-        slotsFreedAfterSeconds: round(run.outcome as number),
+        slotsFreedAfterSeconds: round((slots.freedAt - slots.acquiredAt) / 1000),
+        slotsFreedAfterLastCloseSeconds: round((slots.freedAt - lastClosedAt) / 1000),
         longestUnreadBeforeCloseSeconds: round(Math.max(...unreadFor)),
         shortestUnreadBeforeCloseSeconds: round(Math.min(...unreadFor)),
         rssGrowthMb: run.rssGrowthMb,
@@ -493,6 +496,7 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
       );
       expect(figures.longestUnreadBeforeCloseSeconds).toBeLessThan(STALL_MS / 1000 + 1);
       expect(figures.slotsFreedAfterSeconds).toBeGreaterThanOrEqual(STALL_MS / 1000 - 0.2);
+      expect(figures.slotsFreedAfterLastCloseSeconds).toBeLessThan(0.5);
       expect(sockets.every((client) => client.closed)).toBe(true);
       expect(figures.mostReceivedByOneClientMb).toBeLessThan(ANSWER_MB);
     },

@@ -432,7 +432,8 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
         response.once("close", () => (answer.closedAt = performance.now()));
       };
       server.on("request", onRequest);
-      let run: Awaited<ReturnType<typeof measured<{ acquiredAt: number; freedAt: number }>>>;
+      type SlotTimes = { acquiredAt: number; freedAt: number };
+      let run: Awaited<ReturnType<typeof measured<SlotTimes>>>;
       try {
         run = await measured(async () => {
           for (let index = 0; index < CLIENTS; index++) {
@@ -458,7 +459,7 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
           await waitUntil(() => service.inFlight(tenant.accountId) === CLIENTS, 10_000);
           const acquiredAt = performance.now();
           await waitUntil(() => service.inFlight(tenant.accountId) === 0, STALL_MS + 10_000);
-          return { acquiredAt, freedAt: performance.now() };
+          return { acquiredAt, freedAt: performance.now() } satisfies SlotTimes;
         });
       } finally {
         server.off("request", onRequest);
@@ -466,7 +467,7 @@ describe("scenario 8 (answer half): a non-streamed answer its clients never read
       // Reading now drains what the socket buffers held, then shows the gateway hung up.
       for (const client of sockets) client.socket.resume();
       await waitUntil(() => sockets.every((client) => client.closed), 5_000);
-      const slots = run.outcome as { acquiredAt: number; freedAt: number };
+      const slots = run.outcome as SlotTimes;
       const lastClosedAt = Math.max(...answers.map((answer) => answer.closedAt ?? Infinity));
       const unreadFor = answers.map((answer) =>
         answer.queuedAt === undefined || answer.closedAt === undefined
